@@ -1,0 +1,124 @@
+/**
+ * Runs the Worker locally with `wrangler dev` on 127.0.0.1: applies the D1 migrations to the
+ * chosen persistence directory first, waits until /health answers, and stops the whole process
+ * group on demand. Used by `npm start`, `npm run fuzz` and the docs browser check.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
+
+/** Environment for every wrangler call: no metrics, no Request.cf fetch (offline machines). */
+export const WRANGLER_ENV = {
+  ...process.env,
+  // wrangler's bin runs `env node`: put this Node (the project's pinned 22) first, even outside npm scripts.
+  PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+  WRANGLER_SEND_METRICS: 'false',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  WRANGLER_LOG: process.env.WRANGLER_LOG ?? 'warn',
+};
+
+export interface LocalWorkerOptions {
+  port: number;
+  /** Where local D1 and other state live (wrangler's --persist-to). */
+  persistTo: string;
+  /** Extra `--var NAME:VALUE` settings. */
+  vars?: Record<string, string>;
+  /** Turn wrangler's local observability off (it costs time per request and fills the disk under load). */
+  quiet?: boolean;
+  /** Where the Worker's own output goes; inherits the terminal when absent. */
+  log?: 'inherit' | 'ignore';
+}
+
+export interface LocalWorker {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export function run(command: string, args: string[], env: NodeJS.ProcessEnv = WRANGLER_ENV): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`))));
+  });
+}
+
+/** Writes .dev.vars with a random SESSION_JWT_SECRET once, so local runs pass the start-up checks. */
+export async function ensureDevVars(): Promise<void> {
+  const file = join(ROOT, '.dev.vars');
+  const existing = existsSync(file) ? await readFile(file, 'utf8') : '';
+  if (/^SESSION_JWT_SECRET=/m.test(existing)) return;
+  const line = `SESSION_JWT_SECRET=${randomBytes(32).toString('base64url')}\n`;
+  await writeFile(file, existing + (existing === '' || existing.endsWith('\n') ? '' : '\n') + line, { mode: 0o600 });
+}
+
+export async function migrateLocal(persistTo: string): Promise<void> {
+  await run(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo]);
+}
+
+async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode} before it answered`);
+    try {
+      const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
+      if (response.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`the Worker did not answer ${url}/health within ${timeoutMs} ms`);
+}
+
+export async function startLocalWorker(options: LocalWorkerOptions): Promise<LocalWorker> {
+  const args = [
+    'dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--persist-to',
+    options.persistTo,
+    '--show-interactive-dev-session=false',
+  ];
+  for (const [name, value] of Object.entries(options.vars ?? {})) args.push('--var', `${name}:${value}`);
+  const env = { ...WRANGLER_ENV, ...(options.quiet ? { X_LOCAL_OBSERVABILITY: 'false' } : {}) };
+  // detached: its own process group, so stop() ends wrangler and the workerd processes it starts.
+  const child = spawn(WRANGLER, args, {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', options.log ?? 'inherit', options.log ?? 'inherit'],
+    detached: true,
+  });
+  const url = `http://127.0.0.1:${options.port}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.pid === undefined) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }, 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitForHealth(url, child, 90_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, stop };
+}

@@ -1,0 +1,99 @@
+/**
+ * @module
+ * createApp(): the middleware order, error rendering and route registration. Nothing else renders
+ * an error: every failure becomes an {@link ApiError} and leaves through `onError`.
+ */
+import { type Hook, OpenAPIHono } from '@hono/zod-openapi';
+import { HTTPException } from 'hono/http-exception';
+import { methodNotAllowed } from 'hono/method-not-allowed';
+import { requestId } from 'hono/request-id';
+import type { AppEnv } from './context.ts';
+import { ApiError, codeForStatus, renderProblem } from './errors.ts';
+import { requireValidConfig } from './middleware/config.ts';
+import { cors } from './middleware/cors.ts';
+import { requestContext } from './middleware/request-context.ts';
+import { urlLimits } from './middleware/request-limits.ts';
+import { securityHeaders } from './middleware/security-headers.ts';
+import { registerComponents } from './openapi.ts';
+import { registerRoutes } from './routes/index.ts';
+import type { FieldError } from './schemas/problem.ts';
+
+const LOCATION_BY_TARGET: Record<string, FieldError['location']> = {
+  json: 'body',
+  query: 'query',
+  param: 'path',
+  header: 'header',
+};
+
+function toPointer(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((segment) => `/${String(segment).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+}
+
+/** zod-openapi's validation hook: every invalid field becomes one entry of a 400 problem. */
+const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
+  if (result.success) return;
+  const location = LOCATION_BY_TARGET[result.target] ?? 'body';
+  const errors: FieldError[] = result.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({
+          location,
+          pointer: toPointer([...issue.path, key]),
+          detail: location === 'query' ? 'Unknown query parameter' : 'Unknown field',
+          code: 'unknown_field',
+        }))
+      : [{ location, pointer: toPointer(issue.path), detail: issue.message, code: issue.code }],
+  );
+  const summary = errors.map((error) => `${error.location}${error.pointer}: ${error.detail}`).join('; ');
+  throw new ApiError('validation_failed', { detail: summary, errors });
+};
+
+const NEW_REQUEST_ID = () => `req_${crypto.randomUUID().replaceAll('-', '')}`;
+
+export function createApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: true });
+
+  // Order matters: ids and logging first so every response has them, security headers around
+  // everything after so even the configuration failure carries them.
+  app.use(requestId({ generator: NEW_REQUEST_ID, limitLength: 128 }));
+  app.use(requestContext());
+  app.use(securityHeaders());
+  app.use(requireValidConfig());
+  app.use(cors());
+  app.use(urlLimits());
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        renderProblem(
+          c,
+          new ApiError('method_not_allowed', {
+            detail: `${c.req.method} is not allowed here; use ${methods.join(', ')}.`,
+            headers: { Allow: methods.join(', ') },
+          }),
+        ),
+    }),
+  );
+
+  registerComponents(app);
+  registerRoutes(app);
+
+  app.notFound((c) => renderProblem(c, new ApiError('not_found', { detail: `No route matches ${c.req.method} ${c.req.path}.` })));
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) {
+      if (error.status >= 500) c.set('unexpectedError', error.cause ?? error);
+      return renderProblem(c, error);
+    }
+    if (error instanceof HTTPException && error.status < 500) {
+      // Raised by Hono itself (malformed JSON, the media-type gate): its message is meant for clients.
+      return renderProblem(c, new ApiError(codeForStatus(error.status), { detail: error.message }));
+    }
+    c.set('unexpectedError', error);
+    return renderProblem(
+      c,
+      new ApiError('internal_error', { detail: 'An unexpected error occurred. Quote the request id when reporting it.' }),
+    );
+  });
+
+  return app;
+}

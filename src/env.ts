@@ -1,0 +1,109 @@
+/**
+ * @module
+ * The Worker's bindings and variables, checked once per isolate. Every other module reads
+ * configuration from the parsed {@link Config}, never from raw `env`.
+ */
+import { z } from 'zod';
+
+const MIN_SECRET_BYTES = 32;
+const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+const d1Binding = z.custom<D1Database>(
+  (value) => typeof (value as D1Database | undefined)?.prepare === 'function',
+  'a D1 database binding',
+);
+const fetcherBinding = z.custom<Fetcher>((value) => typeof (value as Fetcher | undefined)?.fetch === 'function', 'a Fetcher binding');
+
+/** The raw `env` a Worker receives: bindings, `[vars]` and secrets. */
+export const BindingsSchema = z.object({
+  DB: d1Binding,
+  ASSETS: fetcherBinding.optional(),
+  ENVIRONMENT: z.enum(['development', 'test', 'production']),
+  CORS_ORIGINS: z.string().default(''),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(100 * 1024 * 1024)
+    .optional(),
+  SESSION_JWT_SECRET: z.string().optional(),
+});
+
+export type Bindings = z.input<typeof BindingsSchema>;
+
+/** An origin as browsers send it: scheme, host and optional port, nothing else. */
+function isSerializedOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
+  const production = env.ENVIRONMENT === 'production';
+  const origins = splitList(env.CORS_ORIGINS);
+  if (production && origins.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'must list at least one origin in production' });
+  }
+  for (const origin of origins) {
+    if (origin === '*') {
+      if (production) {
+        ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'a wildcard is not allowed in production' });
+      }
+    } else if (!isSerializedOrigin(origin)) {
+      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'every entry must be an origin such as https://app.example.com' });
+    }
+  }
+  const secret = env.SESSION_JWT_SECRET;
+  if (secret === undefined || secret === '') {
+    if (production) {
+      ctx.addIssue({ code: 'custom', path: ['SESSION_JWT_SECRET'], message: 'is required in production' });
+    }
+  } else if (new TextEncoder().encode(secret).byteLength < MIN_SECRET_BYTES) {
+    ctx.addIssue({ code: 'custom', path: ['SESSION_JWT_SECRET'], message: `must be at least ${MIN_SECRET_BYTES} bytes` });
+  }
+}).transform((env) => {
+  const origins = splitList(env.CORS_ORIGINS);
+  return {
+    environment: env.ENVIRONMENT,
+    production: env.ENVIRONMENT === 'production',
+    db: env.DB,
+    assets: env.ASSETS,
+    corsOrigins: origins.includes('*') ? ('*' as const) : origins,
+    logLevel: env.LOG_LEVEL,
+    maxBodyBytes: env.MAX_BODY_BYTES ?? DEFAULT_MAX_BODY_BYTES,
+    sessionJwtSecret: env.SESSION_JWT_SECRET || undefined,
+  };
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+// The runtime hands every request of an isolate the same env object, so parsing is done once per
+// isolate; tests that pass a different env object get it parsed afresh.
+const parsedByEnv = new WeakMap<object, ConfigResult>();
+
+/**
+ * Parses the Worker's env. Problems name the variable and the rule, never the value: a value may be a secret.
+ */
+export function loadConfig(env: object): ConfigResult {
+  const cached = parsedByEnv.get(env);
+  if (cached) return cached;
+  const parsed = ConfigSchema.safeParse(env);
+  const result: ConfigResult = parsed.success
+    ? { ok: true, config: parsed.data }
+    : { ok: false, problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'env'} ${issue.message}`) };
+  parsedByEnv.set(env, result);
+  return result;
+}

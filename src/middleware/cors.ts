@@ -1,0 +1,58 @@
+/**
+ * @module
+ * CORS from the `CORS_ORIGINS` allowlist, through hono/cors. Credentials are never allowed: the API
+ * authenticates with an `Authorization` header, not cookies, so no Origin is ever reflected with
+ * `Access-Control-Allow-Credentials`. A wildcard is only accepted outside production (see env.ts).
+ */
+import type { MiddlewareHandler } from 'hono';
+import { cors as honoCors } from 'hono/cors';
+import type { AppEnv } from '../context.ts';
+
+const ALLOWED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'If-None-Match', 'X-Request-Id', 'traceparent'];
+const EXPOSED_HEADERS = [
+  'X-Request-Id',
+  'traceparent',
+  'Location',
+  'ETag',
+  'Retry-After',
+  'RateLimit',
+  'RateLimit-Policy',
+  'Idempotent-Replayed',
+];
+
+const handlers = new WeakMap<object, MiddlewareHandler<AppEnv>>();
+
+function buildHandler(allowed: string[] | '*'): MiddlewareHandler<AppEnv> {
+  return honoCors({
+    origin: allowed === '*' ? '*' : (origin) => (allowed.includes(origin) ? origin : null),
+    allowMethods: ALLOWED_METHODS,
+    allowHeaders: ALLOWED_HEADERS,
+    exposeHeaders: EXPOSED_HEADERS,
+    credentials: false,
+    maxAge: 600,
+  }) as MiddlewareHandler<AppEnv>;
+}
+
+/**
+ * An `OPTIONS` request without `Origin` and `Access-Control-Request-Method` is not a preflight: it
+ * goes on to routing and gets 405 with `Allow`, rather than an empty 204 for any path.
+ *
+ * @example
+ * ```ts
+ * app.use(cors())  // after requireValidConfig(), which provides c.var.config.corsOrigins
+ * ```
+ */
+export function cors(): MiddlewareHandler<AppEnv> {
+  return async function cors(c, next) {
+    const isPreflight = c.req.method === 'OPTIONS' && c.req.header('Origin') && c.req.header('Access-Control-Request-Method');
+    if (c.req.method === 'OPTIONS' && !isPreflight) return next();
+    const config = c.get('config');
+    let handler = handlers.get(config);
+    if (!handler) {
+      handler = buildHandler(config.corsOrigins);
+      handlers.set(config, handler);
+    }
+    return handler(c, next);
+  };
+}

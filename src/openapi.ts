@@ -1,0 +1,44 @@
+/**
+ * @module
+ * The OpenAPI document's fixed parts. The paths come from the route definitions; `npm run spec`
+ * and `GET /openapi.json` both call {@link buildOpenApiDocument}, so they cannot disagree.
+ */
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv } from './context.ts';
+import { COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
+
+export const API_VERSION = '0.1.0';
+
+/** Components the route definitions refer to by `$ref` rather than by a zod schema. */
+export function registerComponents(app: OpenAPIHono<AppEnv>): void {
+  for (const [name, header] of Object.entries(COMMON_HEADER_COMPONENTS)) {
+    app.openAPIRegistry.registerComponent('headers', name, header);
+  }
+  // Registered as a component rather than passed in the document config, which drops it
+  // (honojs/middleware#1437).
+  app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'sy_live_… / sy_test_… API key',
+    description: 'An organisation API key, sent as `Authorization: Bearer <key>`. Keys are never accepted in the query string.',
+  });
+}
+
+export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
+  return app.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info: {
+      title: 'Switchyard API',
+      version: API_VERSION,
+      description: [
+        'Contract-first realtime API on Cloudflare Workers: organisations register devices, open sessions and exchange messages over WebSockets.',
+        '',
+        'Errors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`. Every response carries `X-Request-Id` and a W3C `traceparent`.',
+      ].join('\n'),
+      license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
+    },
+    servers: [{ url: '/', description: 'The deployment serving this document' }],
+    tags: [{ name: 'System', description: 'Liveness and readiness probes.' }],
+    security: [{ ApiKey: [] }],
+  });
+}
