@@ -1,28 +1,31 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
+const migrations = await readD1Migrations('migrations');
+
 // biome-ignore lint/style/noDefaultExport: vitest loads its config from the default export.
-export default defineConfig(async () => {
-  const migrations = await readD1Migrations('migrations');
-  return {
-    plugins: [
-      cloudflareTest({
-        wrangler: { configPath: './wrangler.toml' },
-        miniflare: {
-          bindings: {
-            ENVIRONMENT: 'test',
-            // A fixed test-only secret: 40 bytes, above the 32-byte minimum.
-            SESSION_JWT_SECRET: 'test-only-session-secret-0123456789abcdef',
-            TEST_MIGRATIONS: migrations,
-          },
-          // A second, never-migrated database: /ready must refuse it.
-          d1Databases: { DB: 'switchyard-test', UNMIGRATED_DB: 'switchyard-unmigrated' },
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: './wrangler.toml' },
+      miniflare: {
+        bindings: {
+          ENVIRONMENT: 'test',
+          // A fixed test-only secret: 41 bytes, above the 32-byte minimum.
+          SESSION_JWT_SECRET: 'test-only-session-secret-0123456789abcdef',
+          TEST_MIGRATIONS: migrations,
         },
-      }),
-    ],
-    test: {
-      setupFiles: ['./test/setup/apply-migrations.ts'],
-      include: ['test/**/*.test.ts'],
-    },
-  };
+        // A second, never-migrated database: /ready must refuse it.
+        d1Databases: { DB: 'switchyard-test', UNMIGRATED_DB: 'switchyard-unmigrated' },
+      },
+    }),
+  ],
+  test: {
+    setupFiles: ['./test/setup/apply-migrations.ts'],
+    include: ['test/**/*.test.ts'],
+    // The Worker logs a JSON line per request; show them only for failing tests.
+    silent: 'passed-only',
+    // The JUnit file lets .ci/run count what ran; the default reporter is for people.
+    reporters: ['default', ['junit', { outputFile: 'reports/vitest-junit.xml' }]],
+  },
 });

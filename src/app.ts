@@ -81,7 +81,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
 
   app.onError((error, c) => {
     if (error instanceof ApiError) {
-      if (error.status >= 500) c.set('unexpectedError', error.cause ?? error);
+      // The cause (a failed query, a bad setting) goes to the request's log line, never to the client.
+      if (error.cause !== undefined) c.set('unexpectedError', error.cause);
       return renderProblem(c, error);
     }
     if (error instanceof HTTPException && error.status < 500) {

@@ -30,13 +30,12 @@ export const getReady: AppRouteHandler<typeof getReadyRoute> = async (c) => {
   try {
     applied = await withTimeout(isMigrationApplied(db, REQUIRED_MIGRATION), READY_TIMEOUT_MS, 'D1 readiness query');
   } catch (error) {
-    c.get('logger').warn('readiness check failed', { error });
-    throw notReady('The database did not answer in time or could not be queried.');
+    throw notReady('The database did not answer in time or could not be queried.', error);
   }
   if (!applied) throw notReady(`The database is missing migration ${REQUIRED_MIGRATION}.`);
   return c.json({ status: 'ready' as const, checks: { database: { status: 'ok' as const, duration_ms: Date.now() - started } } }, 200);
 };
 
-function notReady(detail: string): ApiError {
-  return new ApiError('not_ready', { detail, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+function notReady(detail: string, cause?: unknown): ApiError {
+  return new ApiError('not_ready', { detail, cause, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
 }

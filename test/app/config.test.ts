@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { expectProblem } from '../helpers/problem.ts';
+import { callWorker, PRODUCTION_ENV } from '../helpers/worker.ts';
+
+function capturedLines(spy: { mock: { calls: unknown[][] } }): Array<Record<string, unknown>> {
+  return spy.mock.calls.map(([line]) => JSON.parse(String(line)));
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('configuration fails closed', () => {
+  it.each([
+    ['a missing SESSION_JWT_SECRET in production', { SESSION_JWT_SECRET: undefined }, 'SESSION_JWT_SECRET is required in production'],
+    ['an empty SESSION_JWT_SECRET in production', { SESSION_JWT_SECRET: '' }, 'SESSION_JWT_SECRET is required in production'],
+    ['a 31-byte SESSION_JWT_SECRET', { SESSION_JWT_SECRET: 'x'.repeat(31) }, 'SESSION_JWT_SECRET must be at least 32 bytes'],
+    ['a wildcard CORS_ORIGINS in production', { CORS_ORIGINS: '*' }, 'CORS_ORIGINS a wildcard is not allowed in production'],
+    ['an empty CORS_ORIGINS in production', { CORS_ORIGINS: '' }, 'CORS_ORIGINS must list at least one origin in production'],
+    [
+      'a CORS_ORIGINS entry that is not an origin',
+      { CORS_ORIGINS: 'https://app.example.com/path' },
+      'CORS_ORIGINS every entry must be an origin',
+    ],
+    ['an unknown ENVIRONMENT', { ENVIRONMENT: 'staging' }, 'ENVIRONMENT'],
+    ['a missing D1 binding', { DB: undefined }, 'DB'],
+  ])('%s: 500 problem and one log line naming the setting, never its value', async (_, override, expected) => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const response = await callWorker('/health', {}, { ...PRODUCTION_ENV, ...override });
+    const problem = await expectProblem(response, 500, 'service_misconfigured', '/health');
+    expect(problem.detail).toBe('The service cannot handle requests until its configuration is fixed.');
+    // The failed request still carries the security headers.
+    expect(response.headers.get('X-Content-Type-Options')).toBe('nosniff');
+    const lines = capturedLines(errors);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'error', msg: 'request', status: 500 });
+    expect(JSON.stringify(lines[0])).toContain(expected);
+    expect(JSON.stringify(lines[0])).not.toContain('x'.repeat(31));
+  });
+
+  it('a 31-byte multi-byte secret counts bytes, not characters', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    // 11 three-byte characters: 33 bytes, 11 characters: accepted.
+    const accepted = await callWorker('/health', {}, { ...PRODUCTION_ENV, SESSION_JWT_SECRET: '€'.repeat(11) });
+    expect(accepted.status).toBe(200);
+  });
+
+  it('a complete production configuration serves requests', async () => {
+    const response = await callWorker('/health', {}, PRODUCTION_ENV);
+    expect(response.status).toBe(200);
+  });
+
+  it('development may omit the secret and use a wildcard', async () => {
+    const response = await callWorker('/health', {}, { ENVIRONMENT: 'development', SESSION_JWT_SECRET: undefined, CORS_ORIGINS: '*' });
+    expect(response.status).toBe(200);
+  });
+
+  it('a short secret is refused in development too', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const response = await callWorker('/health', {}, { ENVIRONMENT: 'development', SESSION_JWT_SECRET: 'short' });
+    await expectProblem(response, 500, 'service_misconfigured');
+  });
+});

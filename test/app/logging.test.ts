@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { REDACTED } from '../../src/lib/redact.ts';
+import { callTestApp } from '../helpers/test-app.ts';
+import { callWorker } from '../helpers/worker.ts';
+
+const API_KEY = 'sy_live_4f9c2b7e1a8d3f6c0b5e9a2d7c4f1e8b';
+const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZXZfMSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
+
+function captureLogs() {
+  const lines: string[] = [];
+  for (const method of ['log', 'warn', 'error', 'info', 'debug'] as const) {
+    vi.spyOn(console, method).mockImplementation((line: unknown) => {
+      lines.push(String(line));
+    });
+  }
+  return lines;
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('structured request logs', () => {
+  it('write exactly one JSON line per request with the request fields', async () => {
+    const lines = captureLogs();
+    const response = await callWorker('/health', { headers: { 'User-Agent': 'probe/1.0' } });
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0] ?? '');
+    expect(line).toMatchObject({
+      level: 'info',
+      msg: 'request',
+      method: 'GET',
+      route: '/health',
+      path: '/health',
+      status: 200,
+      user_agent: 'probe/1.0',
+      request_id: response.headers.get('X-Request-Id'),
+    });
+    expect(response.headers.get('traceparent')).toContain(line.trace_id);
+    expect(typeof line.duration_ms).toBe('number');
+    expect(new Date(line.time).toString()).not.toBe('Invalid Date');
+  });
+
+  it('log the route template of the matched route and null for an unknown path', async () => {
+    const lines = captureLogs();
+    await callWorker('/nowhere/at/all');
+    const line = JSON.parse(lines[0] ?? '');
+    expect(line).toMatchObject({ level: 'warn', route: null, path: '/nowhere/at/all', status: 404 });
+  });
+});
+
+describe('secrets never reach a log line', () => {
+  it('redacts credentials in the query string', async () => {
+    const lines = captureLogs();
+    await callWorker(`/health?token=${JWT}&api_key=${API_KEY}&access_token=abc123`);
+    const text = lines.join('\n');
+    expect(text).not.toContain(API_KEY);
+    expect(text).not.toContain(JWT);
+    expect(text).not.toContain('abc123');
+    expect(text).toContain(`token=${REDACTED}`);
+  });
+
+  it('does not log Authorization or Cookie headers', async () => {
+    const lines = captureLogs();
+    await callWorker('/health', { headers: { Authorization: `Bearer ${API_KEY}`, Cookie: 'session=s3cr3tcookie' } });
+    const text = lines.join('\n');
+    expect(text).not.toContain(API_KEY);
+    expect(text).not.toContain('s3cr3tcookie');
+  });
+
+  it('scrubs secrets from an unexpected error logged with its stack', async () => {
+    const lines = captureLogs();
+    const response = await callTestApp('/test/boom');
+    expect(response.status).toBe(500);
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0] ?? '');
+    expect(line.level).toBe('error');
+    // The operator gets the real error (the client does not), minus the credential inside it.
+    expect(line.error.message).toContain('SELECT * FROM api_keys');
+    expect(line.error.message).toContain(`Bearer ${REDACTED}`);
+    expect(line.error.stack).toBeTypeOf('string');
+    expect(lines[0]).not.toContain('sy_live_abc123SECRET');
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import committedSpec from '../../openapi/openapi.json';
+import { SCALAR_BUNDLE_PATH } from '../../src/routes/docs/docs.ts';
+import { callWorker } from '../helpers/worker.ts';
+
+type Operation = { operationId?: string; summary?: string; tags?: string[]; responses: Record<string, unknown> };
+
+describe('GET /openapi.json', () => {
+  it('serves exactly the committed openapi/openapi.json (npm run spec keeps them equal)', async () => {
+    const response = await callWorker('/openapi.json');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual(committedSpec);
+  });
+
+  it('is OpenAPI 3.1 with the API key scheme registered as a component', () => {
+    expect(committedSpec.openapi).toBe('3.1.0');
+    expect(committedSpec.components.securitySchemes.ApiKey).toMatchObject({ type: 'http', scheme: 'bearer' });
+  });
+
+  it('documents 4xx and 5xx problem responses, an id, a summary and a tag for every operation', () => {
+    const paths = committedSpec.paths as Record<string, Record<string, Operation>>;
+    const operations = Object.values(paths).flatMap((item) => Object.values(item));
+    expect(operations.length).toBeGreaterThan(0);
+    for (const operation of operations) {
+      expect(operation.operationId).toBeTruthy();
+      expect(operation.summary).toBeTruthy();
+      expect(operation.tags?.length).toBeGreaterThan(0);
+      const statuses = Object.keys(operation.responses);
+      expect(statuses.some((status) => status.startsWith('4'))).toBe(true);
+      expect(statuses.some((status) => status.startsWith('5'))).toBe(true);
+    }
+  });
+});
+
+describe('GET /docs', () => {
+  it('serves the reference under its own nonce-based CSP, loading only the self-hosted bundle', async () => {
+    const response = await callWorker('/docs');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('Content-Type')).toMatch(/^text\/html/);
+    const csp = response.headers.get('Content-Security-Policy') ?? '';
+    const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
+    expect(nonce).toBeTruthy();
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toMatch(/https?:\/\//);
+    const html = await response.text();
+    expect(html).toContain(`<script src="${SCALAR_BUNDLE_PATH}" nonce="${nonce}"></script>`);
+    for (const [tag] of html.matchAll(/<script\b[^>]*>/g)) expect(tag).toContain(`nonce="${nonce}"`);
+    // No CDN and no other origin anywhere in the page.
+    expect(html).not.toMatch(/https?:\/\/(?!127\.0\.0\.1)[a-z]/i);
+  });
+
+  it('uses a fresh nonce per response', async () => {
+    const first = (await callWorker('/docs')).headers.get('Content-Security-Policy');
+    const second = (await callWorker('/docs')).headers.get('Content-Security-Policy');
+    expect(first).not.toBe(second);
+  });
+
+  it('serves the pinned Scalar bundle from the Worker assets, with the API security headers', async () => {
+    const response = await callWorker(SCALAR_BUNDLE_PATH);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('Content-Type')).toMatch(/javascript/);
+    expect(response.headers.get('X-Content-Type-Options')).toBe('nosniff');
+    expect(response.headers.get('Cache-Control')).toBe('public, max-age=3600');
+    expect((await response.text()).length).toBeGreaterThan(1_000_000);
+  });
+});

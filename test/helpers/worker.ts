@@ -1,0 +1,38 @@
+/**
+ * Calling the Worker from tests. `api` is the generated typed client wired to the Worker's own
+ * fetch (the `main` module, in this isolate, with the real D1). `callWorker` sends a raw request,
+ * optionally with an env that differs from the configured one (production settings, another D1).
+ */
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { env, exports } from 'cloudflare:workers';
+import { createSwitchyardClient } from '../../generated/client.ts';
+import worker from '../../src/index.ts';
+
+export const BASE_URL = 'https://switchyard.test';
+
+export function apiClient(options: { apiKey?: string; headers?: Record<string, string> } = {}) {
+  return createSwitchyardClient({
+    baseUrl: BASE_URL,
+    fetch: (request) => exports.default.fetch(request),
+    ...options,
+  });
+}
+
+export const api = apiClient();
+
+/** A valid production configuration: every start-up check passes. */
+export const PRODUCTION_ENV = {
+  ENVIRONMENT: 'production',
+  CORS_ORIGINS: 'https://app.example.com',
+  SESSION_JWT_SECRET: 'production-test-secret-that-is-long-enough-0123456789',
+} as const;
+
+export async function callWorker(input: string | Request, init: RequestInit = {}, overrides: Partial<Record<string, unknown>> = {}) {
+  const request = typeof input === 'string' ? new Request(new URL(input, BASE_URL), init) : input;
+  const ctx = createExecutionContext();
+  // A fresh env object per call: configuration is cached per env object, like per isolate in production.
+  // Test requests have no `cf` object (no Cloudflare edge in front of them), hence the cast.
+  const response = await worker.fetch(request as Parameters<typeof worker.fetch>[0], { ...env, ...overrides } as typeof env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
