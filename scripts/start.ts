@@ -1,5 +1,5 @@
 /**
- * `npm start`: copies the docs bundle, migrates the local D1, starts the Worker on 127.0.0.1
+ * `npm start` (after `npm run assets` copied the docs bundle): migrates the local D1, starts the Worker on 127.0.0.1
  * (port 8787, or $PORT) and prints where everything is. Ctrl-C stops it.
  */
 

@@ -30,8 +30,8 @@ export interface LocalWorkerOptions {
   vars?: Record<string, string>;
   /** Turn wrangler's local observability off (it costs time per request and fills the disk under load). */
   quiet?: boolean;
-  /** Where the Worker's own output goes; inherits the terminal when absent. */
-  log?: 'inherit' | 'ignore';
+  /** Where the Worker's own output goes (an open file descriptor writes it to that file); inherits the terminal when absent. */
+  log?: 'inherit' | 'ignore' | number;
 }
 
 export interface LocalWorker {
