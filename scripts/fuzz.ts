@@ -13,7 +13,9 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, join, relative } from 'node:path';
+import { SCOPES } from '../src/schemas/scopes.ts';
 import { ensureDevVars, type LocalWorker, migrateLocal, ROOT, run, startLocalWorker } from './lib/local-worker.ts';
+import { bootstrapOrganization } from './lib/org-bootstrap.ts';
 
 const SCHEMATHESIS_VERSION = '4.32.5';
 const SPEC = 'openapi/openapi.json';
@@ -159,19 +161,22 @@ async function choosePort(): Promise<number> {
   return port;
 }
 
-function runSchemathesis(st: string, url: string): Promise<number> {
+function runSchemathesis(st: string, url: string, apiKey: string): Promise<number> {
   const args = [
     'run',
     SPEC,
     '--url',
     url,
+    // The fuzzing organisation's key; ignored_auth still sends requests without it and expects 401.
+    '--header',
+    `Authorization: Bearer ${apiKey}`,
     '--report',
     'junit',
     '--report-junit-path',
     relative(ROOT, JUNIT_REPORT),
     ...(maxTime !== undefined ? ['--max-time', String(maxTime)] : []),
   ];
-  console.log(`fuzz: st ${args.join(' ')}`);
+  console.log(`fuzz: st ${args.join(' ').replace(apiKey, '<fuzz org key>')}`);
   return new Promise((resolve, reject) => {
     const child = spawn(st, args, { cwd: ROOT, env: process.env, stdio: 'inherit' });
     schemathesis = child;
@@ -219,17 +224,27 @@ async function main(): Promise<number> {
     // wrangler.toml's [assets] directory (public/) is git-ignored: a fresh clone has none until this copy.
     await run(process.execPath, [join(ROOT, 'scripts', 'copy-docs-assets.ts')]);
     await migrateLocal(PERSIST_TO);
+    // Limits the fuzzer cannot reach: a 429 on valid input would fail positive_data_acceptance.
+    // 429 itself is tested on its own (test/access/rate-limit.test.ts).
+    const fuzzOrg = await bootstrapOrganization({
+      name: 'Fuzzing',
+      scopes: [...SCOPES],
+      plan: 'unlimited',
+      mode: 'test',
+      persistTo: PERSIST_TO,
+    });
     checkInterrupted();
     const port = await choosePort();
     const log = openSync(WORKER_LOG, 'w');
     try {
-      worker = await startLocalWorker({ port, persistTo: PERSIST_TO, quiet: true, log });
+      // ignored_auth sends thousands of unauthenticated requests from 127.0.0.1: lift the per-IP failure limit too.
+      worker = await startLocalWorker({ port, persistTo: PERSIST_TO, quiet: true, log, vars: { AUTH_FAILURE_LIMIT: '1000000000' } });
     } finally {
       closeSync(log);
     }
     checkInterrupted();
     console.log(`fuzz: Worker at ${worker.url} (its output: ${relative(ROOT, WORKER_LOG)})`);
-    schemathesisExit = await runSchemathesis(st, worker.url);
+    schemathesisExit = await runSchemathesis(st, worker.url, fuzzOrg.apiKey);
   } finally {
     await worker?.stop();
   }

@@ -3,7 +3,18 @@
  * The one Hono environment type every router, middleware and handler shares.
  */
 import type { Bindings, Config } from './env.ts';
+import type { KeyMode } from './lib/api-key.ts';
 import type { Logger } from './lib/logger.ts';
+import type { Scope } from './schemas/scopes.ts';
+
+/** Who is calling: set by the auth middleware on every authenticated route. */
+export interface AuthContext {
+  orgId: string;
+  keyId: string;
+  mode: KeyMode;
+  scopes: Scope[];
+  limits: { read: number; write: number; token: number };
+}
 
 export interface AppVariables {
   /** Set by hono/request-id: the caller's well-formed `X-Request-Id`, or a new one. */
@@ -15,6 +26,7 @@ export interface AppVariables {
   startedAt: number;
   logger: Logger;
   config: Config;
+  auth: AuthContext;
   /** An unexpected error, kept for the request's log line. */
   unexpectedError?: unknown;
 }

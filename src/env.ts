@@ -28,6 +28,12 @@ export const BindingsSchema = z.object({
     .max(100 * 1024 * 1024)
     .optional(),
   SESSION_JWT_SECRET: z.string().optional(),
+  /** Failed authentications a client IP may make per minute before it gets 429. */
+  AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(1_000_000_000).default(60),
+  RATE_LIMITER: z.custom<DurableObjectNamespace>(
+    (value) => typeof (value as DurableObjectNamespace | undefined)?.idFromName === 'function',
+    'a Durable Object namespace binding',
+  ),
 });
 
 export type Bindings = z.input<typeof BindingsSchema>;
@@ -58,10 +64,10 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
     }
   }
   const secret = env.SESSION_JWT_SECRET;
+  // Required everywhere, not only in production: it also keys the audit log's IP hashes. `npm start`
+  // writes a random one to .dev.vars.
   if (secret === undefined || secret === '') {
-    if (production) {
-      ctx.addIssue({ code: 'custom', path: ['SESSION_JWT_SECRET'], message: 'is required in production' });
-    }
+    ctx.addIssue({ code: 'custom', path: ['SESSION_JWT_SECRET'], message: 'is required' });
   } else if (new TextEncoder().encode(secret).byteLength < MIN_SECRET_BYTES) {
     ctx.addIssue({ code: 'custom', path: ['SESSION_JWT_SECRET'], message: `must be at least ${MIN_SECRET_BYTES} bytes` });
   }
@@ -75,7 +81,9 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
     corsOrigins: origins.includes('*') ? ('*' as const) : origins,
     logLevel: env.LOG_LEVEL,
     maxBodyBytes: env.MAX_BODY_BYTES ?? DEFAULT_MAX_BODY_BYTES,
-    sessionJwtSecret: env.SESSION_JWT_SECRET || undefined,
+    sessionJwtSecret: env.SESSION_JWT_SECRET ?? '',
+    authFailureLimit: env.AUTH_FAILURE_LIMIT,
+    rateLimiter: env.RATE_LIMITER,
   };
 });
 

@@ -38,7 +38,14 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
       license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
     },
     servers: [{ url: '/', description: 'The deployment serving this document' }],
-    tags: [{ name: 'System', description: 'Liveness and readiness probes.' }],
+    tags: [
+      { name: 'System', description: 'Liveness and readiness probes.' },
+      {
+        name: 'API keys',
+        description: 'Keys that authenticate an organisation: created, listed, rotated and revoked with the `keys:admin` scope.',
+      },
+      { name: 'Audit log', description: 'Every change, with who made it and from where (`audit:read`).' },
+    ],
     security: [{ ApiKey: [] }],
   });
 }

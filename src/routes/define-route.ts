@@ -4,50 +4,129 @@
  * is stated once and appears both at run time and in the spec:
  * - unknown query parameters are refused (a route without a query schema accepts none);
  * - a route with a body gets the body limits (size, depth, NUL) and documents 413 / 415;
+ * - `scope` makes the route authenticated (API key → 401), rate limited by `rateLimit` class
+ *   (→ 429 and RateLimit headers) and scope-checked (→ 403), and documents all three;
+ * - `idempotent` accepts `Idempotency-Key` and documents 409 / 422;
  * - every route documents 400 and 500, a route with path parameters 404, and every response
  *   carries `X-Request-Id` and `traceparent`.
+ * The declarations also appear in the spec as `x-required-scope`, `x-rate-limit-class` and
+ * `x-idempotent`.
  */
-import { createRoute, type RouteConfig, type RouteHandler, z } from '@hono/zod-openapi';
+import { createRoute, type OpenAPIHono, type RouteConfig, type RouteHandler, z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
+import { authenticate, requireScope, WWW_AUTHENTICATE } from '../middleware/auth.ts';
+import { withIdempotency } from '../middleware/idempotency.ts';
+import { type RateLimitClass, rateLimit } from '../middleware/rate-limit.ts';
 import { jsonBodyLimits } from '../middleware/request-limits.ts';
-import { COMMON_RESPONSE_HEADERS, problemResponse } from '../schemas/responses.ts';
+import { COMMON_RESPONSE_HEADERS, problemResponse, RATE_LIMIT_HEADERS, RETRY_AFTER_HEADER } from '../schemas/responses.ts';
+import type { Scope } from '../schemas/scopes.ts';
 
 type Responses = RouteConfig['responses'];
 
-function withCommonHeaders(responses: Responses): Responses {
+export interface RouteOptions {
+  /** The scope an API key needs; a route without one is public. */
+  scope?: Scope;
+  /** Which per-organisation limit the route counts against (authenticated routes only). */
+  rateLimit?: RateLimitClass;
+  /** Whether the route honours `Idempotency-Key` (every authenticated POST should). */
+  idempotent?: boolean;
+}
+
+export const IdempotencyKeyHeaderSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/)
+  .optional()
+  .openapi({
+    description:
+      'A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409.',
+    example: '9f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b',
+  });
+
+function withHeaders(responses: Responses, headers: object): Responses {
   return Object.fromEntries(
     Object.entries(responses).map(([status, response]) =>
-      '$ref' in response
-        ? [status, response]
-        : [status, { ...response, headers: { ...COMMON_RESPONSE_HEADERS, ...(response.headers ?? {}) } }],
+      '$ref' in response ? [status, response] : [status, { ...response, headers: { ...headers, ...(response.headers ?? {}) } }],
     ),
   );
 }
 
-export function defineRoute<const R extends RouteConfig>(route: R) {
-  const hasBody = route.request?.body !== undefined;
-  const hasPathParams = route.request?.params !== undefined;
+export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions) {
+  const { scope, rateLimit: rateLimitClass, idempotent, ...config } = route;
+  const hasBody = config.request?.body !== undefined;
+  const hasPathParams = config.request?.params !== undefined;
+  const authenticated = scope !== undefined;
+  if (authenticated && rateLimitClass === undefined) throw new Error(`${config.path}: an authenticated route needs a rateLimit class`);
+
   const errors: Responses = {
     400: problemResponse('The request is malformed or a parameter is invalid; `errors` lists each invalid field.'),
-    ...(hasPathParams ? { 404: problemResponse('No such resource.') } : {}),
+    ...(authenticated
+      ? {
+          401: problemResponse('The API key is missing, malformed, unknown, revoked or expired (the same answer for each).', {
+            'WWW-Authenticate': { description: `Always \`${WWW_AUTHENTICATE}\`.`, required: true, schema: { type: 'string' } },
+          }),
+          403: problemResponse(`The API key lacks the \`${scope}\` scope.`),
+        }
+      : {}),
+    ...(hasPathParams ? { 404: problemResponse('No such resource in this organisation.') } : {}),
+    ...(idempotent
+      ? {
+          409: problemResponse('A request with the same `Idempotency-Key` is still in progress.', RETRY_AFTER_HEADER),
+          422: problemResponse('The `Idempotency-Key` was already used with a different request.'),
+        }
+      : {}),
     ...(hasBody
       ? {
           413: problemResponse('The request body is larger than the limit.'),
           415: problemResponse('The request body is not `application/json`.'),
         }
       : {}),
+    ...(authenticated ? { 429: problemResponse('A rate limit is used up; see `Retry-After`.', RETRY_AFTER_HEADER) } : {}),
     500: problemResponse('An unexpected error; quote the `request_id` when reporting it.'),
   };
-  const existingMiddleware = route.middleware === undefined ? [] : Array.isArray(route.middleware) ? route.middleware : [route.middleware];
+  const ownResponses = withHeaders(config.responses, COMMON_RESPONSE_HEADERS);
+  const responses = { ...errors, ...ownResponses };
+
+  const middleware: MiddlewareHandler<AppEnv>[] = [];
+  if (authenticated) middleware.push(authenticate(), rateLimit(rateLimitClass ?? 'read'), requireScope(scope));
+  if (hasBody) middleware.push(jsonBodyLimits());
+  const existing = config.middleware === undefined ? [] : Array.isArray(config.middleware) ? config.middleware : [config.middleware];
+
+  const request = {
+    query: z.object({}).strict(),
+    ...config.request,
+    ...(idempotent ? { headers: z.object({ 'Idempotency-Key': IdempotencyKeyHeaderSchema }) } : {}),
+  };
+
+  const description = [
+    config.description,
+    authenticated ? `Requires an API key with the \`${scope}\` scope; counts against the \`${rateLimitClass}\` rate limit.` : undefined,
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+
   // The cast keeps R's own request and response types for the handler: what is added here is a
-  // strict empty query (no new inputs), middleware, and error responses, which handlers throw, not return.
+  // strict empty query or a header (no new body inputs), middleware, and error responses, which
+  // handlers throw rather than return.
   return createRoute({
-    ...route,
-    request: { query: z.object({}).strict(), ...route.request },
-    middleware: hasBody ? [jsonBodyLimits(), ...existingMiddleware] : existingMiddleware,
-    responses: { ...errors, ...withCommonHeaders(route.responses) },
-  } as R);
+    ...config,
+    ...(description ? { description } : {}),
+    security: authenticated ? [{ ApiKey: [] }] : [],
+    request,
+    middleware: [...middleware, ...existing],
+    responses: authenticated ? withHeaders(responses, RATE_LIMIT_HEADERS) : responses,
+    ...(authenticated ? { 'x-required-scope': scope, 'x-rate-limit-class': rateLimitClass } : {}),
+    ...(idempotent ? { 'x-idempotent': true } : {}),
+  } as unknown as R);
 }
 
 /** A handler typed by its route, so it can only return what the route documents. */
 export type AppRouteHandler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
+
+/** Registers a route defined with defineRoute, wrapping its handler with idempotency when declared. */
+export function openapiRoute<R extends RouteConfig>(app: OpenAPIHono<AppEnv>, route: R, handler: AppRouteHandler<R>): void {
+  const idempotent = (route as { 'x-idempotent'?: boolean })['x-idempotent'] === true;
+  app.openapi(route, idempotent ? withIdempotency(handler) : handler);
+}

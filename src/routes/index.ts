@@ -4,12 +4,28 @@
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context.ts';
+import { createApiKey, createApiKeyRoute } from './api-keys/create-api-key.ts';
+import { getApiKey, getApiKeyRoute } from './api-keys/get-api-key.ts';
+import { listApiKeys, listApiKeysRoute } from './api-keys/list-api-keys.ts';
+import { revokeApiKey, revokeApiKeyRoute } from './api-keys/revoke-api-key.ts';
+import { rotateApiKey, rotateApiKeyRoute } from './api-keys/rotate-api-key.ts';
+import { listAuditEvents, listAuditEventsRoute } from './audit-events/list-audit-events.ts';
+import { openapiRoute } from './define-route.ts';
 import { registerDocs } from './docs/docs.ts';
 import { getHealth, getHealthRoute } from './system/get-health.ts';
 import { getReady, getReadyRoute } from './system/get-ready.ts';
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(getHealthRoute, getHealth);
-  app.openapi(getReadyRoute, getReady);
+  openapiRoute(app, getHealthRoute, getHealth);
+  openapiRoute(app, getReadyRoute, getReady);
+
+  openapiRoute(app, createApiKeyRoute, createApiKey);
+  openapiRoute(app, listApiKeysRoute, listApiKeys);
+  openapiRoute(app, getApiKeyRoute, getApiKey);
+  openapiRoute(app, revokeApiKeyRoute, revokeApiKey);
+  openapiRoute(app, rotateApiKeyRoute, rotateApiKey);
+
+  openapiRoute(app, listAuditEventsRoute, listAuditEvents);
+
   registerDocs(app);
 }

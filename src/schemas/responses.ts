@@ -15,7 +15,13 @@ export const COMMON_RESPONSE_HEADERS = {
   traceparent: { $ref: '#/components/headers/Traceparent' },
 } satisfies HeadersObject;
 
-/** The components COMMON_RESPONSE_HEADERS points at; registered by openapi.ts. */
+/** On every response of an authenticated route (draft-ietf-httpapi-ratelimit-headers). */
+export const RATE_LIMIT_HEADERS = {
+  RateLimit: { $ref: '#/components/headers/RateLimit' },
+  'RateLimit-Policy': { $ref: '#/components/headers/RateLimitPolicy' },
+} satisfies HeadersObject;
+
+/** The components the header references point at; registered by openapi.ts. */
 export const COMMON_HEADER_COMPONENTS = {
   RequestId: {
     description:
@@ -27,6 +33,16 @@ export const COMMON_HEADER_COMPONENTS = {
     description: "W3C Trace Context of this request: the caller's trace id (or a new one) and this request's span id.",
     required: true,
     schema: { type: 'string', pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
+  },
+  RateLimit: {
+    description: 'What is left of the limit this request counted against: `"<class>";r=<remaining>;t=<seconds until reset>`.',
+    required: false,
+    schema: { type: 'string', example: '"write";r=119;t=42' },
+  },
+  RateLimitPolicy: {
+    description: 'The limit this request counted against: `"<class>";q=<requests>;w=<window seconds>`.',
+    required: false,
+    schema: { type: 'string', example: '"write";q=120;w=60' },
   },
 } as const;
 

@@ -1,13 +1,17 @@
 import { expect } from 'vitest';
 import { ProblemSchema } from '../../src/schemas/problem.ts';
 
+/** A raw Response, or what the generated client returns (its body already parsed into `error`). */
+type ProblemSource = Response | { response: Response; error?: unknown };
+
 /**
- * Asserts that `response` is an RFC 9457 problem with `status` and `code`, whose `request_id`
+ * Asserts that the response is an RFC 9457 problem with `status` and `code`, whose `request_id`
  * matches the `X-Request-Id` header, and returns the parsed body. The strict parse fails on any
  * member the contract does not declare.
  */
-export async function expectProblem(response: Response, status: number, code: string, instance?: string) {
-  const text = await response.text();
+export async function expectProblem(source: ProblemSource, status: number, code: string, instance?: string) {
+  const response = source instanceof Response ? source : source.response;
+  const text = source instanceof Response ? await source.text() : JSON.stringify(source.error);
   expect(response.status, text).toBe(status);
   expect(response.headers.get('Content-Type')).toBe('application/problem+json');
   const body = ProblemSchema.strict().parse(JSON.parse(text));

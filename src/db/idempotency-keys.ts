@@ -1,0 +1,94 @@
+/**
+ * @module
+ * The `idempotency_keys` table: one row per (organisation, key), claimed atomically by the first
+ * request, completed with the response to replay, or released when the request failed in a way
+ * that may be retried.
+ */
+
+export interface IdempotencyRecord {
+  fingerprint: string;
+  state: 'in_flight' | 'completed';
+  lockedUntil: string | null;
+  responseStatus: number | null;
+  responseHeaders: Record<string, string> | null;
+  responseBody: string | null;
+  expiresAt: string;
+}
+
+/**
+ * Claims the key for this request. True when this request now owns it: there was no row, or
+ * only an expired one, or an in-flight claim whose lock ran out (its request died). SQLite runs
+ * the upsert atomically, so of concurrent requests exactly one wins.
+ */
+export async function claimIdempotencyKey(
+  db: D1Database,
+  claim: { orgId: string; key: string; fingerprint: string; now: string; lockedUntil: string; expiresAt: string },
+): Promise<boolean> {
+  const result = await db
+    .prepare(
+      `INSERT INTO idempotency_keys (org_id, key, fingerprint, state, locked_until, created_at, expires_at)
+       VALUES (?1, ?2, ?3, 'in_flight', ?5, ?4, ?6)
+       ON CONFLICT (org_id, key) DO UPDATE SET
+         fingerprint = excluded.fingerprint, state = 'in_flight', locked_until = excluded.locked_until,
+         response_status = NULL, response_headers = NULL, response_body = NULL,
+         created_at = excluded.created_at, expires_at = excluded.expires_at
+       WHERE idempotency_keys.expires_at <= ?4
+          OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.locked_until <= ?4 AND idempotency_keys.fingerprint = excluded.fingerprint)`,
+    )
+    .bind(claim.orgId, claim.key, claim.fingerprint, claim.now, claim.lockedUntil, claim.expiresAt)
+    .run();
+  return result.meta.changes === 1;
+}
+
+export async function getIdempotencyRecord(db: D1Database, orgId: string, key: string): Promise<IdempotencyRecord | undefined> {
+  const row = await db
+    .prepare(
+      'SELECT fingerprint, state, locked_until, response_status, response_headers, response_body, expires_at FROM idempotency_keys WHERE org_id = ?1 AND key = ?2',
+    )
+    .bind(orgId, key)
+    .first<{
+      fingerprint: string;
+      state: 'in_flight' | 'completed';
+      locked_until: string | null;
+      response_status: number | null;
+      response_headers: string | null;
+      response_body: string | null;
+      expires_at: string;
+    }>();
+  if (!row) return undefined;
+  return {
+    fingerprint: row.fingerprint,
+    state: row.state,
+    lockedUntil: row.locked_until,
+    responseStatus: row.response_status,
+    responseHeaders: row.response_headers === null ? null : (JSON.parse(row.response_headers) as Record<string, string>),
+    responseBody: row.response_body,
+    expiresAt: row.expires_at,
+  };
+}
+
+export async function completeIdempotencyKey(
+  db: D1Database,
+  orgId: string,
+  key: string,
+  response: { status: number; headers: Record<string, string>; body: string },
+): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE idempotency_keys SET state = 'completed', locked_until = NULL, response_status = ?3, response_headers = ?4, response_body = ?5
+        WHERE org_id = ?1 AND key = ?2`,
+    )
+    .bind(orgId, key, response.status, JSON.stringify(response.headers), response.body)
+    .run();
+}
+
+/** Forgets an in-flight claim so the same key can be retried (the request failed before doing anything durable). */
+export async function releaseIdempotencyKey(db: D1Database, orgId: string, key: string): Promise<void> {
+  await db.prepare("DELETE FROM idempotency_keys WHERE org_id = ?1 AND key = ?2 AND state = 'in_flight'").bind(orgId, key).run();
+}
+
+/** Deletes expired rows; run from the scheduled handler. Returns how many were deleted. */
+export async function purgeExpiredIdempotencyKeys(db: D1Database, now: string): Promise<number> {
+  const result = await db.prepare('DELETE FROM idempotency_keys WHERE expires_at <= ?1').bind(now).run();
+  return result.meta.changes;
+}

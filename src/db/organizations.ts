@@ -1,0 +1,42 @@
+/**
+ * @module
+ * The `organizations` table.
+ */
+import { nowIso } from '../lib/clock.ts';
+import { newId } from '../lib/ids.ts';
+
+export type Plan = 'free' | 'pro' | 'enterprise' | 'unlimited';
+
+/** Requests per minute for each rate-limit class, copied onto an organisation when it is created. */
+export const PLAN_LIMITS: Record<Plan, { read: number; write: number; token: number }> = {
+  free: { read: 600, write: 120, token: 60 },
+  pro: { read: 6_000, write: 1_200, token: 600 },
+  enterprise: { read: 60_000, write: 12_000, token: 6_000 },
+  unlimited: { read: 1_000_000_000, write: 1_000_000_000, token: 1_000_000_000 },
+};
+
+export interface NewOrganization {
+  id: string;
+  name: string;
+  plan: Plan;
+  isDemo: boolean;
+  createdAt: string;
+}
+
+export function newOrganization(name: string, plan: Plan, isDemo = false): NewOrganization {
+  return { id: newId('organization'), name, plan, isDemo, createdAt: nowIso() };
+}
+
+/** The INSERT for an organisation, as SQL and its parameters (shared with the bootstrap script). */
+export function insertOrganizationSql(org: NewOrganization): { sql: string; params: Array<string | number> } {
+  const limits = PLAN_LIMITS[org.plan];
+  return {
+    sql: 'INSERT INTO organizations (id, name, plan, rate_limit_read, rate_limit_write, rate_limit_token, is_demo, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)',
+    params: [org.id, org.name, org.plan, limits.read, limits.write, limits.token, org.isDemo ? 1 : 0, org.createdAt],
+  };
+}
+
+export function insertOrganization(db: D1Database, org: NewOrganization): D1PreparedStatement {
+  const { sql, params } = insertOrganizationSql(org);
+  return db.prepare(sql).bind(...params);
+}

@@ -1,0 +1,45 @@
+/**
+ * @module
+ * Opaque pagination cursors: the position after the last row of a page (its creation time and
+ * id), bound to the organisation and the list it came from. A cursor that is not one we issued
+ * for this organisation and list is a 400, never an SQL error or another tenant's rows.
+ */
+import { z } from 'zod';
+import { ApiError } from '../errors.ts';
+import { base64UrlDecode, base64UrlEncode } from './encoding.ts';
+
+const CursorSchema = z
+  .object({
+    v: z.literal(1),
+    o: z.string().min(1).max(64),
+    l: z.string().min(1).max(32),
+    t: z.iso.datetime(),
+    i: z.string().min(1).max(64),
+  })
+  .strict();
+
+export interface CursorPosition {
+  createdAt: string;
+  id: string;
+}
+
+export function encodeCursor(orgId: string, list: string, position: CursorPosition): string {
+  return base64UrlEncode(JSON.stringify({ v: 1, o: orgId, l: list, t: position.createdAt, i: position.id }));
+}
+
+export function decodeCursor(cursor: string, orgId: string, list: string): CursorPosition {
+  const text = base64UrlDecode(cursor);
+  let parsed: z.infer<typeof CursorSchema> | undefined;
+  try {
+    parsed = text === undefined ? undefined : CursorSchema.parse(JSON.parse(text));
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || parsed.o !== orgId || parsed.l !== list) {
+    throw new ApiError('validation_failed', {
+      detail: 'query/cursor: not a cursor this list returned; start again without one',
+      errors: [{ location: 'query', pointer: '/cursor', detail: 'Invalid cursor', code: 'invalid_cursor' }],
+    });
+  }
+  return { createdAt: parsed.t, id: parsed.i };
+}

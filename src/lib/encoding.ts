@@ -1,0 +1,58 @@
+/**
+ * @module
+ * Byte ↔ text encodings and random strings used for ids, keys and cursors.
+ */
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/**
+ * `length` characters drawn uniformly from [0-9A-Za-z]. Rejection sampling (bytes ≥ 248 are
+ * redrawn) keeps every character equally likely: 5.95 bits of entropy each.
+ */
+export function randomBase62(length: number): string {
+  let result = '';
+  while (result.length < length) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(length * 2))) {
+      if (byte < 248 && result.length < length) result += BASE62[byte % 62];
+    }
+  }
+  return result;
+}
+
+/** Fixed-width base62 of a non-negative integer below 2^53. */
+export function toBase62(value: number, width: number): string {
+  let rest = value;
+  let result = '';
+  while (rest > 0) {
+    result = BASE62[rest % 62] + result;
+    rest = Math.floor(rest / 62);
+  }
+  return result.padStart(width, '0');
+}
+
+export function toHex(bytes: ArrayBuffer | Uint8Array): string {
+  return Array.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+export function base64UrlEncode(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  return btoa(String.fromCharCode(...bytes))
+    .replaceAll('+', '-')
+    .replaceAll('/', '_')
+    .replace(/=+$/, '');
+}
+
+/** Undefined for anything that is not canonical base64url of valid UTF-8. */
+export function base64UrlDecode(encoded: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(encoded)) return undefined;
+  try {
+    const binary = atob(encoded.replaceAll('-', '+').replaceAll('_', '/'));
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (char) => char.charCodeAt(0)));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function sha256Hex(text: string): Promise<string> {
+  return toHex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+}

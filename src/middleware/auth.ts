@@ -1,0 +1,97 @@
+/**
+ * @module
+ * API-key authentication and scope checks. Every credential failure — missing, malformed, bad
+ * checksum, unknown, revoked, expired, a demo key in production — gets the same 401 body and
+ * `WWW-Authenticate`, so a caller learns nothing about which it was. Failures are also counted
+ * per client IP; past the limit the answer is 429.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../context.ts';
+import { findCredentialsByHash, stampLastUsed } from '../db/api-keys.ts';
+import { ApiError } from '../errors.ts';
+import { checkApiKeyFormat, containsApiKey, hashApiKey } from '../lib/api-key.ts';
+import { clientIp, hashIp } from '../lib/client-ip.ts';
+import { isoAfter, nowIso } from '../lib/clock.ts';
+import type { Scope } from '../schemas/scopes.ts';
+import { enforceRateLimit } from './rate-limit.ts';
+
+export const WWW_AUTHENTICATE = 'Bearer realm="switchyard"';
+const BEARER = /^Bearer ([^\s]+)$/i;
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+// Per isolate: when each key's last use was last stamped, so most requests skip the write.
+const lastStamped = new Map<string, number>();
+
+async function refuse(c: Context<AppEnv>, detail = 'A valid API key is required: send `Authorization: Bearer <key>`.'): Promise<never> {
+  const config = c.get('config');
+  const ip = await hashIp(clientIp(c.req.raw), config.sessionJwtSecret);
+  // Brute-force guard: throws 429 once this IP has failed too often.
+  await enforceRateLimit(c, `auth-failures:${ip}`, 'auth-failures', config.authFailureLimit);
+  throw new ApiError('unauthorized', { detail, headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } });
+}
+
+function stampInBackground(c: Context<AppEnv>, keyId: string, lastUsedAt: string | null): void {
+  const now = Date.now();
+  const stamped = Math.max(lastStamped.get(keyId) ?? 0, lastUsedAt ? Date.parse(lastUsedAt) : 0);
+  if (now - stamped < LAST_USED_RESOLUTION_MS) return;
+  lastStamped.set(keyId, now);
+  const { db } = c.get('config');
+  const statement = stampLastUsed(db, keyId, nowIso(), isoAfter(-LAST_USED_RESOLUTION_MS));
+  c.executionCtx.waitUntil(
+    statement.run().then(
+      () => undefined,
+      (error: unknown) => c.get('logger').warn('could not stamp last_used_at', { key_id: keyId, error }),
+    ),
+  );
+}
+
+/**
+ * @example
+ * ```ts
+ * createRoute({ ..., middleware: [authenticate()] })  // defineRoute adds it to every route with a `scope`
+ * ```
+ */
+export function authenticate(): MiddlewareHandler<AppEnv> {
+  return async function authenticate(c, next) {
+    const url = new URL(c.req.url);
+    if (containsApiKey(decodeURIComponent(url.search)) || /[?&](api[-_]?key|apikey)=/i.test(url.search)) {
+      await refuse(c, 'API keys are not accepted in the query string: send `Authorization: Bearer <key>`.');
+    }
+    const secret = BEARER.exec(c.req.header('Authorization') ?? '')?.[1];
+    // The checksum refuses typos and made-up keys without a database read.
+    if (secret === undefined || checkApiKeyFormat(secret) === undefined) return refuse(c);
+    const config = c.get('config');
+    const credentials = await findCredentialsByHash(config.db, await hashApiKey(secret));
+    const now = nowIso();
+    if (
+      !credentials ||
+      credentials.revokedAt !== null ||
+      (credentials.expiresAt !== null && credentials.expiresAt <= now) ||
+      (credentials.isDemo && config.production)
+    ) {
+      return refuse(c);
+    }
+    c.set('auth', {
+      orgId: credentials.orgId,
+      keyId: credentials.keyId,
+      mode: credentials.mode,
+      scopes: credentials.scopes,
+      limits: credentials.limits,
+    });
+    stampInBackground(c, credentials.keyId, credentials.lastUsedAt);
+    await next();
+  };
+}
+
+/** 403 naming the missing scope, per RFC 6750's `insufficient_scope`. */
+export function requireScope(scope: Scope): MiddlewareHandler<AppEnv> {
+  return async function requireScope(c, next) {
+    if (!c.get('auth').scopes.includes(scope)) {
+      throw new ApiError('insufficient_scope', {
+        detail: `This API key lacks the \`${scope}\` scope.`,
+        headers: { 'WWW-Authenticate': `${WWW_AUTHENTICATE}, error="insufficient_scope", scope="${scope}"` },
+      });
+    }
+    await next();
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * @module
+ * Audit events: the durable record of every change.
+ */
+import { z } from '@hono/zod-openapi';
+import { ApiKeyIdSchema } from './api-keys.ts';
+import { idSchema, NextCursorSchema, PaginationQuerySchema, TimestampInputSchema, TimestampSchema } from './common.ts';
+
+export const AUDIT_ACTIONS = ['api_key.created', 'api_key.rotated', 'api_key.revoked'] as const;
+
+export const AUDIT_TARGET_TYPES = ['api_key'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];
+
+const ActionSchema = z.enum(AUDIT_ACTIONS).openapi({ description: 'What happened.', example: 'api_key.created' });
+const TargetTypeSchema = z.enum(AUDIT_TARGET_TYPES).openapi({ description: 'The kind of object it happened to.', example: 'api_key' });
+
+export const AuditEventSchema = z
+  .object({
+    id: idSchema('auditEvent', 'The event id.', 'evt_7Qm2Zx9LkT4rVb8NpWc1Hs'),
+    action: ActionSchema,
+    target_type: TargetTypeSchema,
+    target_id: z.string().openapi({ description: 'The id of the object.', example: 'key_4Hc9XbQ2LmT7rVz1NpKs3w' }),
+    actor_key_id: ApiKeyIdSchema.nullable().openapi({ description: 'The API key that made the change; `null` for bootstrap actions.' }),
+    request_id: z.string().openapi({ description: 'The request that made the change.', example: 'req_3f2b0c1e9d8a4f6b' }),
+    ip_hash: z.string().nullable().openapi({
+      description: 'A keyed hash of the client IP (the same IP gives the same value); never the IP itself.',
+      example: '9b2c4d6e8f0a1b3c5d7e9f0a2b4c6d8e',
+    }),
+    user_agent: z
+      .string()
+      .nullable()
+      .openapi({ description: "The client's User-Agent, cut to 256 characters.", example: 'switchyard-cli/1.0' }),
+    created_at: TimestampSchema.openapi({ description: 'When it happened.' }),
+  })
+  .openapi('AuditEvent', { description: 'One change, recorded in the same transaction as the change itself.' });
+
+export const AuditEventListSchema = z
+  .object({
+    data: z.array(AuditEventSchema).openapi({ description: 'Events in time order, oldest first.' }),
+    next_cursor: NextCursorSchema,
+  })
+  .openapi('AuditEventList', { description: 'A page of audit events.' });
+
+export const AuditEventQuerySchema = PaginationQuerySchema.extend({
+  action: ActionSchema.optional(),
+  target_type: TargetTypeSchema.optional(),
+  target_id: z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .openapi({ description: 'Only events about this object.', example: 'key_4Hc9XbQ2LmT7rVz1NpKs3w' }),
+  since: TimestampInputSchema.optional().openapi({ description: 'Only events at or after this time.' }),
+  until: TimestampInputSchema.optional().openapi({ description: 'Only events before this time.' }),
+}).strict();

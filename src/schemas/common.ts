@@ -1,0 +1,39 @@
+/**
+ * @module
+ * Shared building blocks: timestamps, ids, pagination.
+ */
+import { z } from '@hono/zod-openapi';
+import { type IdKind, idPattern } from '../lib/ids.ts';
+
+export const TimestampSchema = z.iso.datetime().openapi({ description: 'ISO 8601 time in UTC.', example: '2026-11-29T06:00:00.000Z' });
+
+/** A time a client sends: any ISO 8601 offset accepted, normalised to UTC. */
+export const TimestampInputSchema = z.iso
+  .datetime({ offset: true })
+  .transform((value) => new Date(value).toISOString())
+  .openapi({ type: 'string', format: 'date-time', example: '2026-11-29T06:00:00Z' });
+
+export function idSchema(kind: IdKind, description: string, example: string) {
+  return z.string().regex(idPattern(kind)).openapi({ description, example });
+}
+
+export const PaginationQuerySchema = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(20)
+    .openapi({ type: 'integer', minimum: 1, maximum: 100, default: 20, description: 'How many items to return, 1–100.', example: 20 }),
+  cursor: z
+    .string()
+    .min(1)
+    .max(512)
+    .optional()
+    .openapi({ description: 'The `next_cursor` of the previous page; omit it for the first page.', example: 'eyJ2IjoxfQ' }),
+});
+
+export const NextCursorSchema = z
+  .string()
+  .nullable()
+  .openapi({ description: 'Pass as `cursor` to get the next page; `null` on the last page.', example: null });

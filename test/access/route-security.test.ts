@@ -1,0 +1,142 @@
+/**
+ * The shared security suite: every authenticated operation in the committed spec is called with
+ * no key, a malformed key, a key with a bad checksum, an unknown key, a revoked key, an expired
+ * key, a key lacking its scope, and (for operations on one object) a key of another organisation.
+ * A new route is covered by adding its request to OPERATION_FIXTURES; a route without one fails.
+ */
+import { env } from 'cloudflare:workers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import spec from '../../openapi/openapi.json';
+import { generateApiKey } from '../../src/lib/api-key.ts';
+import { SCOPES, type Scope } from '../../src/schemas/scopes.ts';
+import { expectProblem } from '../helpers/problem.ts';
+import { createTenant, type Tenant } from '../helpers/tenants.ts';
+import { callWorker } from '../helpers/worker.ts';
+
+interface Operation {
+  operationId: string;
+  method: string;
+  path: string;
+  scope: Scope;
+}
+
+const operations: Operation[] = Object.entries(spec.paths as Record<string, Record<string, Record<string, unknown>>>).flatMap(
+  ([path, item]) =>
+    Object.entries(item)
+      .filter(([, operation]) => Array.isArray(operation.security) && operation.security.length > 0)
+      .map(([method, operation]) => ({
+        operationId: String(operation.operationId),
+        method: method.toUpperCase(),
+        path,
+        scope: operation['x-required-scope'] as Scope,
+      })),
+);
+
+/** A valid request body for each operation that takes one, and which object its `{id}` names. */
+const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: 'apiKey' }> = {
+  createApiKey: { body: { name: 'suite', scopes: ['devices:read'] } },
+  listApiKeys: {},
+  getApiKey: { target: 'apiKey' },
+  revokeApiKey: { target: 'apiKey' },
+  rotateApiKey: { target: 'apiKey', body: { grace_period_seconds: 60 } },
+  listAuditEvents: {},
+};
+
+let owner: Tenant;
+let stranger: Tenant;
+let ownersKeyId: string;
+
+beforeAll(async () => {
+  owner = await createTenant();
+  stranger = await createTenant();
+  ownersKeyId = (await owner.addKey({ name: 'the target' })).id;
+});
+
+function request(operation: Operation, authorization: string | undefined, id = ownersKeyId): Promise<Response> {
+  const fixture = OPERATION_FIXTURES[operation.operationId] ?? {};
+  const headers: Record<string, string> = authorization === undefined ? {} : { Authorization: authorization };
+  if (fixture.body !== undefined) headers['Content-Type'] = 'application/json';
+  return callWorker(operation.path.replace('{id}', id), {
+    method: operation.method,
+    headers,
+    ...(fixture.body !== undefined ? { body: JSON.stringify(fixture.body) } : {}),
+  });
+}
+
+function comparable(problem: { type: string; title: string; status: number; detail: string; code: string }) {
+  return { type: problem.type, title: problem.title, status: problem.status, detail: problem.detail, code: problem.code };
+}
+
+it('covers every authenticated operation in the spec', () => {
+  expect(operations.length).toBeGreaterThan(0);
+  for (const operation of operations) {
+    expect(OPERATION_FIXTURES, `add a fixture for ${operation.operationId}`).toHaveProperty(operation.operationId);
+    expect(SCOPES).toContain(operation.scope);
+  }
+});
+
+describe.each(operations)('$method $path', (operation) => {
+  it('answers every bad credential with the same 401 and WWW-Authenticate', async () => {
+    const unknown = (await generateApiKey('test')).secret;
+    const valid = owner.key.secret;
+    const badChecksum = valid.slice(0, -1) + (valid.endsWith('A') ? 'B' : 'A');
+    const revoked = await owner.addKey({ revoked: true });
+    const expired = await owner.addKey({ expiresInMs: -1000 });
+    const cases: Array<[string, string | undefined]> = [
+      ['no key', undefined],
+      ['an empty header', ''],
+      ['another scheme', `Basic ${btoa('user:pass')}`],
+      ['a malformed key', 'Bearer not-a-key'],
+      ['a bad checksum', `Bearer ${badChecksum}`],
+      ['an unknown key', `Bearer ${unknown}`],
+      ['a revoked key', `Bearer ${revoked.secret}`],
+      ['an expired key', `Bearer ${expired.secret}`],
+    ];
+    const bodies = [];
+    for (const [label, authorization] of cases) {
+      const response = await request(operation, authorization);
+      expect(response.headers.get('WWW-Authenticate'), label).toBe('Bearer realm="switchyard"');
+      bodies.push(comparable(await expectProblem(response, 401, 'unauthorized')));
+    }
+    for (const body of bodies) expect(body).toEqual(bodies[0]);
+  });
+
+  it('refuses a key in the query string, even a valid one', async () => {
+    const path = `${operation.path.replace('{id}', ownersKeyId)}?api_key=${owner.key.secret}`;
+    const response = await callWorker(path, { method: operation.method });
+    await expectProblem(response, 401, 'unauthorized');
+  });
+
+  it(`refuses a key without its scope with 403 naming it`, async () => {
+    const limited = await owner.addKey({ scopes: SCOPES.filter((scope) => scope !== operation.scope) });
+    const response = await request(operation, `Bearer ${limited.secret}`);
+    const problem = await expectProblem(response, 403, 'insufficient_scope');
+    expect(problem.detail).toContain(operation.scope);
+  });
+
+  it.runIf(operation.path.includes('{id}'))(
+    "answers another organisation's object exactly like a missing one, and leaves it untouched",
+    async () => {
+      const before = await env.DB.prepare('SELECT * FROM api_keys WHERE id = ?1').bind(ownersKeyId).first();
+      const foreign = await request(operation, `Bearer ${stranger.key.secret}`);
+      const missingId = `key_${'0'.repeat(22)}`;
+      const missing = await request(operation, `Bearer ${stranger.key.secret}`, missingId);
+      const foreignProblem = await expectProblem(foreign, 404, 'not_found');
+      const missingProblem = await expectProblem(missing, 404, 'not_found');
+      expect(foreignProblem.detail.replace(ownersKeyId, '<id>')).toBe(missingProblem.detail.replace(missingId, '<id>'));
+      expect([...foreign.headers.keys()].sort()).toEqual([...missing.headers.keys()].sort());
+      const after = await env.DB.prepare('SELECT * FROM api_keys WHERE id = ?1').bind(ownersKeyId).first();
+      expect(after).toEqual(before);
+    },
+  );
+});
+
+describe('listing never shows another organisation', () => {
+  it('API keys and audit events', async () => {
+    await owner.api.POST('/v1/api-keys', { body: { name: 'audited', scopes: ['devices:read'] } });
+    const keys = await stranger.api.GET('/v1/api-keys');
+    expect(keys.data?.data.map((key) => key.id)).toEqual([stranger.key.id]);
+    const events = await stranger.api.GET('/v1/audit-events');
+    expect(events.data?.data).toEqual([]);
+  });
+});
