@@ -107,7 +107,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate an API key
-         * @description Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or stops at once with a grace period of 0. A key can be rotated once; rotate its replacement next time.
+         * @description Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
          */
@@ -312,7 +312,7 @@ export interface components {
              */
             name: string;
             /**
-             * @description What the key may do: a subset of the calling key's scopes.
+             * @description What the key may do: a subset of the calling key's scopes, each once.
              * @example [
              *       "devices:read"
              *     ]

@@ -179,26 +179,18 @@ export function revokeApiKey(db: D1Database, orgId: string, id: string, now: str
 }
 
 /**
- * After a rotation, the old key lives until `until` (never longer than it would have), or is
- * revoked at once for a zero grace period.
+ * After a rotation, the old key works until `until` (never longer than it would have): with a
+ * zero grace period it expires at once. It stays visible (expired) until it is revoked.
  */
-export function retireRotatedKey(
-  db: D1Database,
-  orgId: string,
-  id: string,
-  replacementId: string,
-  until: string,
-  now: string,
-): D1PreparedStatement {
+export function retireRotatedKey(db: D1Database, orgId: string, id: string, replacementId: string, until: string): D1PreparedStatement {
   return db
     .prepare(
       `UPDATE api_keys
           SET rotated_to = ?3,
-              expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < ?4 THEN expires_at ELSE ?4 END,
-              revoked_at = CASE WHEN ?4 <= ?5 THEN ?5 ELSE NULL END
+              expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < ?4 THEN expires_at ELSE ?4 END
         WHERE org_id = ?1 AND id = ?2 AND revoked_at IS NULL AND rotated_to IS NULL`,
     )
-    .bind(orgId, id, replacementId, until, now);
+    .bind(orgId, id, replacementId, until);
 }
 
 /** Stamps last use unless it was stamped less than a minute before `now`. */

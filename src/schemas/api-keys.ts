@@ -49,7 +49,11 @@ export const ApiKeyCreateSchema = z
       .min(1)
       .max(7)
       .refine((scopes) => new Set(scopes).size === scopes.length, 'Scopes must not repeat')
-      .openapi({ description: "What the key may do: a subset of the calling key's scopes.", example: ['devices:read'] }),
+      .openapi({
+        description: "What the key may do: a subset of the calling key's scopes, each once.",
+        example: ['devices:read'],
+        uniqueItems: true,
+      }),
     expires_in_seconds: z
       .int()
       .min(60)

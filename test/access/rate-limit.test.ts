@@ -29,7 +29,9 @@ describe('per-organisation rate limits', () => {
     const refused = responses.filter((result) => result.response.status === 429);
     expect(admitted).toHaveLength(limit);
     expect(refused).toHaveLength(20 - limit);
-    const problem = await expectProblem(refused[0] ?? responses[0]!, 429, 'rate_limited');
+    const [firstRefused] = refused;
+    if (!firstRefused) throw new Error('no request was refused');
+    const problem = await expectProblem(firstRefused, 429, 'rate_limited');
     expect(problem.detail).toMatch(/^The read limit of 7 requests per 60 s is used up/);
     const retryAfter = Number(refused[0]?.response.headers.get('Retry-After'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);

@@ -17,7 +17,7 @@ export const rotateApiKeyRoute = defineRoute({
   tags: ['API keys'],
   summary: 'Rotate an API key',
   description:
-    'Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or stops at once with a grace period of 0. A key can be rotated once; rotate its replacement next time.',
+    'Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time.',
   scope: 'keys:admin',
   rateLimit: 'write',
   idempotent: true,
@@ -71,7 +71,7 @@ export const rotateApiKey: AppRouteHandler<typeof rotateApiKeyRoute> = async (c)
     rotatedTo: null,
   };
   const [retired] = await db.batch([
-    retireRotatedKey(db, auth.orgId, id, replacement.id, isoAfter(graceSeconds * 1000, now), nowText),
+    retireRotatedKey(db, auth.orgId, id, replacement.id, isoAfter(graceSeconds * 1000, now)),
     insertReplacementApiKey(db, replacement, id),
     insertAuditEvent(
       db,

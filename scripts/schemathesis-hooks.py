@@ -1,0 +1,53 @@
+"""Schemathesis hooks for `npm run fuzz` (loaded through SCHEMATHESIS_HOOKS by scripts/fuzz.ts).
+
+They keep the fuzzer's *valid* values valid in the ways a schema cannot express, so that every
+check stays on and still means something. A value generated to break the schema is left alone.
+
+- The fuzzing session authenticates with one API key. A valid request could revoke or rotate that
+  very key (its id shows up in lists and `created_by`), after which every request would be a 401
+  and the rest of the run would test nothing. Requests aimed at it are pointed at a well-formed id
+  that does not exist instead (a 404, still a real request through the whole stack).
+- `Idempotency-Key` must be unique per request (the spec says so); the generator reuses short
+  values across different bodies, which the API rightly answers with 422. A schema-valid key is
+  replaced with a fresh UUID.
+- `cursor` must be a `next_cursor` the API returned for this organisation; any other string is
+  rightly a 400. A schema-valid cursor the API did not issue is dropped.
+"""
+
+import base64
+import json
+import os
+import re
+import uuid
+
+import schemathesis
+
+FUZZ_ORG_ID = os.environ["SWITCHYARD_FUZZ_ORG_ID"]
+FUZZ_KEY_ID = os.environ["SWITCHYARD_FUZZ_KEY_ID"]
+ABSENT_KEY_ID = "key_" + "0" * 22
+# The schemas of the two parameters, as openapi/openapi.json declares them.
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+CURSOR_MAX_LENGTH = 512
+
+
+def _issued_cursor(value):
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError):
+        return False
+    return isinstance(decoded, dict) and decoded.get("v") == 1 and decoded.get("o") == FUZZ_ORG_ID
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.path_parameters and case.path_parameters.get("id") == FUZZ_KEY_ID:
+        case.path_parameters["id"] = ABSENT_KEY_ID
+    headers = case.headers or {}
+    key = headers.get("Idempotency-Key")
+    if isinstance(key, str) and IDEMPOTENCY_KEY.match(key):
+        headers["Idempotency-Key"] = str(uuid.uuid4())
+    query = case.query or {}
+    cursor = query.get("cursor")
+    if isinstance(cursor, str) and 1 <= len(cursor) <= CURSOR_MAX_LENGTH and not _issued_cursor(cursor):
+        del query["cursor"]
