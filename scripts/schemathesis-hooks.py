@@ -12,6 +12,8 @@ check stays on and still means something. A value generated to break the schema 
   replaced with a fresh UUID.
 - `cursor` must be a `next_cursor` the API returned for this organisation; any other string is
   rightly a 400. A schema-valid cursor the API did not issue is dropped.
+- `If-Match` must be an `ETag` the API returned for that very resource and version; any other
+  value is rightly a 412. A schema-valid `If-Match` is dropped (the fuzzer cannot know the ETag).
 """
 
 import base64
@@ -28,6 +30,7 @@ ABSENT_KEY_ID = "key_" + "0" * 22
 # The schemas of the two parameters, as openapi/openapi.json declares them.
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 CURSOR_MAX_LENGTH = 512
+IF_MATCH_MAX_LENGTH = 1024
 
 
 def _issued_cursor(value):
@@ -47,6 +50,9 @@ def before_call(context, case, kwargs):
     key = headers.get("Idempotency-Key")
     if isinstance(key, str) and IDEMPOTENCY_KEY.match(key):
         headers["Idempotency-Key"] = str(uuid.uuid4())
+    if_match = headers.get("If-Match")
+    if isinstance(if_match, str) and len(if_match) <= IF_MATCH_MAX_LENGTH:
+        del headers["If-Match"]
     query = case.query or {}
     cursor = query.get("cursor")
     if isinstance(cursor, str) and 1 <= len(cursor) <= CURSOR_MAX_LENGTH and not _issued_cursor(cursor):

@@ -44,6 +44,7 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
         name: 'API keys',
         description: 'Keys that authenticate an organisation: created, listed, rotated and revoked with the `keys:admin` scope.',
       },
+      { name: 'Devices', description: 'What an organisation connects to sessions (`devices:read`, `devices:write`).' },
       { name: 'Audit log', description: 'Every change, with who made it and from where (`audit:read`).' },
     ],
     security: [{ ApiKey: [] }],

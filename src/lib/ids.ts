@@ -8,6 +8,7 @@ export const ID_PREFIXES = {
   organization: 'org',
   apiKey: 'key',
   auditEvent: 'evt',
+  device: 'dev',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -94,10 +94,20 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
   if (hasBody) middleware.push(jsonBodyLimits());
   const existing = config.middleware === undefined ? [] : Array.isArray(config.middleware) ? config.middleware : [config.middleware];
 
+  const ownHeaders = config.request?.headers;
+  if (idempotent && ownHeaders !== undefined && !(ownHeaders instanceof z.ZodObject)) {
+    throw new Error(`${config.path}: an idempotent route declares its headers as one z.object`);
+  }
   const request = {
     query: z.object({}).strict(),
     ...config.request,
-    ...(idempotent ? { headers: z.object({ 'Idempotency-Key': IdempotencyKeyHeaderSchema }) } : {}),
+    ...(idempotent
+      ? {
+          headers: (ownHeaders instanceof z.ZodObject ? ownHeaders : z.object({})).extend({
+            'Idempotency-Key': IdempotencyKeyHeaderSchema,
+          }),
+        }
+      : {}),
   };
 
   const description = [

@@ -11,6 +11,11 @@ import { revokeApiKey, revokeApiKeyRoute } from './api-keys/revoke-api-key.ts';
 import { rotateApiKey, rotateApiKeyRoute } from './api-keys/rotate-api-key.ts';
 import { listAuditEvents, listAuditEventsRoute } from './audit-events/list-audit-events.ts';
 import { openapiRoute } from './define-route.ts';
+import { createDevice, createDeviceRoute } from './devices/create-device.ts';
+import { deleteDevice, deleteDeviceRoute } from './devices/delete-device.ts';
+import { getDevice, getDeviceRoute } from './devices/get-device.ts';
+import { listDevices, listDevicesRoute } from './devices/list-devices.ts';
+import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
 import { getHealth, getHealthRoute } from './system/get-health.ts';
 import { getReady, getReadyRoute } from './system/get-ready.ts';
@@ -26,6 +31,12 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, rotateApiKeyRoute, rotateApiKey);
 
   openapiRoute(app, listAuditEventsRoute, listAuditEvents);
+
+  openapiRoute(app, createDeviceRoute, createDevice);
+  openapiRoute(app, listDevicesRoute, listDevices);
+  openapiRoute(app, getDeviceRoute, getDevice);
+  openapiRoute(app, updateDeviceRoute, updateDevice);
+  openapiRoute(app, deleteDeviceRoute, deleteDevice);
 
   registerDocs(app);
 }

@@ -6,9 +6,16 @@ import { z } from '@hono/zod-openapi';
 import { ApiKeyIdSchema } from './api-keys.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, TimestampInputSchema, TimestampSchema } from './common.ts';
 
-export const AUDIT_ACTIONS = ['api_key.created', 'api_key.rotated', 'api_key.revoked'] as const;
+export const AUDIT_ACTIONS = [
+  'api_key.created',
+  'api_key.rotated',
+  'api_key.revoked',
+  'device.created',
+  'device.updated',
+  'device.deleted',
+] as const;
 
-export const AUDIT_TARGET_TYPES = ['api_key'] as const;
+export const AUDIT_TARGET_TYPES = ['api_key', 'device'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];
 

@@ -32,29 +32,59 @@ const operations: Operation[] = Object.entries(spec.paths as Record<string, Reco
       })),
 );
 
-/** A valid request body for each operation that takes one, and which object its `{id}` names. */
-const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: 'apiKey' }> = {
+type Target = 'apiKey' | 'device';
+
+/** A valid request body for each operation that takes one, and which kind of object its `{id}` names. */
+const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Target }> = {
   createApiKey: { body: { name: 'suite', scopes: ['devices:read'] } },
   listApiKeys: {},
   getApiKey: { target: 'apiKey' },
   revokeApiKey: { target: 'apiKey' },
   rotateApiKey: { target: 'apiKey', body: { grace_period_seconds: 60 } },
   listAuditEvents: {},
+  createDevice: { body: { name: 'suite', kind: 'iot' } },
+  listDevices: {},
+  getDevice: { target: 'device' },
+  updateDevice: { target: 'device', body: { name: 'renamed' } },
+  deleteDevice: { target: 'device' },
+};
+
+/** Per target: the table its rows live in, and a well-formed id that exists nowhere. */
+const TARGETS: Record<Target, { table: string; missingId: string }> = {
+  apiKey: { table: 'api_keys', missingId: `key_${'0'.repeat(22)}` },
+  device: { table: 'devices', missingId: `dev_${'0'.repeat(22)}` },
 };
 
 let owner: Tenant;
 let stranger: Tenant;
-let ownersKeyId: string;
+const ownersIds = {} as Record<Target, string>;
 
 beforeAll(async () => {
   owner = await createTenant();
   stranger = await createTenant();
-  ownersKeyId = (await owner.addKey({ name: 'the target' })).id;
+  ownersIds.apiKey = (await owner.addKey({ name: 'the target' })).id;
+  const device = await owner.api.POST('/v1/devices', { body: { name: 'the target', kind: 'iot' } });
+  ownersIds.device = device.data?.id ?? '';
 });
 
-function request(operation: Operation, authorization: string | undefined, id = ownersKeyId): Promise<Response> {
+function targetOf(operation: Operation): Target {
+  return OPERATION_FIXTURES[operation.operationId]?.target ?? 'apiKey';
+}
+
+// Each request comes from its own client IP, so this suite's many deliberate failures never reach
+// the per-IP failed-authentication limit (tested on its own in rate-limit.test.ts).
+let requestCount = 0;
+function nextClientIp(): string {
+  requestCount += 1;
+  return `10.${(requestCount >> 16) & 255}.${(requestCount >> 8) & 255}.${requestCount & 255}`;
+}
+
+function request(operation: Operation, authorization: string | undefined, id = ownersIds[targetOf(operation)]): Promise<Response> {
   const fixture = OPERATION_FIXTURES[operation.operationId] ?? {};
-  const headers: Record<string, string> = authorization === undefined ? {} : { Authorization: authorization };
+  const headers: Record<string, string> = {
+    'CF-Connecting-IP': nextClientIp(),
+    ...(authorization === undefined ? {} : { Authorization: authorization }),
+  };
   if (fixture.body !== undefined) headers['Content-Type'] = 'application/json';
   return callWorker(operation.path.replace('{id}', id), {
     method: operation.method,
@@ -102,8 +132,8 @@ describe.each(operations)('$method $path', (operation) => {
   });
 
   it('refuses a key in the query string, even a valid one', async () => {
-    const path = `${operation.path.replace('{id}', ownersKeyId)}?api_key=${owner.key.secret}`;
-    const response = await callWorker(path, { method: operation.method });
+    const path = `${operation.path.replace('{id}', ownersIds[targetOf(operation)])}?api_key=${owner.key.secret}`;
+    const response = await callWorker(path, { method: operation.method, headers: { 'CF-Connecting-IP': nextClientIp() } });
     await expectProblem(response, 401, 'unauthorized');
   });
 
@@ -117,25 +147,29 @@ describe.each(operations)('$method $path', (operation) => {
   it.runIf(operation.path.includes('{id}'))(
     "answers another organisation's object exactly like a missing one, and leaves it untouched",
     async () => {
-      const before = await env.DB.prepare('SELECT * FROM api_keys WHERE id = ?1').bind(ownersKeyId).first();
+      const { table, missingId } = TARGETS[targetOf(operation)];
+      const ownersId = ownersIds[targetOf(operation)];
+      const read = () => env.DB.prepare(`SELECT * FROM ${table} WHERE id = ?1`).bind(ownersId).first();
+      const before = await read();
+      expect(before).not.toBeNull();
       const foreign = await request(operation, `Bearer ${stranger.key.secret}`);
-      const missingId = `key_${'0'.repeat(22)}`;
       const missing = await request(operation, `Bearer ${stranger.key.secret}`, missingId);
       const foreignProblem = await expectProblem(foreign, 404, 'not_found');
       const missingProblem = await expectProblem(missing, 404, 'not_found');
-      expect(foreignProblem.detail.replace(ownersKeyId, '<id>')).toBe(missingProblem.detail.replace(missingId, '<id>'));
+      expect(foreignProblem.detail.replace(ownersId, '<id>')).toBe(missingProblem.detail.replace(missingId, '<id>'));
       expect([...foreign.headers.keys()].sort()).toEqual([...missing.headers.keys()].sort());
-      const after = await env.DB.prepare('SELECT * FROM api_keys WHERE id = ?1').bind(ownersKeyId).first();
-      expect(after).toEqual(before);
+      expect(await read()).toEqual(before);
     },
   );
 });
 
 describe('listing never shows another organisation', () => {
-  it('API keys and audit events', async () => {
+  it('API keys, devices and audit events', async () => {
     await owner.api.POST('/v1/api-keys', { body: { name: 'audited', scopes: ['devices:read'] } });
     const keys = await stranger.api.GET('/v1/api-keys');
     expect(keys.data?.data.map((key) => key.id)).toEqual([stranger.key.id]);
+    const devices = await stranger.api.GET('/v1/devices', { params: { query: { q: 'the target' } } });
+    expect(devices.data?.data).toEqual([]);
     const events = await stranger.api.GET('/v1/audit-events');
     expect(events.data?.data).toEqual([]);
   });

@@ -1,0 +1,170 @@
+/**
+ * @module
+ * The `devices` table. Every query is scoped by organisation; writes that depend on what was read
+ * are conditional on `version`, so two concurrent updates cannot both win.
+ */
+import type { CursorPosition } from '../lib/cursor.ts';
+
+export type DeviceKind = 'phone' | 'browser' | 'iot' | 'server' | 'other';
+export type DeviceStatus = 'active' | 'disabled';
+export type Metadata = Record<string, string | number | boolean>;
+
+export interface DeviceRecord {
+  id: string;
+  orgId: string;
+  name: string;
+  kind: DeviceKind;
+  externalId: string | null;
+  metadata: Metadata;
+  tags: string[];
+  status: DeviceStatus;
+  lastSeenAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+}
+
+interface DeviceRow {
+  id: string;
+  org_id: string;
+  name: string;
+  kind: DeviceKind;
+  external_id: string | null;
+  metadata: string;
+  tags: string;
+  status: DeviceStatus;
+  last_seen_at: string | null;
+  created_at: string;
+  updated_at: string;
+  version: number;
+}
+
+function toRecord(row: DeviceRow): DeviceRecord {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    name: row.name,
+    kind: row.kind,
+    externalId: row.external_id,
+    metadata: JSON.parse(row.metadata) as Metadata,
+    tags: JSON.parse(row.tags) as string[],
+    status: row.status,
+    lastSeenAt: row.last_seen_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    version: row.version,
+  };
+}
+
+/** Whether an error is SQLite refusing a duplicate `external_id` within an organisation. */
+export function isExternalIdConflict(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    /UNIQUE constraint failed: devices\.org_id, devices\.external_id/.test(`${error.message} ${String(error.cause ?? '')}`)
+  );
+}
+
+export function insertDevice(db: D1Database, device: DeviceRecord): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO devices (id, org_id, name, kind, external_id, metadata, tags, status, last_seen_at, created_at, updated_at, version)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
+    )
+    .bind(
+      device.id,
+      device.orgId,
+      device.name,
+      device.kind,
+      device.externalId,
+      JSON.stringify(device.metadata),
+      JSON.stringify(device.tags),
+      device.status,
+      device.lastSeenAt,
+      device.createdAt,
+      device.updatedAt,
+      device.version,
+    );
+}
+
+export async function getDevice(db: D1Database, orgId: string, id: string): Promise<DeviceRecord | undefined> {
+  const row = await db.prepare('SELECT * FROM devices WHERE org_id = ?1 AND id = ?2').bind(orgId, id).first<DeviceRow>();
+  return row ? toRecord(row) : undefined;
+}
+
+/**
+ * Writes `device` over the stored row if the stored row is still at `expectedVersion`; the
+ * statement changes no row otherwise (someone else changed or deleted it).
+ */
+export function updateDevice(db: D1Database, device: DeviceRecord, expectedVersion: number): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE devices SET name = ?4, kind = ?5, external_id = ?6, metadata = ?7, tags = ?8, status = ?9, updated_at = ?10, version = ?11
+        WHERE org_id = ?1 AND id = ?2 AND version = ?3`,
+    )
+    .bind(
+      device.orgId,
+      device.id,
+      expectedVersion,
+      device.name,
+      device.kind,
+      device.externalId,
+      JSON.stringify(device.metadata),
+      JSON.stringify(device.tags),
+      device.status,
+      device.updatedAt,
+      device.version,
+    );
+}
+
+/** Deletes the device, at `expectedVersion` when given. */
+export function deleteDevice(db: D1Database, orgId: string, id: string, expectedVersion?: number): D1PreparedStatement {
+  return db
+    .prepare('DELETE FROM devices WHERE org_id = ?1 AND id = ?2 AND (?3 IS NULL OR version = ?3)')
+    .bind(orgId, id, expectedVersion ?? null);
+}
+
+/** `%`, `_` and `\` match themselves: the pattern is escaped for `LIKE … ESCAPE '\'`. */
+export function likeContains(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+}
+
+export interface DeviceFilter {
+  status?: DeviceStatus | undefined;
+  kind?: DeviceKind | undefined;
+  tag?: string | undefined;
+  /** Substring of the name or the external id, case-insensitive for ASCII. */
+  q?: string | undefined;
+}
+
+export async function listDevices(
+  db: D1Database,
+  orgId: string,
+  filter: DeviceFilter,
+  limit: number,
+  after: CursorPosition | undefined,
+): Promise<{ devices: DeviceRecord[]; hasMore: boolean }> {
+  const pattern = filter.q === undefined ? null : likeContains(filter.q);
+  const { results } = await db
+    .prepare(
+      `SELECT * FROM devices
+        WHERE org_id = ?1
+          AND (?2 IS NULL OR status = ?2)
+          AND (?3 IS NULL OR kind = ?3)
+          AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE json_each.value = ?4))
+          AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\' OR external_id LIKE ?5 ESCAPE '\\')
+          AND (?6 IS NULL OR (created_at, id) > (?6, ?7))
+        ORDER BY created_at, id LIMIT ?8`,
+    )
+    .bind(
+      orgId,
+      filter.status ?? null,
+      filter.kind ?? null,
+      filter.tag ?? null,
+      pattern,
+      after?.createdAt ?? null,
+      after?.id ?? null,
+      limit + 1,
+    )
+    .all<DeviceRow>();
+  return { devices: results.slice(0, limit).map(toRecord), hasMore: results.length > limit };
+}

@@ -1,0 +1,38 @@
+import { listDevices as queryDevices } from '../../db/devices.ts';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { DeviceListQuerySchema, DeviceListSchema } from '../../schemas/devices.ts';
+import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { presentDevice } from './present.ts';
+
+const LIST = 'devices';
+
+export const listDevicesRoute = defineRoute({
+  method: 'get',
+  path: '/v1/devices',
+  operationId: 'listDevices',
+  tags: ['Devices'],
+  summary: 'List devices',
+  description:
+    "The organisation's devices in registration order (then id), a page at a time, filtered by `status`, `kind`, `tag` and `q`. Devices registered while you page appear at the end; none is skipped or repeated.",
+  scope: 'devices:read',
+  rateLimit: 'read',
+  request: { query: DeviceListQuerySchema },
+  responses: {
+    200: { description: 'A page of devices.', content: { 'application/json': { schema: DeviceListSchema } } },
+  },
+});
+
+export const listDevices: AppRouteHandler<typeof listDevicesRoute> = async (c) => {
+  const { limit, cursor, status, kind, tag, q } = c.req.valid('query');
+  const { orgId } = c.get('auth');
+  const after = cursor === undefined ? undefined : decodeCursor(cursor, orgId, LIST);
+  const { devices, hasMore } = await queryDevices(c.get('config').db, orgId, { status, kind, tag, q }, limit, after);
+  const last = devices.at(-1);
+  return c.json(
+    {
+      data: devices.map(presentDevice),
+      next_cursor: hasMore && last ? encodeCursor(orgId, LIST, { createdAt: last.createdAt, id: last.id }) : null,
+    },
+    200,
+  );
+};

@@ -1,0 +1,94 @@
+import { z } from '@hono/zod-openapi';
+import { insertAuditEvent } from '../../db/audit-events.ts';
+import { type DeviceRecord, getDevice, isExternalIdConflict, updateDevice as writeDevice } from '../../db/devices.ts';
+import { ApiError } from '../../errors.ts';
+import { nowIso } from '../../lib/clock.ts';
+import { ifMatchHolds, versionEtag } from '../../lib/etag.ts';
+import { DevicePathSchema, DeviceSchema, DeviceUpdateSchema } from '../../schemas/devices.ts';
+import { problemResponse } from '../../schemas/responses.ts';
+import { auditContext } from '../audit-context.ts';
+import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { externalIdTaken } from './create-device.ts';
+import { ETAG_HEADER, presentDevice } from './present.ts';
+
+/** Without If-Match, a write that lost a race is retried on the new version this many times. */
+const ATTEMPTS = 3;
+
+export const IfMatchHeaderSchema = z.object({
+  'If-Match': z.string().max(1024).optional().openapi({
+    description: 'The `ETag` you last read: the change is made only if the device is still at that version (else 412).',
+    example: '"v3"',
+  }),
+});
+
+export const updateDeviceRoute = defineRoute({
+  method: 'patch',
+  path: '/v1/devices/{id}',
+  operationId: 'updateDevice',
+  tags: ['Devices'],
+  summary: 'Update a device',
+  description:
+    'Changes the given fields only; `metadata` and `tags` are replaced whole. With `If-Match`, only if the device has not changed since.',
+  scope: 'devices:write',
+  rateLimit: 'write',
+  request: {
+    params: DevicePathSchema,
+    headers: IfMatchHeaderSchema,
+    body: { required: true, content: { 'application/json': { schema: DeviceUpdateSchema } } },
+  },
+  responses: {
+    200: { description: 'The device as changed.', headers: ETAG_HEADER, content: { 'application/json': { schema: DeviceSchema } } },
+    409: problemResponse('Another device of the organisation has this `external_id` (`conflict`, naming the field).'),
+    412: problemResponse('`If-Match` does not name the current version: read the device again.'),
+  },
+});
+
+export const updateDevice: AppRouteHandler<typeof updateDeviceRoute> = async (c) => {
+  const { id } = c.req.valid('param');
+  const patch = c.req.valid('json');
+  const ifMatch = c.req.valid('header')['If-Match'];
+  const { orgId } = c.get('auth');
+  const { db } = c.get('config');
+  const context = await auditContext(c);
+  for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
+    const current = await getDevice(db, orgId, id);
+    if (!current) throw new ApiError('not_found', { detail: `No device ${id}.` });
+    if (!ifMatchHolds(ifMatch, versionEtag(current.version))) {
+      throw new ApiError('precondition_failed', {
+        detail: `The device is at ${versionEtag(current.version)}; If-Match named another version.`,
+      });
+    }
+    const now = nowIso();
+    const next: DeviceRecord = {
+      ...current,
+      name: patch.name ?? current.name,
+      kind: patch.kind ?? current.kind,
+      externalId: patch.external_id === undefined ? current.externalId : patch.external_id,
+      metadata: patch.metadata ?? current.metadata,
+      tags: patch.tags ?? current.tags,
+      status: patch.status ?? current.status,
+      updatedAt: now,
+      version: current.version + 1,
+    };
+    let changed: number | undefined;
+    try {
+      const [written] = await db.batch([
+        writeDevice(db, next, current.version),
+        insertAuditEvent(db, context, { action: 'device.updated', targetType: 'device', targetId: id, at: now }, { onlyIfChanged: true }),
+      ]);
+      changed = written?.meta.changes;
+    } catch (error) {
+      if (isExternalIdConflict(error)) throw externalIdTaken(next.externalId);
+      throw error;
+    }
+    if (changed === 1) {
+      c.header('ETag', versionEtag(next.version));
+      return c.json(presentDevice(next), 200);
+    }
+    // Changed or deleted since it was read: with If-Match that is the caller's conflict, without it read again.
+    if (ifMatch !== undefined) {
+      throw new ApiError('precondition_failed', { detail: 'The device changed while this update was made; read it again.' });
+    }
+  }
+  throw new ApiError('conflict', { detail: 'The device kept changing while this update was made; try again.' });
+};

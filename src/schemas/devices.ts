@@ -1,0 +1,130 @@
+/**
+ * @module
+ * Device resources: the model later resources copy. Every field is described, with an example;
+ * read-only fields appear only in `Device`, writable ones in `DeviceCreate` / `DeviceUpdate`.
+ */
+import { z } from '@hono/zod-openapi';
+import { idSchema, NextCursorSchema, PaginationQuerySchema, TimestampSchema } from './common.ts';
+
+export const DEVICE_KINDS = ['phone', 'browser', 'iot', 'server', 'other'] as const;
+export const DEVICE_STATUSES = ['active', 'disabled'] as const;
+export const MAX_METADATA_KEYS = 50;
+export const MAX_TAGS = 20;
+
+export const DEVICE_EXAMPLE_ID = 'dev_8Kq2Wn5Rt7Yb1Xc4Vz9Lm3';
+
+export const DeviceIdSchema = idSchema('device', 'The device id.', DEVICE_EXAMPLE_ID);
+
+export const DevicePathSchema = z.object({
+  id: DeviceIdSchema.openapi({ param: { name: 'id', in: 'path' } }),
+});
+
+const NameSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/\S/, 'Must contain a non-space character')
+  .openapi({ description: 'A human name, 1–100 characters, not only spaces.', example: 'Front desk tablet' });
+
+const KindSchema = z.enum(DEVICE_KINDS).openapi({ description: 'What sort of device it is.', example: 'browser' });
+
+const ExternalIdSchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,128}$/, 'Must be 1–128 visible ASCII characters')
+  .openapi({
+    description: 'Your own id for the device, unique in the organisation: 1–128 visible ASCII characters.',
+    example: 'asset-4471',
+  });
+
+const MetadataSchema = z
+  .record(
+    z.string().min(1).max(40).openapi({ description: 'A key, 1–40 characters.' }),
+    z
+      .union([z.string().max(500), z.number(), z.boolean()])
+      .openapi({ description: 'A string of at most 500 characters, a number or a boolean.' }),
+  )
+  .refine((metadata) => Object.keys(metadata).length <= MAX_METADATA_KEYS, `At most ${MAX_METADATA_KEYS} keys`)
+  .openapi({
+    description: `Your key–value data: at most ${MAX_METADATA_KEYS} keys of 1–40 characters; values are strings (≤ 500 characters), numbers or booleans.`,
+    maxProperties: MAX_METADATA_KEYS,
+    example: { floor: 3, model: 'Pixel 9', kiosk: true },
+    // OpenAPI 3.1 (JSON Schema) keyword the library's 3.0-shaped metadata type does not list; it is emitted as given.
+    ...({ propertyNames: { minLength: 1, maxLength: 40 } } as object),
+  });
+
+const TagSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,49}$/, 'Must be 1–50 characters of letters, digits and _ . : / -, starting with a letter or digit')
+  .openapi({
+    description: 'A label: 1–50 characters of letters, digits and `_ . : / -`, starting with a letter or digit.',
+    example: 'lobby',
+  });
+
+const TagsSchema = z
+  .array(TagSchema)
+  .max(MAX_TAGS)
+  .refine((tags) => new Set(tags).size === tags.length, 'Tags must not repeat')
+  .openapi({ description: `Labels to filter by, at most ${MAX_TAGS}, each once.`, uniqueItems: true, example: ['lobby', 'floor:3'] });
+
+const StatusSchema = z.enum(DEVICE_STATUSES).openapi({ description: 'A disabled device cannot join sessions.', example: 'active' });
+
+export const DeviceSchema = z
+  .object({
+    id: DeviceIdSchema,
+    name: NameSchema,
+    kind: KindSchema,
+    external_id: ExternalIdSchema.nullable(),
+    metadata: MetadataSchema,
+    tags: TagsSchema,
+    status: StatusSchema,
+    last_seen_at: TimestampSchema.nullable().openapi({ description: 'When the device last connected to a session; `null` if never.' }),
+    created_at: TimestampSchema.openapi({ description: 'When the device was registered.' }),
+    updated_at: TimestampSchema.openapi({ description: 'When the device last changed.' }),
+    version: z.int().min(1).openapi({ description: 'Counts changes; the `ETag` is derived from it.', example: 1 }),
+  })
+  .openapi('Device', { description: 'A device of the organisation.' });
+
+export const DeviceCreateSchema = z
+  .object({
+    name: NameSchema,
+    kind: KindSchema,
+    external_id: ExternalIdSchema.optional(),
+    metadata: MetadataSchema.optional(),
+    tags: TagsSchema.optional(),
+    status: StatusSchema.optional(),
+  })
+  .strict()
+  .openapi('DeviceCreate', { description: 'A device to register. Omitted fields: no external id, empty metadata and tags, `active`.' });
+
+export const DeviceUpdateSchema = z
+  .object({
+    name: NameSchema.optional(),
+    kind: KindSchema.optional(),
+    external_id: ExternalIdSchema.nullable().optional().openapi({ description: 'Your own id for the device; `null` removes it.' }),
+    metadata: MetadataSchema.optional().openapi({ description: 'Replaces the whole metadata object.' }),
+    tags: TagsSchema.optional().openapi({ description: 'Replaces the whole tag list.' }),
+    status: StatusSchema.optional(),
+  })
+  .strict()
+  .refine((update) => Object.keys(update).length > 0, 'An update must change at least one field')
+  .openapi('DeviceUpdate', {
+    description: 'The fields to change; at least one. Read-only fields (`id`, `version`, times) are refused.',
+    minProperties: 1,
+  });
+
+export const DeviceListSchema = z
+  .object({
+    data: z.array(DeviceSchema).openapi({ description: 'Devices in registration order, oldest first.' }),
+    next_cursor: NextCursorSchema,
+  })
+  .openapi('DeviceList', { description: 'A page of devices.' });
+
+export const DeviceListQuerySchema = PaginationQuerySchema.extend({
+  status: StatusSchema.optional().openapi({ description: 'Only devices with this status.' }),
+  kind: KindSchema.optional().openapi({ description: 'Only devices of this kind.' }),
+  tag: TagSchema.optional().openapi({ description: 'Only devices carrying this tag.' }),
+  q: z.string().min(1).max(100).optional().openapi({
+    description: 'Only devices whose name or external id contains this text (ASCII case-insensitive; `%` and `_` match themselves).',
+    example: 'tablet',
+  }),
+}).strict();
