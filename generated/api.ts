@@ -86,7 +86,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an API key
-         * @description The key stops working at once and is no longer found. A key may revoke itself. Revoking it again is a 404.
+         * @description The key stops working at once and is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
          */
@@ -1184,6 +1184,19 @@ export interface operations {
             };
             /** @description No such resource in this organisation. */
             404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key named is the one making the request (`cannot_revoke_self`). */
+            409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];

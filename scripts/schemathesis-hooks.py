@@ -3,10 +3,10 @@
 They keep the fuzzer's *valid* values valid in the ways a schema cannot express, so that every
 check stays on and still means something. A value generated to break the schema is left alone.
 
-- The fuzzing session authenticates with one API key. A valid request could revoke or rotate that
-  very key (its id shows up in lists and `created_by`), after which every request would be a 401
-  and the rest of the run would test nothing. Requests aimed at it are pointed at a well-formed id
-  that does not exist instead (a 404, still a real request through the whole stack).
+- The fuzzing session authenticates with one API key, whose id the fuzzer learns (lists,
+  `created_by`). The API refuses to let a key revoke itself (409), but a rotation of it with a
+  short grace period would end it, after which every request would be a 401 and the rest of the
+  run would test nothing. A rotation of that key gets the longest grace period instead.
 - `Idempotency-Key` must be unique per request (the spec says so); the generator reuses short
   values across different bodies, which the API rightly answers with 422. A schema-valid key is
   replaced with a fresh UUID.
@@ -26,7 +26,7 @@ import schemathesis
 
 FUZZ_ORG_ID = os.environ["SWITCHYARD_FUZZ_ORG_ID"]
 FUZZ_KEY_ID = os.environ["SWITCHYARD_FUZZ_KEY_ID"]
-ABSENT_KEY_ID = "key_" + "0" * 22
+MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 60 * 60
 # The schemas of the two parameters, as openapi/openapi.json declares them.
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 CURSOR_MAX_LENGTH = 512
@@ -44,8 +44,11 @@ def _issued_cursor(value):
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
-    if case.path_parameters and case.path_parameters.get("id") == FUZZ_KEY_ID:
-        case.path_parameters["id"] = ABSENT_KEY_ID
+    targets_fuzz_key = bool(case.path_parameters) and case.path_parameters.get("id") == FUZZ_KEY_ID
+    if targets_fuzz_key and case.path.endswith("/rotate") and isinstance(case.body, dict):
+        grace = case.body.get("grace_period_seconds")
+        if grace is None or (isinstance(grace, int) and not isinstance(grace, bool) and 0 <= grace <= MAX_GRACE_PERIOD_SECONDS):
+            case.body["grace_period_seconds"] = MAX_GRACE_PERIOD_SECONDS
     headers = case.headers or {}
     key = headers.get("Idempotency-Key")
     if isinstance(key, str) and IDEMPOTENCY_KEY.match(key):

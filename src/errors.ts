@@ -27,6 +27,7 @@ export const ERROR_CATALOG = {
   precondition_failed: { status: 412, title: 'The resource has changed since you read it' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   conflict: { status: 409, title: 'The request conflicts with an existing resource' },
+  cannot_revoke_self: { status: 409, title: 'An API key cannot revoke itself' },
   key_already_rotated: { status: 409, title: 'The API key was already rotated' },
   idempotency_key_in_use: { status: 409, title: 'A request with this idempotency key is still in progress' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },

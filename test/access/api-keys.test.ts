@@ -141,6 +141,13 @@ describe('DELETE /v1/api-keys/{id}', () => {
     await expectProblem(await tenant.api.DELETE('/v1/api-keys/{id}', { params: { path: { id: victim.id } } }), 404, 'not_found');
   });
 
+  it('refuses to let a key revoke itself (409), and the key keeps working', async () => {
+    const tenant = await createTenant();
+    const result = await tenant.api.DELETE('/v1/api-keys/{id}', { params: { path: { id: tenant.key.id } } });
+    await expectProblem(result, 409, 'cannot_revoke_self');
+    expect((await tenant.api.GET('/v1/api-keys')).response.status).toBe(200);
+  });
+
   it('writes exactly one audit event, even when revoked twice', async () => {
     const tenant = await createTenant();
     const victim = await tenant.addKey();

@@ -3,6 +3,7 @@ import { insertAuditEvent } from '../../db/audit-events.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { ApiKeyPathSchema } from '../../schemas/api-keys.ts';
+import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 
@@ -12,18 +13,25 @@ export const revokeApiKeyRoute = defineRoute({
   operationId: 'revokeApiKey',
   tags: ['API keys'],
   summary: 'Revoke an API key',
-  description: 'The key stops working at once and is no longer found. A key may revoke itself. Revoking it again is a 404.',
+  description:
+    "The key stops working at once and is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`.",
   scope: 'keys:admin',
   rateLimit: 'write',
   request: { params: ApiKeyPathSchema },
   responses: {
     204: { description: 'Revoked.' },
+    409: problemResponse('The key named is the one making the request (`cannot_revoke_self`).'),
   },
 });
 
 export const revokeApiKey: AppRouteHandler<typeof revokeApiKeyRoute> = async (c) => {
   const { id } = c.req.valid('param');
-  const { orgId } = c.get('auth');
+  const { orgId, keyId } = c.get('auth');
+  if (id === keyId) {
+    throw new ApiError('cannot_revoke_self', {
+      detail: 'An API key cannot revoke itself: revoke it with another keys:admin key, or rotate it with grace_period_seconds 0.',
+    });
+  }
   const { db } = c.get('config');
   const now = nowIso();
   const [revoked] = await db.batch([
