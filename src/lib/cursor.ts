@@ -43,3 +43,14 @@ export function decodeCursor(cursor: string, orgId: string, list: string): Curso
   }
   return { createdAt: parsed.t, id: parsed.i };
 }
+
+/** The position to continue after, from an optional `cursor` query parameter. */
+export function positionAfter(cursor: string | undefined, orgId: string, list: string): CursorPosition | undefined {
+  return cursor === undefined ? undefined : decodeCursor(cursor, orgId, list);
+}
+
+/** The `next_cursor` of a page: after its last item when more rows follow, else null. */
+export function nextCursor(orgId: string, list: string, page: ReadonlyArray<CursorPosition>, hasMore: boolean): string | null {
+  const last = page.at(-1);
+  return hasMore && last ? encodeCursor(orgId, list, { createdAt: last.createdAt, id: last.id }) : null;
+}

@@ -1,5 +1,5 @@
 import { listApiKeys as queryApiKeys } from '../../db/api-keys.ts';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { nextCursor, positionAfter } from '../../lib/cursor.ts';
 import { ApiKeyListSchema } from '../../schemas/api-keys.ts';
 import { PaginationQuerySchema } from '../../schemas/common.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
@@ -25,13 +25,12 @@ export const listApiKeysRoute = defineRoute({
 export const listApiKeys: AppRouteHandler<typeof listApiKeysRoute> = async (c) => {
   const { limit, cursor } = c.req.valid('query');
   const { orgId } = c.get('auth');
-  const after = cursor === undefined ? undefined : decodeCursor(cursor, orgId, LIST);
+  const after = positionAfter(cursor, orgId, LIST);
   const { keys, hasMore } = await queryApiKeys(c.get('config').db, orgId, limit, after);
-  const last = keys.at(-1);
   return c.json(
     {
       data: keys.map(presentApiKey),
-      next_cursor: hasMore && last ? encodeCursor(orgId, LIST, { createdAt: last.createdAt, id: last.id }) : null,
+      next_cursor: nextCursor(orgId, LIST, keys, hasMore),
     },
     200,
   );

@@ -1,5 +1,5 @@
 import { listAuditEvents as queryAuditEvents } from '../../db/audit-events.ts';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { nextCursor, positionAfter } from '../../lib/cursor.ts';
 import { AuditEventListSchema, AuditEventQuerySchema } from '../../schemas/audit-events.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 
@@ -24,7 +24,7 @@ export const listAuditEvents: AppRouteHandler<typeof listAuditEventsRoute> = asy
   const { limit, cursor, action, target_type, target_id, since, until } = c.req.valid('query');
   const { orgId } = c.get('auth');
   // The cursor is bound to the list, not the filters: a client changing filters mid-way only changes what it sees next.
-  const after = cursor === undefined ? undefined : decodeCursor(cursor, orgId, LIST);
+  const after = positionAfter(cursor, orgId, LIST);
   const { events, hasMore } = await queryAuditEvents(
     c.get('config').db,
     orgId,
@@ -32,7 +32,6 @@ export const listAuditEvents: AppRouteHandler<typeof listAuditEventsRoute> = asy
     limit,
     after,
   );
-  const last = events.at(-1);
   return c.json(
     {
       data: events.map((event) => ({
@@ -46,7 +45,7 @@ export const listAuditEvents: AppRouteHandler<typeof listAuditEventsRoute> = asy
         user_agent: event.userAgent,
         created_at: event.createdAt,
       })),
-      next_cursor: hasMore && last ? encodeCursor(orgId, LIST, { createdAt: last.createdAt, id: last.id }) : null,
+      next_cursor: nextCursor(orgId, LIST, events, hasMore),
     },
     200,
   );

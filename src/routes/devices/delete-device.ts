@@ -1,12 +1,12 @@
 import { insertAuditEvent } from '../../db/audit-events.ts';
-import { getDevice, deleteDevice as removeDevice } from '../../db/devices.ts';
+import { deleteDevice as removeDevice } from '../../db/devices.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
-import { ifMatchHolds, versionEtag } from '../../lib/etag.ts';
 import { DevicePathSchema } from '../../schemas/devices.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { deviceForChange } from './present.ts';
 import { IfMatchHeaderSchema } from './update-device.ts';
 
 export const deleteDeviceRoute = defineRoute({
@@ -30,13 +30,7 @@ export const deleteDevice: AppRouteHandler<typeof deleteDeviceRoute> = async (c)
   const ifMatch = c.req.valid('header')['If-Match'];
   const { orgId } = c.get('auth');
   const { db } = c.get('config');
-  const current = await getDevice(db, orgId, id);
-  if (!current) throw new ApiError('not_found', { detail: `No device ${id}.` });
-  if (!ifMatchHolds(ifMatch, versionEtag(current.version))) {
-    throw new ApiError('precondition_failed', {
-      detail: `The device is at ${versionEtag(current.version)}; If-Match named another version.`,
-    });
-  }
+  const current = await deviceForChange(db, orgId, id, ifMatch);
   const now = nowIso();
   const [deleted] = await db.batch([
     removeDevice(db, orgId, id, ifMatch === undefined ? undefined : current.version),

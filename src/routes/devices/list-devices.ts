@@ -1,5 +1,5 @@
 import { listDevices as queryDevices } from '../../db/devices.ts';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { nextCursor, positionAfter } from '../../lib/cursor.ts';
 import { DeviceListQuerySchema, DeviceListSchema } from '../../schemas/devices.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { presentDevice } from './present.ts';
@@ -25,13 +25,12 @@ export const listDevicesRoute = defineRoute({
 export const listDevices: AppRouteHandler<typeof listDevicesRoute> = async (c) => {
   const { limit, cursor, status, kind, tag, q } = c.req.valid('query');
   const { orgId } = c.get('auth');
-  const after = cursor === undefined ? undefined : decodeCursor(cursor, orgId, LIST);
+  const after = positionAfter(cursor, orgId, LIST);
   const { devices, hasMore } = await queryDevices(c.get('config').db, orgId, { status, kind, tag, q }, limit, after);
-  const last = devices.at(-1);
   return c.json(
     {
       data: devices.map(presentDevice),
-      next_cursor: hasMore && last ? encodeCursor(orgId, LIST, { createdAt: last.createdAt, id: last.id }) : null,
+      next_cursor: nextCursor(orgId, LIST, devices, hasMore),
     },
     200,
   );

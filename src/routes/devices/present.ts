@@ -3,7 +3,9 @@
  * Device records as the API shows them, and the headers that go with them.
  */
 import type { z } from '@hono/zod-openapi';
-import type { DeviceRecord } from '../../db/devices.ts';
+import { type DeviceRecord, getDevice } from '../../db/devices.ts';
+import { ApiError } from '../../errors.ts';
+import { ifMatchHolds, versionEtag } from '../../lib/etag.ts';
 import type { DeviceSchema } from '../../schemas/devices.ts';
 
 export function presentDevice(device: DeviceRecord): z.infer<typeof DeviceSchema> {
@@ -34,3 +36,15 @@ export const ETAG_HEADER = {
     schema: { type: 'string', example: '"v3"' },
   },
 } as const;
+
+/** The device a PATCH or DELETE is about to change: 404 when absent, 412 when If-Match names another version. */
+export async function deviceForChange(db: D1Database, orgId: string, id: string, ifMatch: string | undefined): Promise<DeviceRecord> {
+  const current = await getDevice(db, orgId, id);
+  if (!current) throw new ApiError('not_found', { detail: `No device ${id}.` });
+  if (!ifMatchHolds(ifMatch, versionEtag(current.version))) {
+    throw new ApiError('precondition_failed', {
+      detail: `The device is at ${versionEtag(current.version)}; If-Match named another version.`,
+    });
+  }
+  return current;
+}

@@ -1,15 +1,15 @@
 import { z } from '@hono/zod-openapi';
 import { insertAuditEvent } from '../../db/audit-events.ts';
-import { type DeviceRecord, getDevice, isExternalIdConflict, updateDevice as writeDevice } from '../../db/devices.ts';
+import { type DeviceRecord, isExternalIdConflict, updateDevice as writeDevice } from '../../db/devices.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
-import { ifMatchHolds, versionEtag } from '../../lib/etag.ts';
+import { versionEtag } from '../../lib/etag.ts';
 import { DevicePathSchema, DeviceSchema, DeviceUpdateSchema } from '../../schemas/devices.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { externalIdTaken } from './create-device.ts';
-import { ETAG_HEADER, presentDevice } from './present.ts';
+import { deviceForChange, ETAG_HEADER, presentDevice } from './present.ts';
 
 /** Without If-Match, a write that lost a race is retried on the new version this many times. */
 const ATTEMPTS = 3;
@@ -51,13 +51,7 @@ export const updateDevice: AppRouteHandler<typeof updateDeviceRoute> = async (c)
   const { db } = c.get('config');
   const context = await auditContext(c);
   for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
-    const current = await getDevice(db, orgId, id);
-    if (!current) throw new ApiError('not_found', { detail: `No device ${id}.` });
-    if (!ifMatchHolds(ifMatch, versionEtag(current.version))) {
-      throw new ApiError('precondition_failed', {
-        detail: `The device is at ${versionEtag(current.version)}; If-Match named another version.`,
-      });
-    }
+    const current = await deviceForChange(db, orgId, id, ifMatch);
     const now = nowIso();
     const next: DeviceRecord = {
       ...current,
