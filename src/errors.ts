@@ -28,6 +28,8 @@ export const ERROR_CATALOG = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   conflict: { status: 409, title: 'The request conflicts with an existing resource' },
   cannot_revoke_self: { status: 409, title: 'An API key cannot revoke itself' },
+  session_ended: { status: 409, title: 'The session has ended' },
+  participant_not_allowed: { status: 403, title: 'The participant may not join this session' },
   key_already_rotated: { status: 409, title: 'The API key was already rotated' },
   idempotency_key_in_use: { status: 409, title: 'A request with this idempotency key is still in progress' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },

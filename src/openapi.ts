@@ -45,6 +45,10 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
         description: 'Keys that authenticate an organisation: created, listed, rotated and revoked with the `keys:admin` scope.',
       },
       { name: 'Devices', description: 'What an organisation connects to sessions (`devices:read`, `devices:write`).' },
+      {
+        name: 'Sessions',
+        description: 'Realtime sessions and the short-lived tokens participants connect with (`sessions:read`, `sessions:write`).',
+      },
       { name: 'Audit log', description: 'Every change, with who made it and from where (`audit:read`).' },
     ],
     security: [{ ApiKey: [] }],

@@ -168,3 +168,13 @@ export async function listDevices(
     .all<DeviceRow>();
   return { devices: results.slice(0, limit).map(toRecord), hasMore: results.length > limit };
 }
+
+/** Which of `ids` are devices of the organisation. */
+export async function existingDeviceIds(db: D1Database, orgId: string, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { results } = await db
+    .prepare('SELECT id FROM devices WHERE org_id = ?1 AND id IN (SELECT value FROM json_each(?2))')
+    .bind(orgId, JSON.stringify(ids))
+    .all<{ id: string }>();
+  return new Set(results.map((row) => row.id));
+}

@@ -9,6 +9,8 @@ export const ID_PREFIXES = {
   apiKey: 'key',
   auditEvent: 'evt',
   device: 'dev',
+  session: 'ses',
+  tokenId: 'tok',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

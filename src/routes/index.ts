@@ -17,6 +17,11 @@ import { getDevice, getDeviceRoute } from './devices/get-device.ts';
 import { listDevices, listDevicesRoute } from './devices/list-devices.ts';
 import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
+import { createConnectToken, createConnectTokenRoute } from './sessions/create-connect-token.ts';
+import { createSession, createSessionRoute } from './sessions/create-session.ts';
+import { endSession, endSessionRoute } from './sessions/end-session.ts';
+import { getSession, getSessionRoute } from './sessions/get-session.ts';
+import { listSessions, listSessionsRoute } from './sessions/list-sessions.ts';
 import { getHealth, getHealthRoute } from './system/get-health.ts';
 import { getReady, getReadyRoute } from './system/get-ready.ts';
 
@@ -37,6 +42,12 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, getDeviceRoute, getDevice);
   openapiRoute(app, updateDeviceRoute, updateDevice);
   openapiRoute(app, deleteDeviceRoute, deleteDevice);
+
+  openapiRoute(app, createSessionRoute, createSession);
+  openapiRoute(app, listSessionsRoute, listSessions);
+  openapiRoute(app, getSessionRoute, getSession);
+  openapiRoute(app, endSessionRoute, endSession);
+  openapiRoute(app, createConnectTokenRoute, createConnectToken);
 
   registerDocs(app);
 }

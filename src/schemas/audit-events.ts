@@ -13,9 +13,12 @@ export const AUDIT_ACTIONS = [
   'device.created',
   'device.updated',
   'device.deleted',
+  'session.created',
+  'session.ended',
+  'session.token_issued',
 ] as const;
 
-export const AUDIT_TARGET_TYPES = ['api_key', 'device'] as const;
+export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];
 

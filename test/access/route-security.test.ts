@@ -32,7 +32,7 @@ const operations: Operation[] = Object.entries(spec.paths as Record<string, Reco
       })),
 );
 
-type Target = 'apiKey' | 'device';
+type Target = 'apiKey' | 'device' | 'session';
 
 /** A valid request body for each operation that takes one, and which kind of object its `{id}` names. */
 const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Target }> = {
@@ -47,12 +47,18 @@ const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Target }> = 
   getDevice: { target: 'device' },
   updateDevice: { target: 'device', body: { name: 'renamed' } },
   deleteDevice: { target: 'device' },
+  createSession: { body: {} },
+  listSessions: {},
+  getSession: { target: 'session' },
+  endSession: { target: 'session' },
+  createConnectToken: { target: 'session', body: { participant: 'client:suite' } },
 };
 
 /** Per target: the table its rows live in, and a well-formed id that exists nowhere. */
 const TARGETS: Record<Target, { table: string; missingId: string }> = {
   apiKey: { table: 'api_keys', missingId: `key_${'0'.repeat(22)}` },
   device: { table: 'devices', missingId: `dev_${'0'.repeat(22)}` },
+  session: { table: 'sessions', missingId: `ses_${'0'.repeat(22)}` },
 };
 
 let owner: Tenant;
@@ -65,6 +71,8 @@ beforeAll(async () => {
   ownersIds.apiKey = (await owner.addKey({ name: 'the target' })).id;
   const device = await owner.api.POST('/v1/devices', { body: { name: 'the target', kind: 'iot' } });
   ownersIds.device = device.data?.id ?? '';
+  const session = await owner.api.POST('/v1/sessions', { body: {} });
+  ownersIds.session = session.data?.id ?? '';
 });
 
 function targetOf(operation: Operation): Target {
@@ -170,6 +178,8 @@ describe('listing never shows another organisation', () => {
     expect(keys.data?.data.map((key) => key.id)).toEqual([stranger.key.id]);
     const devices = await stranger.api.GET('/v1/devices', { params: { query: { q: 'the target' } } });
     expect(devices.data?.data).toEqual([]);
+    const sessions = await stranger.api.GET('/v1/sessions');
+    expect(sessions.data?.data).toEqual([]);
     const events = await stranger.api.GET('/v1/audit-events');
     expect(events.data?.data).toEqual([]);
   });

@@ -1,0 +1,105 @@
+/**
+ * @module
+ * The `sessions` table. A session's status is derived, never stored: `ended` once `ended_at` is
+ * set or `expires_at` has passed, so an expired session is ended even before anything marks it.
+ */
+import type { CursorPosition } from '../lib/cursor.ts';
+
+export type SessionStatus = 'active' | 'ended';
+export type EndReason = 'ended' | 'expired';
+
+export interface SessionRecord {
+  id: string;
+  orgId: string;
+  allowedDeviceIds: string[] | null;
+  maxParticipants: number;
+  expiresAt: string;
+  endedAt: string | null;
+  endReason: EndReason | null;
+  createdAt: string;
+}
+
+interface SessionRow {
+  id: string;
+  org_id: string;
+  allowed_device_ids: string | null;
+  max_participants: number;
+  expires_at: string;
+  ended_at: string | null;
+  end_reason: EndReason | null;
+  created_at: string;
+}
+
+function toRecord(row: SessionRow): SessionRecord {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    allowedDeviceIds: row.allowed_device_ids === null ? null : (JSON.parse(row.allowed_device_ids) as string[]),
+    maxParticipants: row.max_participants,
+    expiresAt: row.expires_at,
+    endedAt: row.ended_at,
+    endReason: row.end_reason,
+    createdAt: row.created_at,
+  };
+}
+
+/** The session as of `now`: an expired session reads as ended at its expiry. */
+export function effectiveSession(session: SessionRecord, now: string): SessionRecord & { status: SessionStatus } {
+  if (session.endedAt !== null) return { ...session, status: 'ended' };
+  if (session.expiresAt <= now) return { ...session, status: 'ended', endedAt: session.expiresAt, endReason: 'expired' };
+  return { ...session, status: 'active' };
+}
+
+export function insertSession(db: D1Database, session: SessionRecord): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO sessions (id, org_id, allowed_device_ids, max_participants, expires_at, ended_at, end_reason, created_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+    )
+    .bind(
+      session.id,
+      session.orgId,
+      session.allowedDeviceIds === null ? null : JSON.stringify(session.allowedDeviceIds),
+      session.maxParticipants,
+      session.expiresAt,
+      session.endedAt,
+      session.endReason,
+      session.createdAt,
+    );
+}
+
+export async function getSession(db: D1Database, orgId: string, id: string): Promise<SessionRecord | undefined> {
+  const row = await db.prepare('SELECT * FROM sessions WHERE org_id = ?1 AND id = ?2').bind(orgId, id).first<SessionRow>();
+  return row ? toRecord(row) : undefined;
+}
+
+/** Ends a session that is still active at `now`; changes no row if it had already ended or expired. */
+export function endSession(db: D1Database, orgId: string, id: string, now: string): D1PreparedStatement {
+  return db
+    .prepare(
+      "UPDATE sessions SET ended_at = ?3, end_reason = 'ended' WHERE org_id = ?1 AND id = ?2 AND ended_at IS NULL AND expires_at > ?3",
+    )
+    .bind(orgId, id, now);
+}
+
+export async function listSessions(
+  db: D1Database,
+  orgId: string,
+  filter: { status?: SessionStatus | undefined; now: string },
+  limit: number,
+  after: CursorPosition | undefined,
+): Promise<{ sessions: SessionRecord[]; hasMore: boolean }> {
+  const { results } = await db
+    .prepare(
+      `SELECT * FROM sessions
+        WHERE org_id = ?1
+          AND (?2 IS NULL
+               OR (?2 = 'active' AND ended_at IS NULL AND expires_at > ?3)
+               OR (?2 = 'ended' AND (ended_at IS NOT NULL OR expires_at <= ?3)))
+          AND (?4 IS NULL OR (created_at, id) > (?4, ?5))
+        ORDER BY created_at, id LIMIT ?6`,
+    )
+    .bind(orgId, filter.status ?? null, filter.now, after?.createdAt ?? null, after?.id ?? null, limit + 1)
+    .all<SessionRow>();
+  return { sessions: results.slice(0, limit).map(toRecord), hasMore: results.length > limit };
+}

@@ -1,0 +1,34 @@
+import { listSessions as querySessions } from '../../db/sessions.ts';
+import { nowIso } from '../../lib/clock.ts';
+import { nextCursor, positionAfter } from '../../lib/cursor.ts';
+import { SessionListQuerySchema, SessionListSchema } from '../../schemas/sessions.ts';
+import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { presentSession } from './present.ts';
+
+const LIST = 'sessions';
+
+export const listSessionsRoute = defineRoute({
+  method: 'get',
+  path: '/v1/sessions',
+  operationId: 'listSessions',
+  tags: ['Sessions'],
+  summary: 'List sessions',
+  description: "The organisation's sessions, oldest first, a page at a time, optionally only `active` or `ended` ones.",
+  scope: 'sessions:read',
+  rateLimit: 'read',
+  request: { query: SessionListQuerySchema },
+  responses: {
+    200: { description: 'A page of sessions.', content: { 'application/json': { schema: SessionListSchema } } },
+  },
+});
+
+export const listSessions: AppRouteHandler<typeof listSessionsRoute> = async (c) => {
+  const { limit, cursor, status } = c.req.valid('query');
+  const { orgId } = c.get('auth');
+  const now = nowIso();
+  const { sessions, hasMore } = await querySessions(c.get('config').db, orgId, { status, now }, limit, positionAfter(cursor, orgId, LIST));
+  return c.json(
+    { data: sessions.map((session) => presentSession(session, now)), next_cursor: nextCursor(orgId, LIST, sessions, hasMore) },
+    200,
+  );
+};
