@@ -14,6 +14,11 @@ const d1Binding = z.custom<D1Database>(
 );
 const fetcherBinding = z.custom<Fetcher>((value) => typeof (value as Fetcher | undefined)?.fetch === 'function', 'a Fetcher binding');
 
+const durableObjectBinding = z.custom<DurableObjectNamespace>(
+  (value) => typeof (value as DurableObjectNamespace | undefined)?.idFromName === 'function',
+  'a Durable Object namespace binding',
+);
+
 /** The raw `env` a Worker receives: bindings, `[vars]` and secrets. */
 export const BindingsSchema = z.object({
   DB: d1Binding,
@@ -30,10 +35,8 @@ export const BindingsSchema = z.object({
   SESSION_JWT_SECRET: z.string().optional(),
   /** Failed authentications a client IP may make per minute before it gets 429. */
   AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(1_000_000_000).default(60),
-  RATE_LIMITER: z.custom<DurableObjectNamespace>(
-    (value) => typeof (value as DurableObjectNamespace | undefined)?.idFromName === 'function',
-    'a Durable Object namespace binding',
-  ),
+  RATE_LIMITER: durableObjectBinding,
+  SESSION_ROOM: durableObjectBinding,
 });
 
 export type Bindings = z.input<typeof BindingsSchema>;
@@ -84,6 +87,7 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
     sessionJwtSecret: env.SESSION_JWT_SECRET ?? '',
     authFailureLimit: env.AUTH_FAILURE_LIMIT,
     rateLimiter: env.RATE_LIMITER,
+    sessionRooms: env.SESSION_ROOM,
   };
 });
 

@@ -11,6 +11,7 @@ import { nowIso } from './lib/clock.ts';
 import { createLogger } from './lib/logger.ts';
 
 export { RateLimiter } from './durable-objects/rate-limiter.ts';
+export { SessionRoom } from './durable-objects/session-room.ts';
 
 const app = createApp();
 

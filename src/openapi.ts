@@ -5,6 +5,7 @@
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from './context.ts';
+import { ClientFrameSchema, SessionMessageSchema } from './schemas/realtime.ts';
 import { COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
 
 export const API_VERSION = '0.1.0';
@@ -14,6 +15,9 @@ export function registerComponents(app: OpenAPIHono<AppEnv>): void {
   for (const [name, header] of Object.entries(COMMON_HEADER_COMPONENTS)) {
     app.openAPIRegistry.registerComponent('headers', name, header);
   }
+  // The WebSocket protocol of /v1/sessions/{id}/connect: no route body refers to it, so it is registered by name.
+  app.openAPIRegistry.register('SessionMessage', SessionMessageSchema);
+  app.openAPIRegistry.register('ClientFrame', ClientFrameSchema);
   // Registered as a component rather than passed in the document config, which drops it
   // (honojs/middleware#1437).
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {

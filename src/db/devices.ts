@@ -123,19 +123,20 @@ export function deleteDevice(db: D1Database, orgId: string, id: string, expected
     .bind(orgId, id, expectedVersion ?? null);
 }
 
-/** `%`, `_` and `\` match themselves: the pattern is escaped for `LIKE … ESCAPE '\'`. */
-export function likeContains(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
-}
-
 export interface DeviceFilter {
   status?: DeviceStatus | undefined;
   kind?: DeviceKind | undefined;
   tag?: string | undefined;
-  /** Substring of the name or the external id, case-insensitive for ASCII. */
+  /** Substring of the name or the external id, case-insensitive for ASCII, matched literally. */
   q?: string | undefined;
 }
 
+/**
+ * `q` is a plain substring test with `instr`, not `LIKE … ESCAPE`: D1 refuses LIKE patterns over
+ * 50 bytes ("LIKE or GLOB pattern too complex", found by the fuzzer with a 100-character `q`), and
+ * `instr` has no wildcards at all, so `%`, `_` and `\` match themselves with no escaping to get wrong.
+ * `lower()` folds ASCII only, as LIKE does.
+ */
 export async function listDevices(
   db: D1Database,
   orgId: string,
@@ -143,7 +144,6 @@ export async function listDevices(
   limit: number,
   after: CursorPosition | undefined,
 ): Promise<{ devices: DeviceRecord[]; hasMore: boolean }> {
-  const pattern = filter.q === undefined ? null : likeContains(filter.q);
   const { results } = await db
     .prepare(
       `SELECT * FROM devices
@@ -151,7 +151,7 @@ export async function listDevices(
           AND (?2 IS NULL OR status = ?2)
           AND (?3 IS NULL OR kind = ?3)
           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE json_each.value = ?4))
-          AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\' OR external_id LIKE ?5 ESCAPE '\\')
+          AND (?5 IS NULL OR instr(lower(name), lower(?5)) > 0 OR instr(lower(external_id), lower(?5)) > 0)
           AND (?6 IS NULL OR (created_at, id) > (?6, ?7))
         ORDER BY created_at, id LIMIT ?8`,
     )
@@ -160,7 +160,7 @@ export async function listDevices(
       filter.status ?? null,
       filter.kind ?? null,
       filter.tag ?? null,
-      pattern,
+      filter.q ?? null,
       after?.createdAt ?? null,
       after?.id ?? null,
       limit + 1,
@@ -177,4 +177,9 @@ export async function existingDeviceIds(db: D1Database, orgId: string, ids: read
     .bind(orgId, JSON.stringify(ids))
     .all<{ id: string }>();
   return new Set(results.map((row) => row.id));
+}
+
+/** Records that a device connected to a session. */
+export function stampDeviceSeen(db: D1Database, orgId: string, id: string, at: string): D1PreparedStatement {
+  return db.prepare('UPDATE devices SET last_seen_at = ?3 WHERE org_id = ?1 AND id = ?2').bind(orgId, id, at);
 }

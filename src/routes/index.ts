@@ -17,11 +17,14 @@ import { getDevice, getDeviceRoute } from './devices/get-device.ts';
 import { listDevices, listDevicesRoute } from './devices/list-devices.ts';
 import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
+import { connectSession, connectSessionRoute } from './sessions/connect-session.ts';
 import { createConnectToken, createConnectTokenRoute } from './sessions/create-connect-token.ts';
 import { createSession, createSessionRoute } from './sessions/create-session.ts';
 import { endSession, endSessionRoute } from './sessions/end-session.ts';
 import { getSession, getSessionRoute } from './sessions/get-session.ts';
+import { listParticipants, listParticipantsRoute } from './sessions/list-participants.ts';
 import { listSessions, listSessionsRoute } from './sessions/list-sessions.ts';
+import { publishMessage, publishMessageRoute } from './sessions/publish-message.ts';
 import { getHealth, getHealthRoute } from './system/get-health.ts';
 import { getReady, getReadyRoute } from './system/get-ready.ts';
 
@@ -48,6 +51,9 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, getSessionRoute, getSession);
   openapiRoute(app, endSessionRoute, endSession);
   openapiRoute(app, createConnectTokenRoute, createConnectToken);
+  openapiRoute(app, connectSessionRoute, connectSession);
+  openapiRoute(app, publishMessageRoute, publishMessage);
+  openapiRoute(app, listParticipantsRoute, listParticipants);
 
   registerDocs(app);
 }

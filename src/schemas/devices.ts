@@ -124,7 +124,8 @@ export const DeviceListQuerySchema = PaginationQuerySchema.extend({
   kind: KindSchema.optional().openapi({ description: 'Only devices of this kind.' }),
   tag: TagSchema.optional().openapi({ description: 'Only devices carrying this tag.' }),
   q: z.string().min(1).max(100).optional().openapi({
-    description: 'Only devices whose name or external id contains this text (ASCII case-insensitive; `%` and `_` match themselves).',
+    description:
+      'Only devices whose name or external id contains this text (ASCII case-insensitive; matched literally, so `%` and `_` match themselves).',
     example: 'tablet',
   }),
 }).strict();

@@ -52,6 +52,8 @@ const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Target }> = 
   getSession: { target: 'session' },
   endSession: { target: 'session' },
   createConnectToken: { target: 'session', body: { participant: 'client:suite' } },
+  publishSessionMessage: { target: 'session', body: { payload: { text: 'suite' } } },
+  listSessionParticipants: { target: 'session' },
 };
 
 /** Per target: the table its rows live in, and a well-formed id that exists nowhere. */

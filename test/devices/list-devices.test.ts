@@ -98,6 +98,17 @@ describe('GET /v1/devices', () => {
     expect(await found('rack-1')).toEqual(['plain']);
   });
 
+  it('takes a q of the full 100 characters, however many bytes (D1 caps LIKE patterns at 50 bytes)', async () => {
+    const tenant = await createTenant();
+    const fancy = '𝓣'.repeat(100);
+    await tenant.api.POST('/v1/devices', { body: { name: fancy, kind: 'other' } });
+    const found = await tenant.api.GET('/v1/devices', { params: { query: { q: fancy } } });
+    expect(found.response.status).toBe(200);
+    expect(found.data?.data.map((device) => device.name)).toEqual([fancy]);
+    const percents = await tenant.api.GET('/v1/devices', { params: { query: { q: '%'.repeat(100) } } });
+    expect(percents.data?.data).toEqual([]);
+  });
+
   it('refuses a tampered cursor, a cursor of another list and bad filters with 400', async () => {
     const tenant = await createTenant();
     await seedDevices(tenant, 3);

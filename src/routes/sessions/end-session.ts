@@ -5,6 +5,7 @@ import { SessionPathSchema, SessionSchema } from '../../schemas/sessions.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { findSession, presentSession } from './present.ts';
+import { roomFor } from './room.ts';
 
 export const endSessionRoute = defineRoute({
   method: 'post',
@@ -38,5 +39,7 @@ export const endSession: AppRouteHandler<typeof endSessionRoute> = async (c) => 
       { onlyIfChanged: true },
     ),
   ]);
+  // After the D1 change is durable: closes every socket. Idempotent, so a retried end repeats it.
+  await roomFor(c, id).end('ended');
   return c.json(presentSession(await findSession(db, orgId, id), now), 200);
 };

@@ -1,0 +1,133 @@
+import { z } from '@hono/zod-openapi';
+import { stampDeviceSeen } from '../../db/devices.ts';
+import { effectiveSession, getSession } from '../../db/sessions.ts';
+import { JOIN_REFUSAL_HEADER, type JoinRefusal, joinHeaders } from '../../durable-objects/session-room-protocol.ts';
+import { ApiError } from '../../errors.ts';
+import { nowIso } from '../../lib/clock.ts';
+import { TokenRejected, verifyConnectToken } from '../../lib/session-token.ts';
+import { SUBPROTOCOL } from '../../schemas/realtime.ts';
+import { problemResponse } from '../../schemas/responses.ts';
+import { SessionPathSchema } from '../../schemas/sessions.ts';
+import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { refusalError, roomFor } from './room.ts';
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+export const connectSessionRoute = defineRoute({
+  method: 'get',
+  path: '/v1/sessions/{id}/connect',
+  operationId: 'connectSession',
+  tags: ['Sessions'],
+  summary: 'Open the session WebSocket',
+  description: [
+    'Upgrades to a WebSocket on which the participant receives every `SessionMessage` of the session, in `seq` order, and sends `ClientFrame`s.',
+    `Authenticate with a connect token (not an API key): as a subprotocol, \`Sec-WebSocket-Protocol: ${SUBPROTOCOL}, <token>\` (the server answers \`${SUBPROTOCOL}\`), or as the \`token\` query parameter (redacted from logs). The token and the \`Origin\` are checked before the upgrade: no socket is opened on failure. A browser \`Origin\` must be on the CORS allowlist; clients that send none (devices, servers) are authenticated by the token alone.`,
+    'Reconnect with `last_seq` (the highest `seq` processed) to receive what was missed, in order, exactly once; the room keeps the last 1,000 messages.',
+    'Close codes: 4000 session ended, 4001 session expired, 4008 no frame or ping for 60 s, 1009 a frame over 1 MiB. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.',
+  ].join('\n\n'),
+  request: {
+    params: SessionPathSchema,
+    query: z
+      .object({
+        token: z
+          .string()
+          .min(1)
+          .max(4096)
+          .optional()
+          .openapi({ description: 'The connect token, when it cannot travel as a subprotocol.', example: 'eyJhbGciOiJIUzI1NiJ9…' }),
+        last_seq: z.coerce.number().int().min(0).optional().openapi({
+          type: 'integer',
+          minimum: 0,
+          description: 'Replay every retained message after this `seq` before live ones.',
+          example: 41,
+        }),
+      })
+      .strict(),
+    headers: z.object({
+      'Sec-WebSocket-Protocol': z
+        .string()
+        .max(8192)
+        .optional()
+        .openapi({
+          description: `\`${SUBPROTOCOL}\` and the connect token, comma-separated.`,
+          example: `${SUBPROTOCOL}, eyJhbGciOiJIUzI1NiJ9…`,
+        }),
+    }),
+  },
+  // The frames on the socket: the server sends SessionMessage, the client ClientFrame (components).
+  'x-websocket': { subprotocol: SUBPROTOCOL, serverMessage: 'SessionMessage', clientFrame: 'ClientFrame' },
+  responses: {
+    101: { description: 'Switching protocols: the WebSocket is open.' },
+    401: problemResponse(
+      'The connect token is missing, malformed, expired, not yet valid, signed with another key or algorithm, or for another session (the same answer for each).',
+    ),
+    403: problemResponse('A browser `Origin` that is not on the allowlist.'),
+    409: problemResponse('The session has ended (`session_ended`) or is full (`session_full`).'),
+    426: problemResponse('Not a WebSocket upgrade request.', {
+      Upgrade: { description: 'Always `websocket`.', required: true, schema: { type: 'string' } },
+    }),
+  },
+});
+
+function originAllowed(allowed: string[] | '*', origin: string): boolean {
+  return allowed === '*' || allowed.includes(origin);
+}
+
+export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async (c) => {
+  const { id } = c.req.valid('param');
+  const { token: queryToken, last_seq: lastSeq } = c.req.valid('query');
+  const offered = (c.req.valid('header')['Sec-WebSocket-Protocol'] ?? '')
+    .split(',')
+    .map((protocol) => protocol.trim())
+    .filter(Boolean);
+  const token = offered.find((protocol) => protocol !== SUBPROTOCOL && JWT_SHAPE.test(protocol)) ?? queryToken;
+  const config = c.get('config');
+  const invalid = () =>
+    new ApiError('invalid_token', {
+      detail: 'The connect token is missing, invalid, expired or for another session; mint a new one.',
+      headers: { 'WWW-Authenticate': 'Bearer realm="switchyard", error="invalid_token"' },
+    });
+
+  if (token === undefined) throw invalid();
+  let claims: Awaited<ReturnType<typeof verifyConnectToken>>;
+  try {
+    claims = await verifyConnectToken(config.sessionJwtSecret, token, id);
+  } catch (error) {
+    if (error instanceof TokenRejected) throw invalid();
+    throw error;
+  }
+  const origin = c.req.header('Origin');
+  if (origin !== undefined && !originAllowed(config.corsOrigins, origin)) {
+    throw new ApiError('origin_not_allowed', { detail: `Origin ${origin} may not open session sockets.` });
+  }
+  const stored = await getSession(config.db, claims.org, id);
+  if (!stored) throw invalid();
+  const now = nowIso();
+  const session = effectiveSession(stored, now);
+  if (session.status === 'ended') throw refusalError('session_ended', id);
+  if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
+    throw new ApiError('upgrade_required', { detail: 'Open this URL as a WebSocket.', headers: { Upgrade: 'websocket' } });
+  }
+
+  const answer = await roomFor(c, id).fetch(
+    new Request(c.req.url, {
+      headers: joinHeaders({
+        participant: claims.sub,
+        expiresAt: session.expiresAt,
+        maxParticipants: session.maxParticipants,
+        lastSeq,
+        protocol: offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined,
+      }),
+    }),
+  );
+  if (answer.status !== 101) throw refusalError(answer.headers.get(JOIN_REFUSAL_HEADER) as JoinRefusal | null, id);
+  if (claims.sub.startsWith('dev_')) {
+    c.executionCtx.waitUntil(
+      stampDeviceSeen(config.db, claims.org, claims.sub, now)
+        .run()
+        .then(() => undefined),
+    );
+  }
+  // A fresh Response: the room's has immutable headers, and the middleware adds its own.
+  return new Response(null, { status: 101, webSocket: answer.webSocket, headers: answer.headers }) as never;
+};

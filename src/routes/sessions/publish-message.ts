@@ -1,0 +1,68 @@
+import { z } from '@hono/zod-openapi';
+import { effectiveSession } from '../../db/sessions.ts';
+import { ApiError } from '../../errors.ts';
+import { nowIso } from '../../lib/clock.ts';
+import { MAX_FRAME_BYTES, SessionMessageSchema } from '../../schemas/realtime.ts';
+import { problemResponse } from '../../schemas/responses.ts';
+import { SessionPathSchema } from '../../schemas/sessions.ts';
+import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { findSession } from './present.ts';
+import { refusalError, roomFor } from './room.ts';
+
+const PublishSchema = z
+  .object({
+    payload: z
+      .unknown()
+      .refine((value) => value !== undefined, 'Required')
+      .openapi({
+        description: 'Any JSON, at most 1 MiB serialised, delivered to every participant as a `message` from `server`.',
+        example: { text: 'maintenance in 5 minutes' },
+      }),
+  })
+  .strict()
+  .openapi('SessionPublish', { description: 'A server message to broadcast.' });
+
+export const publishMessageRoute = defineRoute({
+  method: 'post',
+  path: '/v1/sessions/{id}/messages',
+  operationId: 'publishSessionMessage',
+  tags: ['Sessions'],
+  summary: 'Publish a server message',
+  description: 'Broadcasts a message from `server` to every connected participant, sequenced with their own messages and kept for replay.',
+  scope: 'sessions:write',
+  rateLimit: 'write',
+  idempotent: true,
+  request: {
+    params: SessionPathSchema,
+    body: { required: true, content: { 'application/json': { schema: PublishSchema } } },
+  },
+  responses: {
+    202: {
+      description: 'Sequenced and sent to every connected participant: the envelope exactly as they received it.',
+      content: { 'application/json': { schema: SessionMessageSchema } },
+    },
+    409: problemResponse(
+      'The session has ended (`session_ended`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`).',
+      {
+        'Retry-After': {
+          description: 'With `idempotency_key_in_use`: seconds to wait.',
+          required: false,
+          schema: { type: 'integer', minimum: 0 },
+        },
+      },
+    ),
+  },
+});
+
+export const publishMessage: AppRouteHandler<typeof publishMessageRoute> = async (c) => {
+  const { id } = c.req.valid('param');
+  const { payload } = c.req.valid('json');
+  if (new TextEncoder().encode(JSON.stringify(payload)).byteLength > MAX_FRAME_BYTES) {
+    throw new ApiError('payload_too_large', { detail: `A message payload must not exceed ${MAX_FRAME_BYTES} bytes.` });
+  }
+  const session = effectiveSession(await findSession(c.get('config').db, c.get('auth').orgId, id), nowIso());
+  if (session.status === 'ended') throw refusalError('session_ended', id);
+  const published = await roomFor(c, id).publish(payload);
+  if ('refused' in published) throw refusalError(published.refused, id);
+  return c.json(published, 202);
+};

@@ -1,0 +1,240 @@
+import { evictDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../src/lib/session-token.ts';
+import { expectProblem } from '../helpers/problem.ts';
+import { connect, connectRequest, messagesOnly, mintToken, waitFor } from '../helpers/realtime.ts';
+import { createTenant, type Tenant } from '../helpers/tenants.ts';
+
+async function openSession(tenant: Tenant, body: Record<string, unknown> = {}) {
+  const { data } = await tenant.api.POST('/v1/sessions', { body });
+  if (!data) throw new Error('no session');
+  return data.id;
+}
+
+function roomStub(sessionId: string) {
+  return env.SESSION_ROOM.get(env.SESSION_ROOM.idFromName(sessionId));
+}
+
+describe('session WebSockets', () => {
+  it('every client receives every message, in one order', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const clients = [];
+    for (let index = 0; index < 5; index += 1)
+      clients.push(await connect(sessionId, await mintToken(tenant, sessionId, `client:c${index}`)));
+    for (const [index, client] of clients.entries())
+      for (let n = 0; n < 3; n += 1) client.send({ type: 'message', payload: { from: index, n } });
+    for (const client of clients) await client.until((received) => messagesOnly(received).length === 15);
+    const reference = messagesOnly(clients[0]?.received ?? []).map((message) => message.seq);
+    expect(new Set(reference).size).toBe(15);
+    expect([...reference].sort((a, b) => a - b)).toEqual(reference);
+    for (const client of clients) {
+      expect(messagesOnly(client.received).map((message) => message.seq)).toEqual(reference);
+      for (const message of client.received) expect(Object.keys(message).sort()).toEqual(['payload', 'sender', 'seq', 'ts', 'type']);
+    }
+    const first = messagesOnly(clients[1]?.received ?? []).find((message) => (message.payload as { from: number }).from === 0);
+    expect(first?.sender).toBe('client:c0');
+  });
+
+  it('a client that reconnects with last_seq misses nothing and sees nothing twice', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const token = await mintToken(tenant, sessionId, 'client:roamer');
+    const first = await connect(sessionId, token);
+    for (let n = 1; n <= 3; n += 1)
+      await tenant.api.POST('/v1/sessions/{id}/messages', { params: { path: { id: sessionId } }, body: { payload: { n } } });
+    await first.until((received) => messagesOnly(received).length === 3);
+    const lastSeen = Math.max(...first.received.map((message) => message.seq));
+    first.socket.close(1000, 'going away');
+    await first.closed;
+    for (let n = 4; n <= 6; n += 1)
+      await tenant.api.POST('/v1/sessions/{id}/messages', { params: { path: { id: sessionId } }, body: { payload: { n } } });
+    const second = await connect(sessionId, token, { lastSeq: lastSeen });
+    await tenant.api.POST('/v1/sessions/{id}/messages', { params: { path: { id: sessionId } }, body: { payload: { n: 7 } } });
+    await second.until((received) => messagesOnly(received).some((message) => (message.payload as { n: number }).n === 7));
+    const seqs = second.received.map((message) => message.seq);
+    expect(seqs.every((seq) => seq > lastSeen)).toBe(true);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(messagesOnly(second.received).map((message) => (message.payload as { n: number }).n)).toEqual([4, 5, 6, 7]);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+  });
+
+  it('survives eviction: hibernated sockets keep receiving and the sequence carries on', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const client = await connect(sessionId, await mintToken(tenant, sessionId));
+    client.send({ type: 'message', payload: 'before' });
+    await client.until((received) => messagesOnly(received).length === 1);
+    const before = client.received.at(-1)?.seq ?? 0;
+    await evictDurableObject(roomStub(sessionId));
+    const published = await tenant.api.POST('/v1/sessions/{id}/messages', {
+      params: { path: { id: sessionId } },
+      body: { payload: 'after' },
+    });
+    expect(published.response.status).toBe(202);
+    expect(published.data?.seq).toBe(before + 1);
+    await client.until((received) => messagesOnly(received).length === 2);
+    expect(client.received.at(-1)).toMatchObject({ seq: before + 1, sender: 'server', payload: 'after' });
+    client.send({ type: 'message', payload: 'from a hibernated socket' });
+    await client.until((received) => messagesOnly(received).length === 3);
+  });
+
+  it('answers ping with pong and reports bad frames without closing', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const client = await connect(sessionId, await mintToken(tenant, sessionId));
+    const raw: string[] = [];
+    client.socket.addEventListener('message', (event) => raw.push(String(event.data)));
+    client.send('{"type":"ping"}');
+    await waitFor(() => raw.includes('{"type":"pong"}'));
+    client.send('not json');
+    client.send({ type: 'shout', payload: 1 });
+    await waitFor(() => raw.filter((frame) => frame.includes('"invalid_frame"')).length === 2);
+    client.send({ type: 'message', payload: 'still open' });
+    await client.until((received) => messagesOnly(received).length === 1);
+  });
+
+  it('closes a frame over 1 MiB with 1009', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const client = await connect(sessionId, await mintToken(tenant, sessionId));
+    client.send({ type: 'message', payload: 'x'.repeat(1024 * 1024) });
+    expect((await client.closed).code).toBe(1009);
+  });
+
+  it('tracks presence and participants, with acknowledgements', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const alice = await connect(sessionId, await mintToken(tenant, sessionId, 'client:alice'));
+    const bob = await connect(sessionId, await mintToken(tenant, sessionId, 'client:bob'));
+    await alice.until((received) => received.some((message) => message.type === 'presence' && message.sender === 'client:bob'));
+    bob.send({ type: 'ack', seq: 2 });
+    await waitFor(() => true, 50);
+    const listed = await tenant.api.GET('/v1/sessions/{id}/participants', { params: { path: { id: sessionId } } });
+    expect(listed.data?.data.map((entry) => entry.participant).sort()).toEqual(['client:alice', 'client:bob']);
+    await waitFor(() => true, 50);
+    const afterAck = await tenant.api.GET('/v1/sessions/{id}/participants', { params: { path: { id: sessionId } } });
+    expect(afterAck.data?.data.find((entry) => entry.participant === 'client:bob')?.last_ack_seq).toBe(2);
+    bob.socket.close(1000, 'bye');
+    await alice.until((received) =>
+      received.some((message) => message.type === 'presence' && (message.payload as { event: string }).event === 'left'),
+    );
+  });
+
+  it('ending the session closes every socket with 4000 and refuses new tokens and connections', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const token = await mintToken(tenant, sessionId);
+    const clients = [await connect(sessionId, token), await connect(sessionId, token)];
+    await tenant.api.POST('/v1/sessions/{id}/end', { params: { path: { id: sessionId } } });
+    for (const client of clients) expect((await client.closed).code).toBe(4000);
+    await expectProblem(await connectRequest(sessionId, { token }), 409, 'session_ended');
+    const minted = await tenant.api.POST('/v1/sessions/{id}/tokens', {
+      params: { path: { id: sessionId } },
+      body: { participant: 'client:late' },
+    });
+    await expectProblem(minted, 409, 'session_ended');
+    await expectProblem(
+      await tenant.api.POST('/v1/sessions/{id}/messages', { params: { path: { id: sessionId } }, body: { payload: 1 } }),
+      409,
+      'session_ended',
+    );
+  });
+
+  it('refuses a connection over max_participants with 409', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant, { max_participants: 1 });
+    const token = await mintToken(tenant, sessionId);
+    await connect(sessionId, token);
+    await expectProblem(await connectRequest(sessionId, { token }), 409, 'session_full');
+  });
+
+  it("stamps a device participant's last_seen_at", async () => {
+    const tenant = await createTenant();
+    const device = await tenant.api.POST('/v1/devices', { body: { name: 'phone', kind: 'phone' } });
+    const sessionId = await openSession(tenant);
+    await connect(sessionId, await mintToken(tenant, sessionId, device.data?.id ?? ''));
+    const read = await tenant.api.GET('/v1/devices/{id}', { params: { path: { id: device.data?.id ?? '' } } });
+    expect(read.data?.last_seen_at).not.toBeNull();
+  });
+});
+
+describe('connect is refused before the upgrade', () => {
+  const secret = new TextEncoder().encode(env.SESSION_JWT_SECRET ?? '');
+
+  async function forge(claims: Record<string, unknown>, alg = 'HS256', key = secret) {
+    return new SignJWT(claims).setProtectedHeader({ alg }).sign(key);
+  }
+
+  it.each([
+    ['no token', async () => undefined],
+    ['garbage', async () => 'a.b.c'],
+    ['alg none', async () => `${btoa('{"alg":"none"}').replace(/=+$/, '')}.${btoa('{"sub":"x"}').replace(/=+$/, '')}.`],
+    [
+      'another key',
+      async (sessionId: string, orgId: string) => forge(claims(sessionId, orgId), 'HS256', new TextEncoder().encode('x'.repeat(40))),
+    ],
+    ['HS384', async (sessionId: string, orgId: string) => forge(claims(sessionId, orgId), 'HS384')],
+    [
+      'an expired token',
+      async (sessionId: string, orgId: string) => forge({ ...claims(sessionId, orgId, -600), exp: Math.floor(Date.now() / 1000) - 60 }),
+    ],
+    [
+      'a token not yet valid',
+      async (sessionId: string, orgId: string) => forge({ ...claims(sessionId, orgId), nbf: Math.floor(Date.now() / 1000) + 600 }),
+    ],
+    ['a token for another session', async (_: string, orgId: string) => forge(claims('ses_otherotherotherother00', orgId))],
+    ["another organisation's session", async (sessionId: string) => forge(claims(sessionId, 'org_someoneelse'))],
+  ])('%s → 401, no socket', async (_, make) => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const token = await make(sessionId, tenant.orgId);
+    const response = await connectRequest(sessionId, token === undefined ? {} : { token });
+    expect(response.webSocket).toBeNull();
+    expect(response.headers.get('WWW-Authenticate')).toContain('invalid_token');
+    await expectProblem(response, 401, 'invalid_token');
+  });
+
+  it('the token may travel in the query string, which the logs redact', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    await connect(sessionId, await mintToken(tenant, sessionId), { viaQuery: true });
+  });
+
+  it('a browser Origin off the allowlist → 403; a listed one or none is let through', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const token = await mintToken(tenant, sessionId);
+    const refused = await connectRequest(sessionId, { token, headers: { Origin: 'https://evil.example.net' } });
+    expect(refused.webSocket).toBeNull();
+    await expectProblem(refused, 403, 'origin_not_allowed');
+    await connect(sessionId, token, { headers: { Origin: 'http://localhost:5173' } });
+    await connect(sessionId, token);
+  });
+
+  it('a valid token without an Upgrade header → 426', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const token = await mintToken(tenant, sessionId);
+    const response = await tenant.api.GET('/v1/sessions/{id}/connect', { params: { path: { id: sessionId }, query: { token } } });
+    expect(response.response.headers.get('Upgrade')).toBe('websocket');
+    await expectProblem(response, 426, 'upgrade_required');
+  });
+});
+
+function claims(sessionId: string, orgId: string, shiftSeconds = 0) {
+  const now = Math.floor(Date.now() / 1000) + shiftSeconds;
+  return {
+    iss: TOKEN_ISSUER,
+    aud: TOKEN_AUDIENCE,
+    sub: 'client:forger',
+    sid: sessionId,
+    org: orgId,
+    jti: 'tok_forged',
+    iat: now,
+    nbf: now,
+    exp: now + 300,
+  };
+}
