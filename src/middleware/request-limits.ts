@@ -2,7 +2,7 @@
  * @module
  * Limits on what a request may contain. Globally: NUL characters or broken percent-encoding in the
  * URL (→ 400). On every route with a body (defineRoute adds it): body size (hono/body-limit → 413),
- * malformed JSON, JSON nested too deeply, NUL characters in strings (→ 400). The JSON body is
+ * an absent body, malformed JSON, JSON nested too deeply, NUL characters in strings (→ 400). The JSON body is
  * parsed once here and handed to the route validator through Hono's body cache.
  */
 import type { MiddlewareHandler } from 'hono';
@@ -93,13 +93,16 @@ export function jsonBodyLimits(): MiddlewareHandler<AppEnv> {
   return async function jsonBodyLimits(c, next) {
     const limiter = sizeLimiter(c.get('config').maxBodyBytes);
     return limiter(c, async () => {
-      const contentType = c.req.header('Content-Type') ?? '';
-      if (METHODS_WITH_BODY.has(c.req.method) && JSON_CONTENT_TYPE.test(contentType)) {
-        const text = await c.req.text();
-        // An empty body is left to the route: one without a body accepts it, one with a body says it is missing.
-        if (text !== '') {
-          const parsed = await inspectJsonBody(text);
-          c.req.bodyCache.json = Promise.resolve(parsed);
+      if (METHODS_WITH_BODY.has(c.req.method)) {
+        const contentType = c.req.header('Content-Type');
+        // A body without Content-Type is read to tell an absent body (400) from an untyped one
+        // (415); a body of another type is left to the route's media-type gate (415).
+        if (contentType === undefined || JSON_CONTENT_TYPE.test(contentType)) {
+          const text = await c.req.text();
+          // Every body the API declares is required; an absent one would otherwise validate as {}.
+          if (text === '') throw new ApiError('malformed_request', { detail: 'This operation needs a JSON request body.' });
+          if (contentType === undefined) throw new ApiError('unsupported_media_type', { detail: 'Send the body as application/json.' });
+          c.req.bodyCache.json = Promise.resolve(await inspectJsonBody(text));
         }
       }
       await next();

@@ -70,6 +70,12 @@ describe('every error is an RFC 9457 problem with the request id', () => {
     await expectProblem(response, 415, 'unsupported_media_type');
   });
 
+  it('no body at all on a route that needs one: 400, not an empty object', async () => {
+    const response = await callTestApp('/test/echo', { method: 'POST' });
+    const problem = await expectProblem(response, 400, 'malformed_request');
+    expect(problem.detail).toBe('This operation needs a JSON request body.');
+  });
+
   it('a body with no content type: 415', async () => {
     const response = await callTestApp('/test/echo', {
       method: 'POST',

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { verifyConnectToken } from '../../src/lib/session-token.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
+import { callWorker } from '../helpers/worker.ts';
 
 const SECRET = env.SESSION_JWT_SECRET ?? '';
 
@@ -43,6 +44,12 @@ describe('sessions', () => {
     const tenant = await createTenant();
     const problem = await expectProblem(await tenant.api.POST('/v1/sessions', { body: body as never }), 400, 'validation_failed');
     expect(problem.errors?.map((error) => error.pointer)).toContain(pointer);
+  });
+
+  it('needs a body, even though every field is optional ({} is the empty request)', async () => {
+    const tenant = await createTenant();
+    const response = await callWorker('/v1/sessions', { method: 'POST', headers: { Authorization: `Bearer ${tenant.key.secret}` } });
+    await expectProblem(response, 400, 'malformed_request');
   });
 
   it('accepts the bounds: 1 and 1000 participants, 60 s and 24 h', async () => {
