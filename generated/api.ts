@@ -927,7 +927,7 @@ export interface components {
         ConnectToken: {
             /**
              * @description The JWT (HS256). Send it when opening the session's WebSocket; it is not an API key.
-             * @example eyJhbGciOiJIUzI1NiJ9…
+             * @example eyJhbGciOiJIUzI1NiJ9.eyJzaWQiOiJzZXNfIn0.c2lnbmF0dXJl
              */
             token: string;
             /**
@@ -3332,13 +3332,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not a WebSocket upgrade request. */
+            /** @description A valid token, but not a WebSocket upgrade request. */
             426: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
-                    /** @description Always `websocket`. */
-                    Upgrade: string;
                     [name: string]: unknown;
                 };
                 content: {

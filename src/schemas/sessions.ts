@@ -14,6 +14,8 @@ export const DEFAULT_TOKEN_TTL_SECONDS = 5 * 60;
 export const MAX_ALLOWED_DEVICES = 100;
 
 export const SESSION_EXAMPLE_ID = 'ses_3Jd8Pq1Wx6Rz0Nv5Tb2Ly7';
+/** An ASCII stand-in for a connect token (header examples must be valid header values). */
+export const EXAMPLE_TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzaWQiOiJzZXNfIn0.c2lnbmF0dXJl';
 
 export const SessionIdSchema = idSchema('session', 'The session id.', SESSION_EXAMPLE_ID);
 
@@ -113,7 +115,7 @@ export const ConnectTokenSchema = z
   .object({
     token: z.string().openapi({
       description: "The JWT (HS256). Send it when opening the session's WebSocket; it is not an API key.",
-      example: 'eyJhbGciOiJIUzI1NiJ9…',
+      example: EXAMPLE_TOKEN,
     }),
     session_id: SessionIdSchema,
     participant: ParticipantSchema,

@@ -219,7 +219,6 @@ describe('connect is refused before the upgrade', () => {
     const sessionId = await openSession(tenant);
     const token = await mintToken(tenant, sessionId);
     const response = await tenant.api.GET('/v1/sessions/{id}/connect', { params: { path: { id: sessionId }, query: { token } } });
-    expect(response.response.headers.get('Upgrade')).toBe('websocket');
     await expectProblem(response, 426, 'upgrade_required');
   });
 });

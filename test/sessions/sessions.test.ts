@@ -136,7 +136,7 @@ describe('connect tokens', () => {
     await expectProblem(await mint(outsider), 403, 'participant_not_allowed');
     await expectProblem(await mint(disabled), 403, 'participant_not_allowed');
     await expectProblem(await mint('client:anyone'), 403, 'participant_not_allowed');
-    await expectProblem(await mint(`dev_${'0'.repeat(22)}`), 404, 'not_found');
+    await expectProblem(await mint(`dev_${'0'.repeat(22)}`), 403, 'participant_not_allowed');
   });
 
   it('refuses an ended session with 409 and a malformed participant with 400', async () => {

@@ -7,7 +7,7 @@ import { nowIso } from '../../lib/clock.ts';
 import { TokenRejected, verifyConnectToken } from '../../lib/session-token.ts';
 import { SUBPROTOCOL } from '../../schemas/realtime.ts';
 import { problemResponse } from '../../schemas/responses.ts';
-import { SessionPathSchema } from '../../schemas/sessions.ts';
+import { EXAMPLE_TOKEN, SessionPathSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { refusalError, roomFor } from './room.ts';
 
@@ -34,10 +34,11 @@ export const connectSessionRoute = defineRoute({
           .min(1)
           .max(4096)
           .optional()
-          .openapi({ description: 'The connect token, when it cannot travel as a subprotocol.', example: 'eyJhbGciOiJIUzI1NiJ9…' }),
-        last_seq: z.coerce.number().int().min(0).optional().openapi({
+          .openapi({ description: 'The connect token, when it cannot travel as a subprotocol.', example: EXAMPLE_TOKEN }),
+        last_seq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({
           type: 'integer',
           minimum: 0,
+          maximum: Number.MAX_SAFE_INTEGER,
           description: 'Replay every retained message after this `seq` before live ones.',
           example: 41,
         }),
@@ -50,7 +51,7 @@ export const connectSessionRoute = defineRoute({
         .optional()
         .openapi({
           description: `\`${SUBPROTOCOL}\` and the connect token, comma-separated.`,
-          example: `${SUBPROTOCOL}, eyJhbGciOiJIUzI1NiJ9…`,
+          example: `${SUBPROTOCOL}, ${EXAMPLE_TOKEN}`,
         }),
     }),
   },
@@ -63,9 +64,7 @@ export const connectSessionRoute = defineRoute({
     ),
     403: problemResponse('A browser `Origin` that is not on the allowlist.'),
     409: problemResponse('The session has ended (`session_ended`) or is full (`session_full`).'),
-    426: problemResponse('Not a WebSocket upgrade request.', {
-      Upgrade: { description: 'Always `websocket`.', required: true, schema: { type: 'string' } },
-    }),
+    426: problemResponse('A valid token, but not a WebSocket upgrade request.'),
   },
 });
 
@@ -106,7 +105,8 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
   const session = effectiveSession(stored, now);
   if (session.status === 'ended') throw refusalError('session_ended', id);
   if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-    throw new ApiError('upgrade_required', { detail: 'Open this URL as a WebSocket.', headers: { Upgrade: 'websocket' } });
+    // No `Upgrade: websocket` response header: it is hop-by-hop and proxies drop it.
+    throw new ApiError('upgrade_required', { detail: 'Open this URL as a WebSocket (Upgrade: websocket).' });
   }
 
   const answer = await roomFor(c, id).fetch(

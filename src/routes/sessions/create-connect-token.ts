@@ -55,8 +55,9 @@ export const createConnectToken: AppRouteHandler<typeof createConnectTokenRoute>
 
   if (participant.startsWith('dev_')) {
     const device = await getDevice(config.db, orgId, participant);
+    // 403 rather than 404: the session exists; it is this participant that may not join it.
     if (!device) {
-      throw new ApiError('not_found', {
+      throw new ApiError('participant_not_allowed', {
         detail: `No device ${participant} in this organisation.`,
         errors: [{ location: 'body', pointer: '/participant', detail: 'No such device', code: 'not_found' }],
       });
