@@ -3138,7 +3138,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The API key lacks `sessions:write` (`insufficient_scope`), or the participant may not join this session (`participant_not_allowed`). */
+            /** @description The API key lacks `sessions:write` (`insufficient_scope`), or the participant may not join this session: no such device in the organisation, a disabled one, or one off the allow-list (`participant_not_allowed`). */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3151,7 +3151,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such session, or the participant device does not exist in the organisation (`not_found`). */
+            /** @description No such resource in this organisation. */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];

@@ -62,3 +62,20 @@ export const RETRY_AFTER_HEADER = {
     schema: { type: 'integer', minimum: 0, example: 5 },
   },
 } satisfies HeadersObject;
+
+/**
+ * A 409 of an idempotent route: its own conflict (`description`), or the same `Idempotency-Key`
+ * still in progress, which alone carries `Retry-After`.
+ */
+export function idempotentConflictResponse(description: string): ResponseConfig {
+  return problemResponse(
+    `${description}, or a request with the same \`Idempotency-Key\` is still in progress (\`idempotency_key_in_use\`, with \`Retry-After\`).`,
+    {
+      'Retry-After': {
+        description: 'With `idempotency_key_in_use`: seconds to wait.',
+        required: false,
+        schema: { type: 'integer', minimum: 0 },
+      },
+    },
+  );
+}

@@ -5,7 +5,7 @@ import { generateApiKey } from '../../lib/api-key.ts';
 import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { ApiKeyPathSchema, ApiKeyRotateSchema, ApiKeyWithSecretSchema } from '../../schemas/api-keys.ts';
-import { problemResponse } from '../../schemas/responses.ts';
+import { idempotentConflictResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { apiKeyLocation, presentApiKey } from './present.ts';
@@ -34,16 +34,7 @@ export const rotateApiKeyRoute = defineRoute({
         GetRotatedApiKey: { operationId: 'getApiKey', parameters: { id: '$response.body#/id' }, description: 'Read the new key.' },
       },
     },
-    409: problemResponse(
-      'The key was already rotated (`key_already_rotated`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`).',
-      {
-        'Retry-After': {
-          description: 'With `idempotency_key_in_use`: seconds to wait.',
-          required: false,
-          schema: { type: 'integer', minimum: 0 },
-        },
-      },
-    ),
+    409: idempotentConflictResponse('The key was already rotated (`key_already_rotated`)'),
   },
 });
 

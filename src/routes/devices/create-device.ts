@@ -5,7 +5,7 @@ import { nowIso } from '../../lib/clock.ts';
 import { versionEtag } from '../../lib/etag.ts';
 import { newId } from '../../lib/ids.ts';
 import { DeviceCreateSchema, DeviceSchema } from '../../schemas/devices.ts';
-import { problemResponse } from '../../schemas/responses.ts';
+import { idempotentConflictResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { deviceLocation, ETAG_HEADER, presentDevice } from './present.ts';
@@ -34,16 +34,7 @@ export const createDeviceRoute = defineRoute({
         DeleteDevice: { operationId: 'deleteDevice', parameters: { id: '$response.body#/id' }, description: 'Delete the device.' },
       },
     },
-    409: problemResponse(
-      'Another device of the organisation has this `external_id` (`conflict`, naming the field), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`).',
-      {
-        'Retry-After': {
-          description: 'With `idempotency_key_in_use`: seconds to wait.',
-          required: false,
-          schema: { type: 'integer', minimum: 0 },
-        },
-      },
-    ),
+    409: idempotentConflictResponse('Another device of the organisation has this `external_id` (`conflict`, naming the field)'),
   },
 });
 

@@ -4,7 +4,7 @@ import { effectiveSession } from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { mintConnectToken } from '../../lib/session-token.ts';
-import { problemResponse } from '../../schemas/responses.ts';
+import { idempotentConflictResponse, problemResponse } from '../../schemas/responses.ts';
 import { ConnectTokenSchema, DEFAULT_TOKEN_TTL_SECONDS, SessionPathSchema, TokenCreateSchema } from '../../schemas/sessions.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
@@ -28,19 +28,9 @@ export const createConnectTokenRoute = defineRoute({
   responses: {
     201: { description: 'The token.', content: { 'application/json': { schema: ConnectTokenSchema } } },
     403: problemResponse(
-      'The API key lacks `sessions:write` (`insufficient_scope`), or the participant may not join this session (`participant_not_allowed`).',
+      'The API key lacks `sessions:write` (`insufficient_scope`), or the participant may not join this session: no such device in the organisation, a disabled one, or one off the allow-list (`participant_not_allowed`).',
     ),
-    404: problemResponse('No such session, or the participant device does not exist in the organisation (`not_found`).'),
-    409: problemResponse(
-      'The session has ended (`session_ended`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`).',
-      {
-        'Retry-After': {
-          description: 'With `idempotency_key_in_use`: seconds to wait.',
-          required: false,
-          schema: { type: 'integer', minimum: 0 },
-        },
-      },
-    ),
+    409: idempotentConflictResponse('The session has ended (`session_ended`)'),
   },
 });
 
