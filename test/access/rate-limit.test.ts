@@ -1,4 +1,7 @@
+import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import type { RateLimiter } from '../../src/durable-objects/rate-limiter.ts';
+import { ORGANIZATION_LEASE_SIZE } from '../../src/middleware/rate-limit.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { createTenant } from '../helpers/tenants.ts';
 import { callWorker } from '../helpers/worker.ts';
@@ -50,6 +53,67 @@ describe('per-organisation rate limits', () => {
     expect(write.response.status).toBe(201);
     expect(write.response.headers.get('RateLimit-Policy')).toBe('"write";q=5;w=60');
     expect((await other.api.GET('/v1/api-keys')).response.status).toBe(200);
+  });
+});
+
+/** The subject's RateLimiter, as any isolate reaches it. */
+function limiter(subject: string) {
+  // The binding's class is fixed by wrangler.toml; the generated env type does not know it.
+  const namespace = env.RATE_LIMITER as unknown as DurableObjectNamespace<RateLimiter>;
+  return namespace.get(namespace.idFromName(subject));
+}
+
+describe('rate-limit leases', () => {
+  it('never admit more than the limit across isolates: tokens leased elsewhere are not spent here', async () => {
+    const tenant = await createTenant();
+    await tenant.setLimits({ read: 20 });
+    // Another isolate's leases: 15 of the 20 tokens, one at a time.
+    for (let index = 0; index < 15; index += 1) {
+      expect((await limiter(`org:${tenant.orgId}:read`).lease(20, 60, 1)).granted).toBe(1);
+    }
+    const statuses = [];
+    for (let index = 0; index < 10; index += 1) statuses.push((await tenant.api.GET('/v1/api-keys')).response.status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429, 429, 429, 429]);
+  });
+
+  it('grant at most a tenth of what is left, at least one token, and nothing past the limit', async () => {
+    const stub = limiter(`test:${crypto.randomUUID()}`);
+    expect(await stub.lease(1000, 60, 500)).toMatchObject({ granted: 100, unleased: 900 });
+    expect(await stub.lease(1000, 60, 50)).toMatchObject({ granted: 50, unleased: 850 });
+    const grants: number[] = [];
+    for (let grant = await stub.lease(1000, 60, 1000); grant.granted > 0; grant = await stub.lease(1000, 60, 1000)) {
+      grants.push(grant.granted);
+    }
+    expect(grants.reduce((sum, granted) => sum + granted, 0)).toBe(850);
+    expect(grants.slice(-10)).toEqual(Array(10).fill(1));
+    expect((await stub.lease(1000, 60, 1)).granted).toBe(0);
+  });
+
+  it('cost one round trip per lease, not one per request', async () => {
+    const tenant = await createTenant();
+    const limit = 1_000_000;
+    await tenant.setLimits({ read: limit });
+    for (let index = 0; index < 10; index += 1) expect((await tenant.api.GET('/v1/api-keys')).response.status).toBe(200);
+    // Ten requests took one lease: what is left unleased is the limit less one lease (and this probe's token).
+    const probe = await limiter(`org:${tenant.orgId}:read`).lease(limit, 60, 1);
+    expect(probe.unleased).toBe(limit - ORGANIZATION_LEASE_SIZE - 1);
+  });
+
+  it('lease the next tokens in the background once three quarters of a lease are spent', async () => {
+    const tenant = await createTenant();
+    const limit = 1_000_000;
+    await tenant.setLimits({ read: limit });
+    const spent = Math.ceil(ORGANIZATION_LEASE_SIZE * 0.8);
+    for (let index = 0; index < spent; index += 1) expect((await tenant.api.GET('/v1/api-keys')).response.status).toBe(200);
+    // No request has needed a second lease yet; the prefetch (a waitUntil) took it. Each probe takes a token.
+    let probes = 0;
+    let unleased = 0;
+    do {
+      probes += 1;
+      unleased = (await limiter(`org:${tenant.orgId}:read`).lease(limit, 60, 1)).unleased;
+      if (unleased !== limit - 2 * ORGANIZATION_LEASE_SIZE - probes) await scheduler.wait(20);
+    } while (unleased !== limit - 2 * ORGANIZATION_LEASE_SIZE - probes && probes < 25);
+    expect(unleased).toBe(limit - 2 * ORGANIZATION_LEASE_SIZE - probes);
   });
 });
 
