@@ -7,11 +7,12 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { findCredentialsByHash, stampLastUsed } from '../db/api-keys.ts';
+import { stampLastUsed } from '../db/api-keys.ts';
 import { ApiError } from '../errors.ts';
 import { checkApiKeyFormat, containsApiKey, hashApiKey } from '../lib/api-key.ts';
 import { clientIp, hashIp } from '../lib/client-ip.ts';
 import { isoAfter, nowIso } from '../lib/clock.ts';
+import { credentialsFor } from '../lib/key-cache.ts';
 import type { Scope } from '../schemas/scopes.ts';
 import { enforceRateLimit } from './rate-limit.ts';
 
@@ -25,8 +26,9 @@ const lastStamped = new Map<string, number>();
 async function refuse(c: Context<AppEnv>, detail = 'A valid API key is required: send `Authorization: Bearer <key>`.'): Promise<never> {
   const config = c.get('config');
   const ip = await hashIp(clientIp(c.req.raw), config.sessionJwtSecret);
-  // Brute-force guard: throws 429 once this IP has failed too often.
-  await enforceRateLimit(c, `auth-failures:${ip}`, 'auth-failures', config.authFailureLimit);
+  // Brute-force guard: throws 429 once this IP has failed too often. One token per lease: failures
+  // are rare and spread over many IPs, so leasing more would only strand tokens.
+  await enforceRateLimit(c, `auth-failures:${ip}`, 'auth-failures', config.authFailureLimit, 1);
   throw new ApiError('unauthorized', { detail, headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } });
 }
 
@@ -61,7 +63,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     // The checksum refuses typos and made-up keys without a database read.
     if (secret === undefined || checkApiKeyFormat(secret) === undefined) return refuse(c);
     const config = c.get('config');
-    const credentials = await findCredentialsByHash(config.db, await hashApiKey(secret));
+    const credentials = await credentialsFor(config.db, await hashApiKey(secret), (refresh) => c.executionCtx.waitUntil(refresh));
     const now = nowIso();
     if (
       !credentials ||

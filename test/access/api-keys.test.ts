@@ -132,6 +132,8 @@ describe('DELETE /v1/api-keys/{id}', () => {
   it('revokes at once; the key is then not found, not listed, and cannot authenticate', async () => {
     const tenant = await createTenant();
     const victim = await tenant.addKey();
+    // Used first, so this isolate has it cached: revocation must reach the cache too.
+    expect((await apiClient({ apiKey: victim.secret }).GET('/v1/api-keys')).response.status).toBe(200);
     const { response } = await tenant.api.DELETE('/v1/api-keys/{id}', { params: { path: { id: victim.id } } });
     expect(response.status).toBe(204);
     await expectProblem(await tenant.api.GET('/v1/api-keys/{id}', { params: { path: { id: victim.id } } }), 404, 'not_found');
@@ -181,6 +183,7 @@ describe('POST /v1/api-keys/{id}/rotate', () => {
   it('with a grace period of 0, the old secret stops at once', async () => {
     const tenant = await createTenant();
     const old = await tenant.addKey();
+    expect((await apiClient({ apiKey: old.secret }).GET('/v1/api-keys')).response.status).toBe(200);
     const { response } = await tenant.api.POST('/v1/api-keys/{id}/rotate', {
       params: { path: { id: old.id } },
       body: { grace_period_seconds: 0 },

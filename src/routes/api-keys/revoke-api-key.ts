@@ -2,6 +2,7 @@ import { revokeApiKey as revoke } from '../../db/api-keys.ts';
 import { insertAuditEvent } from '../../db/audit-events.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
+import { forgetKey } from '../../lib/key-cache.ts';
 import { ApiKeyPathSchema } from '../../schemas/api-keys.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
@@ -44,5 +45,6 @@ export const revokeApiKey: AppRouteHandler<typeof revokeApiKeyRoute> = async (c)
     ),
   ]);
   if (revoked?.meta.changes !== 1) throw new ApiError('not_found', { detail: `No API key ${id}.` });
+  forgetKey(id);
   return c.body(null, 204);
 };

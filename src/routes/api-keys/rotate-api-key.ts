@@ -4,6 +4,7 @@ import { ApiError } from '../../errors.ts';
 import { generateApiKey } from '../../lib/api-key.ts';
 import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
+import { forgetKey } from '../../lib/key-cache.ts';
 import { ApiKeyPathSchema, ApiKeyRotateSchema, ApiKeyWithSecretSchema } from '../../schemas/api-keys.ts';
 import { idempotentConflictResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
@@ -74,6 +75,7 @@ export const rotateApiKey: AppRouteHandler<typeof rotateApiKeyRoute> = async (c)
   // Revoked or rotated by another request since it was read: nothing was written.
   if (retired?.meta.changes !== 1)
     throw new ApiError('key_already_rotated', { detail: `API key ${id} changed during the rotation; read it again.` });
+  forgetKey(id);
   c.header('Location', apiKeyLocation(replacement.id));
   return c.json({ ...presentApiKey(replacement), secret: generated.secret }, 201);
 };
