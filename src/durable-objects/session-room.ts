@@ -15,6 +15,8 @@ export const RETAINED_MESSAGES = 1000;
 /** A socket that sent nothing (not even a ping) for this long is closed. */
 export const STALE_AFTER_MS = 60_000;
 const SWEEP_EVERY_MS = 30_000;
+/** How stale the recorded last-seen time of a socket may be; a socket is closed only once surely silent. */
+export const LAST_SEEN_RESOLUTION_MS = 5_000;
 
 interface Attachment {
   participant: string;
@@ -31,6 +33,11 @@ export interface ParticipantInfo {
 
 export class SessionRoom extends DurableObject {
   private readonly sql: SqlStorage;
+  // Mirrors of what storage holds, read once per wake-up: a broadcast then costs one INSERT and one
+  // DELETE, not four more statements to find the next seq and whether the session is still open.
+  private lastSeq: number;
+  private ended: 'ended' | 'expired' | undefined;
+  private expiresAt: string | undefined;
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
@@ -40,6 +47,11 @@ export class SessionRoom extends DurableObject {
       `CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, sender TEXT NOT NULL, payload TEXT NOT NULL, ts TEXT NOT NULL)`,
     );
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+    // The newest message is never pruned, so the highest stored seq is the last one given out.
+    this.lastSeq = this.sql.exec<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM messages').one().seq ?? 0;
+    const ended = this.meta('ended');
+    this.ended = ended === 'ended' || ended === 'expired' ? ended : undefined;
+    this.expiresAt = this.meta('expires_at');
   }
 
   private meta(key: string): string | undefined {
@@ -51,15 +63,9 @@ export class SessionRoom extends DurableObject {
     this.sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, value);
   }
 
-  private nextSeq(): number {
-    const row = this.sql.exec<{ seq: number }>('SELECT MAX(seq) AS seq FROM messages').toArray()[0];
-    const stored = Number(this.meta('last_seq') ?? 0);
-    return Math.max(row?.seq ?? 0, stored) + 1;
-  }
-
   /** Sequences, stores and sends one envelope to every connected socket. */
   private broadcast(type: SessionMessage['type'], sender: string, payload: unknown): SessionMessage {
-    const envelope: SessionMessage = { type, seq: this.nextSeq(), sender, payload, ts: new Date().toISOString() };
+    const envelope: SessionMessage = { type, seq: this.lastSeq + 1, sender, payload, ts: new Date().toISOString() };
     this.sql.exec(
       'INSERT INTO messages (seq, type, sender, payload, ts) VALUES (?, ?, ?, ?, ?)',
       envelope.seq,
@@ -68,7 +74,7 @@ export class SessionRoom extends DurableObject {
       JSON.stringify(payload),
       envelope.ts,
     );
-    this.setMeta('last_seq', String(envelope.seq));
+    this.lastSeq = envelope.seq;
     this.sql.exec('DELETE FROM messages WHERE seq <= ?', envelope.seq - RETAINED_MESSAGES);
     const frame = JSON.stringify(envelope);
     for (const socket of this.ctx.getWebSockets()) {
@@ -82,10 +88,8 @@ export class SessionRoom extends DurableObject {
   }
 
   private endedReason(): 'ended' | 'expired' | undefined {
-    const ended = this.meta('ended');
-    if (ended === 'ended' || ended === 'expired') return ended;
-    const expiresAt = this.meta('expires_at');
-    return expiresAt !== undefined && expiresAt <= new Date().toISOString() ? 'expired' : undefined;
+    if (this.ended !== undefined) return this.ended;
+    return this.expiresAt !== undefined && this.expiresAt <= new Date().toISOString() ? 'expired' : undefined;
   }
 
   /**
@@ -99,7 +103,10 @@ export class SessionRoom extends DurableObject {
   }
 
   private join(request: JoinRequest): Response {
-    this.setMeta('expires_at', request.expiresAt);
+    if (request.expiresAt !== this.expiresAt) {
+      this.setMeta('expires_at', request.expiresAt);
+      this.expiresAt = request.expiresAt;
+    }
     if (this.endedReason() !== undefined) return refuse('session_ended');
     if (this.ctx.getWebSockets().length >= request.maxParticipants) return refuse('session_full');
 
@@ -144,7 +151,10 @@ export class SessionRoom extends DurableObject {
 
   /** Ends the session: every socket is closed with 4000 (4001 when it expired), no new one is accepted. */
   end(reason: 'ended' | 'expired'): void {
-    if (this.meta('ended') === undefined) this.setMeta('ended', reason);
+    if (this.ended === undefined) {
+      this.setMeta('ended', reason);
+      this.ended = reason;
+    }
     const code = reason === 'expired' ? CLOSE_CODES.sessionExpired : CLOSE_CODES.sessionEnded;
     for (const socket of this.ctx.getWebSockets()) {
       try {
@@ -162,32 +172,28 @@ export class SessionRoom extends DurableObject {
       return;
     }
     const attachment = socket.deserializeAttachment() as Attachment;
-    attachment.lastSeenMs = Date.now();
-    if (typeof message !== 'string') {
-      socket.serializeAttachment(attachment);
+    const now = Date.now();
+    // The stale sweep needs last-seen only to the nearest few seconds; rewriting the attachment on
+    // every frame of a busy publisher would cost more than the broadcast's own storage.
+    let changed = now - attachment.lastSeenMs >= LAST_SEEN_RESOLUTION_MS;
+    if (changed) attachment.lastSeenMs = now;
+    const frame = typeof message === 'string' ? ClientFrameSchema.safeParse(parseJson(message)) : undefined;
+    if (frame?.data?.type === 'ack' && frame.data.seq > attachment.lastAckSeq) {
+      attachment.lastAckSeq = frame.data.seq;
+      changed = true;
+    }
+    if (changed) socket.serializeAttachment(attachment);
+    if (frame === undefined) {
       socket.send(JSON.stringify({ type: 'error', code: 'invalid_frame', detail: 'Frames are JSON text.' }));
       return;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(message);
-    } catch {
-      parsed = undefined;
-    }
-    const frame = ClientFrameSchema.safeParse(parsed);
     if (!frame.success) {
-      socket.serializeAttachment(attachment);
       socket.send(
         JSON.stringify({ type: 'error', code: 'invalid_frame', detail: frame.error.issues.map((issue) => issue.message).join('; ') }),
       );
       return;
     }
-    if (frame.data.type === 'ack') {
-      attachment.lastAckSeq = Math.max(attachment.lastAckSeq, frame.data.seq);
-      socket.serializeAttachment(attachment);
-      return;
-    }
-    socket.serializeAttachment(attachment);
+    if (frame.data.type === 'ack') return;
     if (this.endedReason() !== undefined) {
       socket.close(CLOSE_CODES.sessionEnded, 'session ended');
       return;
@@ -211,24 +217,34 @@ export class SessionRoom extends DurableObject {
 
   /** Ends an expired session, closes stale sockets, and comes back while anyone is connected. */
   override async alarm(): Promise<void> {
-    if (this.endedReason() === 'expired' && this.meta('ended') === undefined) this.end('expired');
+    if (this.endedReason() === 'expired' && this.ended === undefined) this.end('expired');
     const now = Date.now();
     for (const socket of this.ctx.getWebSockets()) {
       const attachment = socket.deserializeAttachment() as Attachment;
       const pinged = this.ctx.getWebSocketAutoResponseTimestamp(socket)?.getTime() ?? 0;
-      if (now - Math.max(attachment.lastSeenMs, pinged) > STALE_AFTER_MS) socket.close(CLOSE_CODES.stale, 'no ping for 60 s');
+      // lastSeenMs may lag by up to its resolution: never close a socket that spoke within STALE_AFTER_MS.
+      const silentFor = now - Math.max(attachment.lastSeenMs + LAST_SEEN_RESOLUTION_MS, pinged);
+      if (silentFor > STALE_AFTER_MS) socket.close(CLOSE_CODES.stale, 'no ping for 60 s');
     }
     await this.scheduleAlarm();
   }
 
   private async scheduleAlarm(): Promise<void> {
-    const expiresAt = Date.parse(this.meta('expires_at') ?? '');
-    const ended = this.meta('ended') !== undefined;
+    const expiresAt = Date.parse(this.expiresAt ?? '');
+    const ended = this.ended !== undefined;
     const candidates = [];
     if (!ended && Number.isFinite(expiresAt)) candidates.push(Math.max(expiresAt, Date.now()));
     if (this.ctx.getWebSockets().length > 0) candidates.push(Date.now() + SWEEP_EVERY_MS);
     if (candidates.length === 0) return;
     await this.ctx.storage.setAlarm(Math.min(...candidates));
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,7 +1,8 @@
-import { evictDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { LAST_SEEN_RESOLUTION_MS, STALE_AFTER_MS } from '../../src/durable-objects/session-room.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../src/lib/session-token.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { connect, connectRequest, messagesOnly, mintToken, waitFor } from '../helpers/realtime.ts';
@@ -141,6 +142,46 @@ describe('session WebSockets', () => {
       409,
       'session_ended',
     );
+  });
+
+  it('the alarm closes sockets silent for longer than 60 s with 4008, and only those', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const silent = await connect(sessionId, await mintToken(tenant, sessionId, 'client:silent'));
+    const recent = await connect(sessionId, await mintToken(tenant, sessionId, 'client:recent'));
+    // Backdate what the room last heard from each socket (recorded to LAST_SEEN_RESOLUTION_MS):
+    // surely silent for over 60 s, and silent for 50 s.
+    const silentMs: Record<string, number> = {
+      'client:silent': STALE_AFTER_MS + LAST_SEEN_RESOLUTION_MS + 1_000,
+      'client:recent': STALE_AFTER_MS - 10_000,
+    };
+    await runInDurableObject(roomStub(sessionId), (_room, state) => {
+      for (const socket of state.getWebSockets()) {
+        const attachment = socket.deserializeAttachment() as { participant: string; lastSeenMs: number };
+        socket.serializeAttachment({ ...attachment, lastSeenMs: Date.now() - (silentMs[attachment.participant] ?? 0) });
+      }
+    });
+    expect(await runDurableObjectAlarm(roomStub(sessionId))).toBe(true);
+    expect((await silent.closed).code).toBe(4008);
+    recent.send({ type: 'message', payload: 'still here' });
+    await recent.until((received) => messagesOnly(received).some((message) => message.payload === 'still here'));
+  });
+
+  it('the alarm ends an expired session: sockets close with 4001 and the session reads as ended', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const client = await connect(sessionId, await mintToken(tenant, sessionId));
+    const past = new Date(Date.now() - 1_000).toISOString();
+    await env.DB.prepare('UPDATE sessions SET expires_at = ?2 WHERE id = ?1').bind(sessionId, past).run();
+    await runInDurableObject(roomStub(sessionId), (_room, state) => {
+      state.storage.sql.exec("UPDATE meta SET value = ? WHERE key = 'expires_at'", past);
+    });
+    // A fresh instance reads its state from storage, as after hibernation.
+    await evictDurableObject(roomStub(sessionId));
+    expect(await runDurableObjectAlarm(roomStub(sessionId))).toBe(true);
+    expect((await client.closed).code).toBe(4001);
+    const read = await tenant.api.GET('/v1/sessions/{id}', { params: { path: { id: sessionId } } });
+    expect(read.data?.status).toBe('ended');
   });
 
   it('refuses a connection over max_participants with 409', async () => {
