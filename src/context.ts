@@ -5,6 +5,7 @@
 import type { Bindings, Config } from './env.ts';
 import type { KeyMode } from './lib/api-key.ts';
 import type { Logger } from './lib/logger.ts';
+import type { PendingIdempotency } from './middleware/idempotency.ts';
 import type { Scope } from './schemas/scopes.ts';
 
 /** Who is calling: set by the auth middleware on every authenticated route. */
@@ -27,6 +28,8 @@ export interface AppVariables {
   logger: Logger;
   config: Config;
   auth: AuthContext;
+  /** The Idempotency-Key of an `atomic` idempotent route, until its result is saved. */
+  idempotency?: PendingIdempotency;
   /** An unexpected error, kept for the request's log line. */
   unexpectedError?: unknown;
 }

@@ -67,12 +67,7 @@ export async function getIdempotencyRecord(db: D1Database, orgId: string, key: s
   };
 }
 
-export async function completeIdempotencyKey(
-  db: D1Database,
-  orgId: string,
-  key: string,
-  response: { status: number; headers: Record<string, string>; body: string },
-): Promise<void> {
+export async function completeIdempotencyKey(db: D1Database, orgId: string, key: string, response: SavedResponse): Promise<void> {
   await db
     .prepare(
       `UPDATE idempotency_keys SET state = 'completed', locked_until = NULL, response_status = ?3, response_headers = ?4, response_body = ?5
@@ -80,6 +75,52 @@ export async function completeIdempotencyKey(
     )
     .bind(orgId, key, response.status, JSON.stringify(response.headers), response.body)
     .run();
+}
+
+export interface SavedResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * The two statements that record a completed result, for the head of the handler's own batch (so
+ * the change and its record commit together or not at all): an expired row for the key is removed,
+ * then the INSERT fails with a UNIQUE violation — rolling the whole batch back — when the key is
+ * still held by another request's result.
+ */
+export function recordResultStatements(
+  db: D1Database,
+  record: { orgId: string; key: string; fingerprint: string; now: string; expiresAt: string; response: SavedResponse },
+): D1PreparedStatement[] {
+  return [
+    db
+      .prepare('DELETE FROM idempotency_keys WHERE org_id = ?1 AND key = ?2 AND expires_at <= ?3')
+      .bind(record.orgId, record.key, record.now),
+    db
+      .prepare(
+        `INSERT INTO idempotency_keys (org_id, key, fingerprint, state, locked_until, response_status, response_headers, response_body, created_at, expires_at)
+         VALUES (?1, ?2, ?3, 'completed', NULL, ?4, ?5, ?6, ?7, ?8)`,
+      )
+      .bind(
+        record.orgId,
+        record.key,
+        record.fingerprint,
+        record.response.status,
+        JSON.stringify(record.response.headers),
+        record.response.body,
+        record.now,
+        record.expiresAt,
+      ),
+  ];
+}
+
+/** Whether a batch failed because recordResultStatements found the key taken. */
+export function isIdempotencyKeyTaken(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    /UNIQUE constraint failed: idempotency_keys\.org_id, idempotency_keys\.key/.test(`${error.message} ${String(error.cause ?? '')}`)
+  );
 }
 
 /** Forgets an in-flight claim so the same key can be retried (the request failed before doing anything durable). */

@@ -2,20 +2,36 @@
  * @module
  * Idempotency keys with Stripe / IETF draft (draft-ietf-httpapi-idempotency-key-header) semantics,
  * per organisation, kept 24 hours:
- * - the first request with a key claims it atomically and runs; its response is saved;
+ * - the first request with a key runs and its response is saved;
  * - a retry with the same key and the same request replays the saved status, headers and body
  *   with `Idempotent-Replayed: true`;
- * - the same key with a different request (method, path or body) → 422 `idempotency_key_reused`;
- * - while the first is still running → 409 `idempotency_key_in_use` with `Retry-After`.
+ * - the same key with a different request (method, path or body) → 422 `idempotency_key_reused`.
  * A request that fails validation (400), is rate limited (429) or fails on our side (5xx) saves
  * nothing, so the same key can be retried: handlers make their change in one D1 batch, last, so a
  * 5xx means no change was made.
+ *
+ * Two ways to hold the key, chosen per route:
+ * - `claim`: the first request claims the key atomically before the handler runs (another request
+ *   meanwhile gets 409 `idempotency_key_in_use`), and its response is saved after. For routes whose
+ *   effect is not only their D1 batch (a broadcast, a Durable Object told to end a session).
+ * - `atomic`: nothing is written before the handler; it passes its change to {@link commitChange},
+ *   which saves the response in the same D1 batch, so the change and its record commit together or
+ *   not at all. Of concurrent requests with one key, the first batch to commit wins and the others
+ *   replay its response. One D1 round trip instead of three: the create benchmark's budget needs it.
  *
  * It wraps the handler rather than running as middleware so that it runs after validation.
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { claimIdempotencyKey, completeIdempotencyKey, getIdempotencyRecord, releaseIdempotencyKey } from '../db/idempotency-keys.ts';
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  getIdempotencyRecord,
+  isIdempotencyKeyTaken,
+  recordResultStatements,
+  releaseIdempotencyKey,
+  type SavedResponse,
+} from '../db/idempotency-keys.ts';
 import { ApiError, renderProblem } from '../errors.ts';
 import { isoAfter, nowIso } from '../lib/clock.ts';
 import { sha256Hex } from '../lib/encoding.ts';
@@ -26,6 +42,19 @@ const CLAIM_LOCK_MS = 60_000;
 const IN_FLIGHT_RETRY_AFTER_SECONDS = 1;
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag'];
 const NOT_SAVED = new Set([400, 429]);
+
+export type IdempotencyMode = 'claim' | 'atomic';
+
+/** An `atomic` request's key, until its result is saved. */
+export interface PendingIdempotency {
+  orgId: string;
+  key: string;
+  fingerprint: string;
+  saved: boolean;
+}
+
+/** Thrown by commitChange when another request's result holds the key: the wrapper replays or refuses. */
+class IdempotencyKeyTaken extends Error {}
 
 async function fingerprint(c: Context<AppEnv>): Promise<string> {
   const url = new URL(c.req.url);
@@ -51,21 +80,96 @@ async function replayOrRefuse(c: Context<AppEnv>, orgId: string, key: string, re
   return c.body(record.responseBody ?? '', record.responseStatus as 200);
 }
 
+async function toSaved(response: Response): Promise<SavedResponse> {
+  const headers: Record<string, string> = {};
+  for (const name of REPLAYED_HEADERS) {
+    const value = response.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  return { status: response.status, headers, body: await response.clone().text() };
+}
+
+function resultStatements(c: Context<AppEnv>, pending: PendingIdempotency, response: SavedResponse): D1PreparedStatement[] {
+  const now = new Date();
+  return recordResultStatements(c.get('config').db, {
+    orgId: pending.orgId,
+    key: pending.key,
+    fingerprint: pending.fingerprint,
+    now: now.toISOString(),
+    expiresAt: isoAfter(IDEMPOTENCY_TTL_MS, now),
+    response,
+  });
+}
+
+/**
+ * Runs a handler's change as one D1 batch. Under an `atomic` Idempotency-Key, `response` (what the
+ * handler will return when the batch succeeds) is saved in the same batch; the results returned are
+ * the handler's own statements'. Set the response's own headers on it (`response.headers.set`), not
+ * through `c.header()` or `c.json(body, status, headers)`: both also reach an error response
+ * rendered instead, should the batch fail.
+ */
+export async function commitChange(c: Context<AppEnv>, statements: D1PreparedStatement[], response: Response): Promise<D1Result[]> {
+  const { db } = c.get('config');
+  const pending = c.get('idempotency');
+  if (pending === undefined) return db.batch(statements);
+  const record = resultStatements(c, pending, await toSaved(response));
+  try {
+    const results = await db.batch([...record, ...statements]);
+    pending.saved = true;
+    return results.slice(record.length);
+  } catch (error) {
+    if (isIdempotencyKeyTaken(error)) throw new IdempotencyKeyTaken();
+    throw error;
+  }
+}
+
+/** The result of a request that ran under an `atomic` key, saved now unless commitChange saved it with the change. */
+async function saveAtomicResult(c: Context<AppEnv>, pending: PendingIdempotency, response: Response): Promise<Response> {
+  if (pending.saved || response.status >= 500 || NOT_SAVED.has(response.status)) return response;
+  try {
+    await c.get('config').db.batch(resultStatements(c, pending, await toSaved(response)));
+  } catch (error) {
+    if (isIdempotencyKeyTaken(error)) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
+    throw error;
+  }
+  return response;
+}
+
+async function runAtomic(c: Context<AppEnv>, run: () => Promise<Response>, pending: PendingIdempotency): Promise<Response> {
+  c.set('idempotency', pending);
+  let response: Response;
+  try {
+    response = await run();
+  } catch (error) {
+    if (error instanceof IdempotencyKeyTaken) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
+    if (!(error instanceof ApiError) || error.status >= 500 || NOT_SAVED.has(error.status)) throw error;
+    // A refusal by the handler itself (404, 409, …) is the request's result: saved and replayed like a success.
+    response = renderProblem(c, error);
+  }
+  return saveAtomicResult(c, pending, response);
+}
+
 /**
  * Wraps a route handler with idempotency-key handling; a request without the header runs as is.
  *
  * @example
  * ```ts
- * app.openapi(route, withIdempotency(handler))  // openapiRoute() does this for routes defined with `idempotent: true`
+ * app.openapi(route, withIdempotency(handler, 'claim'))  // openapiRoute() does this for routes defined with `idempotent`
  * ```
  */
-export function withIdempotency<H extends (c: Context<AppEnv>, next: () => Promise<void>) => unknown>(handler: H): H {
+export function withIdempotency<H extends (c: Context<AppEnv>, next: () => Promise<void>) => unknown>(
+  handler: H,
+  mode: IdempotencyMode,
+): H {
   const wrapped = async (c: Context<AppEnv>, next: () => Promise<void>) => {
     const key = c.req.header('Idempotency-Key');
     if (key === undefined) return handler(c, next);
     const { orgId } = c.get('auth');
     const { db } = c.get('config');
     const requestFingerprint = await fingerprint(c);
+    if (mode === 'atomic') {
+      return runAtomic(c, async () => (await handler(c, next)) as Response, { orgId, key, fingerprint: requestFingerprint, saved: false });
+    }
     const now = new Date();
     const claimed = await claimIdempotencyKey(db, {
       orgId,
@@ -92,12 +196,7 @@ export function withIdempotency<H extends (c: Context<AppEnv>, next: () => Promi
       await releaseIdempotencyKey(db, orgId, key);
       return response;
     }
-    const headers: Record<string, string> = {};
-    for (const name of REPLAYED_HEADERS) {
-      const value = response.headers.get(name);
-      if (value !== null) headers[name] = value;
-    }
-    await completeIdempotencyKey(db, orgId, key, { status: response.status, headers, body: await response.clone().text() });
+    await completeIdempotencyKey(db, orgId, key, await toSaved(response));
     return response;
   };
   return wrapped as H;

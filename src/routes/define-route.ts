@@ -6,7 +6,8 @@
  * - a route with a body gets the body limits (size, depth, NUL) and documents 413 / 415;
  * - `scope` makes the route authenticated (API key → 401), rate limited by `rateLimit` class
  *   (→ 429 and RateLimit headers) and scope-checked (→ 403), and documents all three;
- * - `idempotent` accepts `Idempotency-Key` and documents 409 / 422;
+ * - `idempotent` accepts `Idempotency-Key` (held as `claim` or `atomic`: see middleware/idempotency.ts)
+ *   and documents 409 / 422;
  * - every route documents 400 and 500, a route with path parameters 404, and every response
  *   carries `X-Request-Id` and `traceparent`.
  * The declarations also appear in the spec as `x-required-scope`, `x-rate-limit-class` and
@@ -16,7 +17,7 @@ import { createRoute, type OpenAPIHono, type RouteConfig, type RouteHandler, z }
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
 import { authenticate, requireScope, WWW_AUTHENTICATE } from '../middleware/auth.ts';
-import { withIdempotency } from '../middleware/idempotency.ts';
+import { type IdempotencyMode, withIdempotency } from '../middleware/idempotency.ts';
 import { type RateLimitClass, rateLimit } from '../middleware/rate-limit.ts';
 import { jsonBodyLimits } from '../middleware/request-limits.ts';
 import { COMMON_RESPONSE_HEADERS, problemResponse, RATE_LIMIT_HEADERS, RETRY_AFTER_HEADER } from '../schemas/responses.ts';
@@ -29,8 +30,8 @@ export interface RouteOptions {
   scope?: Scope;
   /** Which per-organisation limit the route counts against (authenticated routes only). */
   rateLimit?: RateLimitClass;
-  /** Whether the route honours `Idempotency-Key` (every authenticated POST should). */
-  idempotent?: boolean;
+  /** How the route honours `Idempotency-Key` (every authenticated POST should); omitted, it does not. */
+  idempotent?: IdempotencyMode;
 }
 
 export const IdempotencyKeyHeaderSchema = z
@@ -120,7 +121,7 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
   // The cast keeps R's own request and response types for the handler: what is added here is a
   // strict empty query or a header (no new body inputs), middleware, and error responses, which
   // handlers throw rather than return.
-  return createRoute({
+  const defined = createRoute({
     ...config,
     ...(description ? { description } : {}),
     security: authenticated ? [{ ApiKey: [] }] : [],
@@ -130,13 +131,18 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
     ...(authenticated ? { 'x-required-scope': scope, 'x-rate-limit-class': rateLimitClass } : {}),
     ...(idempotent ? { 'x-idempotent': true } : {}),
   } as unknown as R);
+  if (idempotent) idempotencyModes.set(defined, idempotent);
+  return defined;
 }
+
+// How each idempotent route holds its key; kept out of the route object, which becomes the spec.
+const idempotencyModes = new WeakMap<object, IdempotencyMode>();
 
 /** A handler typed by its route, so it can only return what the route documents. */
 export type AppRouteHandler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
 
 /** Registers a route defined with defineRoute, wrapping its handler with idempotency when declared. */
 export function openapiRoute<R extends RouteConfig>(app: OpenAPIHono<AppEnv>, route: R, handler: AppRouteHandler<R>): void {
-  const idempotent = (route as { 'x-idempotent'?: boolean })['x-idempotent'] === true;
-  app.openapi(route, idempotent ? withIdempotency(handler) : handler);
+  const mode = idempotencyModes.get(route);
+  app.openapi(route, mode ? withIdempotency(handler, mode) : handler);
 }

@@ -19,7 +19,7 @@ export const createApiKeyRoute = defineRoute({
     "Creates a key in the calling key's organisation and mode. Its scopes must be a subset of the calling key's. The secret is in this response only.",
   scope: 'keys:admin',
   rateLimit: 'write',
-  idempotent: true,
+  idempotent: 'claim',
   request: {
     body: { required: true, content: { 'application/json': { schema: ApiKeyCreateSchema } } },
   },

@@ -21,7 +21,7 @@ export const rotateApiKeyRoute = defineRoute({
     'Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time.',
   scope: 'keys:admin',
   rateLimit: 'write',
-  idempotent: true,
+  idempotent: 'claim',
   request: {
     params: ApiKeyPathSchema,
     body: { required: true, content: { 'application/json': { schema: ApiKeyRotateSchema } } },

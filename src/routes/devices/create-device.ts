@@ -4,6 +4,7 @@ import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { versionEtag } from '../../lib/etag.ts';
 import { newId } from '../../lib/ids.ts';
+import { commitChange } from '../../middleware/idempotency.ts';
 import { DeviceCreateSchema, DeviceSchema } from '../../schemas/devices.ts';
 import { idempotentConflictResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
@@ -19,7 +20,7 @@ export const createDeviceRoute = defineRoute({
   description: 'Registers a device in the organisation. `external_id`, when given, must be unique in the organisation.',
   scope: 'devices:write',
   rateLimit: 'write',
-  idempotent: true,
+  idempotent: 'atomic',
   request: {
     body: { required: true, content: { 'application/json': { schema: DeviceCreateSchema } } },
   },
@@ -64,16 +65,21 @@ export const createDevice: AppRouteHandler<typeof createDeviceRoute> = async (c)
     version: 1,
   };
   const { db } = c.get('config');
+  const created = c.json(presentDevice(device), 201);
+  created.headers.set('Location', deviceLocation(device.id));
+  created.headers.set('ETag', versionEtag(device.version));
   try {
-    await db.batch([
-      insertDevice(db, device),
-      insertAuditEvent(db, await auditContext(c), { action: 'device.created', targetType: 'device', targetId: device.id, at: now }),
-    ]);
+    await commitChange(
+      c,
+      [
+        insertDevice(db, device),
+        insertAuditEvent(db, await auditContext(c), { action: 'device.created', targetType: 'device', targetId: device.id, at: now }),
+      ],
+      created,
+    );
   } catch (error) {
     if (isExternalIdConflict(error)) throw externalIdTaken(device.externalId);
     throw error;
   }
-  c.header('Location', deviceLocation(device.id));
-  c.header('ETag', versionEtag(device.version));
-  return c.json(presentDevice(device), 201);
+  return created;
 };

@@ -20,7 +20,7 @@ export const createConnectTokenRoute = defineRoute({
     "Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels.",
   scope: 'sessions:write',
   rateLimit: 'token',
-  idempotent: true,
+  idempotent: 'claim',
   request: {
     params: SessionPathSchema,
     body: { required: true, content: { 'application/json': { schema: TokenCreateSchema } } },

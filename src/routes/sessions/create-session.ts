@@ -22,7 +22,7 @@ export const createSessionRoute = defineRoute({
     'Opens a realtime session. It ends by itself after `ttl_seconds`. Every device in `allowed_device_ids` must be a device of the organisation.',
   scope: 'sessions:write',
   rateLimit: 'write',
-  idempotent: true,
+  idempotent: 'claim',
   request: {
     body: { required: true, content: { 'application/json': { schema: SessionCreateSchema } } },
   },

@@ -17,7 +17,7 @@ export const endSessionRoute = defineRoute({
     'Ends the session: no token is minted for it and no connection accepted any more. Ending an ended session changes nothing and answers the same.',
   scope: 'sessions:write',
   rateLimit: 'write',
-  idempotent: true,
+  idempotent: 'claim',
   request: { params: SessionPathSchema },
   responses: {
     200: { description: 'The session, ended.', content: { 'application/json': { schema: SessionSchema } } },

@@ -31,7 +31,7 @@ export const publishMessageRoute = defineRoute({
   description: 'Broadcasts a message from `server` to every connected participant, sequenced with their own messages and kept for replay.',
   scope: 'sessions:write',
   rateLimit: 'write',
-  idempotent: true,
+  idempotent: 'claim',
   request: {
     params: SessionPathSchema,
     body: { required: true, content: { 'application/json': { schema: PublishSchema } } },
