@@ -20,8 +20,13 @@ const SECRET_PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/([?&;](?:[^=&;\s]*(?:token|secret|key|password|signature|auth)[^=&;\s]*)=)[^&;\s#]*/gi, `$1${REDACTED}`],
 ];
 
+// Any of the patterns, case-insensitively: a superset of what they match, so one test tells which
+// strings (nearly all of them) need none of the replacements.
+const MAYBE_SECRET = new RegExp(SECRET_PATTERNS.map(([pattern]) => `(?:${pattern.source})`).join('|'), 'i');
+
 /** Replaces every secret-looking part of a string. */
 export function redactString(value: string): string {
+  if (!MAYBE_SECRET.test(value)) return value;
   let result = value;
   for (const [pattern, replacement] of SECRET_PATTERNS) result = result.replace(pattern, replacement);
   return result;
