@@ -86,7 +86,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an API key
-         * @description The key stops working at once and is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`.
+         * @description The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
          */

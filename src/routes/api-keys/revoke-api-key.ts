@@ -15,7 +15,7 @@ export const revokeApiKeyRoute = defineRoute({
   tags: ['API keys'],
   summary: 'Revoke an API key',
   description:
-    "The key stops working at once and is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`.",
+    "The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`.",
   scope: 'keys:admin',
   rateLimit: 'write',
   request: { params: ApiKeyPathSchema },
