@@ -101,18 +101,25 @@ function resultStatements(c: Context<AppEnv>, pending: PendingIdempotency, respo
   });
 }
 
+/** What a handler will answer once its change is committed: a JSON body with a status and headers. */
+export interface JsonResult {
+  status: number;
+  headers: Record<string, string>;
+  json: unknown;
+}
+
 /**
- * Runs a handler's change as one D1 batch. Under an `atomic` Idempotency-Key, `response` (what the
- * handler will return when the batch succeeds) is saved in the same batch; the results returned are
- * the handler's own statements'. Set the response's own headers on it (`response.headers.set`), not
- * through `c.header()` or `c.json(body, status, headers)`: both also reach an error response
- * rendered instead, should the batch fail.
+ * Runs a handler's change as one D1 batch. Under an `atomic` Idempotency-Key, `result` (what the
+ * handler answers when the batch succeeds, with `c.json(result.json, result.status)` and those
+ * headers) is saved in the same batch; the results returned are the handler's own statements'.
  */
-export async function commitChange(c: Context<AppEnv>, statements: D1PreparedStatement[], response: Response): Promise<D1Result[]> {
+export async function commitChange(c: Context<AppEnv>, statements: D1PreparedStatement[], result: JsonResult): Promise<D1Result[]> {
   const { db } = c.get('config');
   const pending = c.get('idempotency');
   if (pending === undefined) return db.batch(statements);
-  const record = resultStatements(c, pending, await toSaved(response));
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  for (const [name, value] of Object.entries(result.headers)) headers[name.toLowerCase()] = value;
+  const record = resultStatements(c, pending, { status: result.status, headers, body: JSON.stringify(result.json) });
   try {
     const results = await db.batch([...record, ...statements]);
     pending.saved = true;

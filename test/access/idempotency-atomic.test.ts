@@ -24,7 +24,9 @@ async function devicesNamed(tenant: Tenant, name: string): Promise<number> {
 }
 
 async function savedKeys(tenant: Tenant): Promise<number> {
-  const row = await env.DB.prepare('SELECT COUNT(*) AS n FROM idempotency_keys WHERE org_id = ?1').bind(tenant.orgId).first<{ n: number }>();
+  const row = await env.DB.prepare('SELECT COUNT(*) AS n FROM idempotency_keys WHERE org_id = ?1')
+    .bind(tenant.orgId)
+    .first<{ n: number }>();
   return row?.n ?? 0;
 }
 

@@ -65,9 +65,11 @@ export const createDevice: AppRouteHandler<typeof createDeviceRoute> = async (c)
     version: 1,
   };
   const { db } = c.get('config');
-  const created = c.json(presentDevice(device), 201);
-  created.headers.set('Location', deviceLocation(device.id));
-  created.headers.set('ETag', versionEtag(device.version));
+  const created = {
+    status: 201,
+    headers: { Location: deviceLocation(device.id), ETag: versionEtag(device.version) },
+    json: presentDevice(device),
+  };
   try {
     await commitChange(
       c,
@@ -81,5 +83,8 @@ export const createDevice: AppRouteHandler<typeof createDeviceRoute> = async (c)
     if (isExternalIdConflict(error)) throw externalIdTaken(device.externalId);
     throw error;
   }
-  return created;
+  // Set only now: headers set before the change would also reach an error response rendered instead.
+  c.header('Location', created.headers.Location);
+  c.header('ETag', created.headers.ETag);
+  return c.json(created.json, 201);
 };
