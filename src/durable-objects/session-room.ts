@@ -38,6 +38,8 @@ export class SessionRoom extends DurableObject {
   private lastSeq: number;
   private ended: 'ended' | 'expired' | undefined;
   private expiresAt: string | undefined;
+  // Each socket's attachment as last written, so a frame does not deserialize it again.
+  private readonly attachments = new WeakMap<WebSocket, Attachment>();
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
@@ -142,6 +144,20 @@ export class SessionRoom extends DurableObject {
     return this.broadcast('message', 'server', payload);
   }
 
+  private attachmentOf(socket: WebSocket): Attachment {
+    let attachment = this.attachments.get(socket);
+    if (attachment === undefined) {
+      attachment = socket.deserializeAttachment() as Attachment;
+      this.attachments.set(socket, attachment);
+    }
+    return attachment;
+  }
+
+  private saveAttachment(socket: WebSocket, attachment: Attachment): void {
+    socket.serializeAttachment(attachment);
+    this.attachments.set(socket, attachment);
+  }
+
   participants(): ParticipantInfo[] {
     return this.ctx.getWebSockets().map((socket) => {
       const attachment = socket.deserializeAttachment() as Attachment;
@@ -166,12 +182,11 @@ export class SessionRoom extends DurableObject {
   }
 
   override async webSocketMessage(socket: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const bytes = typeof message === 'string' ? new TextEncoder().encode(message).byteLength : message.byteLength;
-    if (bytes > MAX_FRAME_BYTES) {
+    if (exceedsFrameLimit(message)) {
       socket.close(1009, `frames are limited to ${MAX_FRAME_BYTES} bytes`);
       return;
     }
-    const attachment = socket.deserializeAttachment() as Attachment;
+    const attachment = this.attachmentOf(socket);
     const now = Date.now();
     // The stale sweep needs last-seen only to the nearest few seconds; rewriting the attachment on
     // every frame of a busy publisher would cost more than the broadcast's own storage.
@@ -182,7 +197,7 @@ export class SessionRoom extends DurableObject {
       attachment.lastAckSeq = frame.data.seq;
       changed = true;
     }
-    if (changed) socket.serializeAttachment(attachment);
+    if (changed) this.saveAttachment(socket, attachment);
     if (frame === undefined) {
       socket.send(JSON.stringify({ type: 'error', code: 'invalid_frame', detail: 'Frames are JSON text.' }));
       return;
@@ -238,6 +253,15 @@ export class SessionRoom extends DurableObject {
     if (candidates.length === 0) return;
     await this.ctx.storage.setAlarm(Math.min(...candidates));
   }
+}
+
+/** A frame over MAX_FRAME_BYTES of UTF-8; a string is only encoded when its length leaves it in doubt. */
+function exceedsFrameLimit(message: string | ArrayBuffer): boolean {
+  if (typeof message !== 'string') return message.byteLength > MAX_FRAME_BYTES;
+  // UTF-8 takes at least one byte and at most three per UTF-16 code unit.
+  if (message.length > MAX_FRAME_BYTES) return true;
+  if (message.length * 3 <= MAX_FRAME_BYTES) return false;
+  return new TextEncoder().encode(message).byteLength > MAX_FRAME_BYTES;
 }
 
 function parseJson(text: string): unknown {
