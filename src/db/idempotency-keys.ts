@@ -84,38 +84,42 @@ export interface SavedResponse {
 }
 
 /**
- * The two statements that record a completed result, for the head of the handler's own batch (so
- * the change and its record commit together or not at all): an expired row for the key is removed,
- * then the INSERT fails with a UNIQUE violation — rolling the whole batch back — when the key is
- * still held by another request's result.
+ * The INSERT that records a completed result, for the head of the handler's own batch (so the
+ * change and its record commit together or not at all). It fails with a UNIQUE violation — rolling
+ * the whole batch back — when a row holds the key; {@link forgetExpiredKey} then tells whether
+ * that row had expired, so the batch can run again.
  */
-export function recordResultStatements(
+export function recordResultStatement(
   db: D1Database,
   record: { orgId: string; key: string; fingerprint: string; now: string; expiresAt: string; response: SavedResponse },
-): D1PreparedStatement[] {
-  return [
-    db
-      .prepare('DELETE FROM idempotency_keys WHERE org_id = ?1 AND key = ?2 AND expires_at <= ?3')
-      .bind(record.orgId, record.key, record.now),
-    db
-      .prepare(
-        `INSERT INTO idempotency_keys (org_id, key, fingerprint, state, locked_until, response_status, response_headers, response_body, created_at, expires_at)
-         VALUES (?1, ?2, ?3, 'completed', NULL, ?4, ?5, ?6, ?7, ?8)`,
-      )
-      .bind(
-        record.orgId,
-        record.key,
-        record.fingerprint,
-        record.response.status,
-        JSON.stringify(record.response.headers),
-        record.response.body,
-        record.now,
-        record.expiresAt,
-      ),
-  ];
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO idempotency_keys (org_id, key, fingerprint, state, locked_until, response_status, response_headers, response_body, created_at, expires_at)
+       VALUES (?1, ?2, ?3, 'completed', NULL, ?4, ?5, ?6, ?7, ?8)`,
+    )
+    .bind(
+      record.orgId,
+      record.key,
+      record.fingerprint,
+      record.response.status,
+      JSON.stringify(record.response.headers),
+      record.response.body,
+      record.now,
+      record.expiresAt,
+    );
 }
 
-/** Whether a batch failed because recordResultStatements found the key taken. */
+/** Deletes the key's row if it has expired; true when it did (the key is free again). */
+export async function forgetExpiredKey(db: D1Database, orgId: string, key: string, now: string): Promise<boolean> {
+  const result = await db
+    .prepare('DELETE FROM idempotency_keys WHERE org_id = ?1 AND key = ?2 AND expires_at <= ?3')
+    .bind(orgId, key, now)
+    .run();
+  return result.meta.changes === 1;
+}
+
+/** Whether a batch failed because recordResultStatement found the key taken. */
 export function isIdempotencyKeyTaken(error: unknown): boolean {
   return (
     error instanceof Error &&

@@ -26,9 +26,10 @@ import type { AppEnv } from '../context.ts';
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
+  forgetExpiredKey,
   getIdempotencyRecord,
   isIdempotencyKeyTaken,
-  recordResultStatements,
+  recordResultStatement,
   releaseIdempotencyKey,
   type SavedResponse,
 } from '../db/idempotency-keys.ts';
@@ -89,16 +90,37 @@ async function toSaved(response: Response): Promise<SavedResponse> {
   return { status: response.status, headers, body: await response.clone().text() };
 }
 
-function resultStatements(c: Context<AppEnv>, pending: PendingIdempotency, response: SavedResponse): D1PreparedStatement[] {
-  const now = new Date();
-  return recordResultStatements(c.get('config').db, {
-    orgId: pending.orgId,
-    key: pending.key,
-    fingerprint: pending.fingerprint,
-    now: now.toISOString(),
-    expiresAt: isoAfter(IDEMPOTENCY_TTL_MS, now),
-    response,
-  });
+/**
+ * Runs `statements` in one batch headed by the INSERT of this request's result. A row for the key
+ * that has expired (the hourly purge has not run yet) is deleted and the batch run once more; a
+ * live one means another request's result holds the key.
+ */
+async function batchWithResult(
+  c: Context<AppEnv>,
+  pending: PendingIdempotency,
+  response: SavedResponse,
+  statements: D1PreparedStatement[],
+): Promise<D1Result[]> {
+  const { db } = c.get('config');
+  for (let attempt = 0; ; attempt += 1) {
+    const now = new Date();
+    const record = recordResultStatement(db, {
+      orgId: pending.orgId,
+      key: pending.key,
+      fingerprint: pending.fingerprint,
+      now: now.toISOString(),
+      expiresAt: isoAfter(IDEMPOTENCY_TTL_MS, now),
+      response,
+    });
+    try {
+      const results = await db.batch([record, ...statements]);
+      pending.saved = true;
+      return results.slice(1);
+    } catch (error) {
+      if (!isIdempotencyKeyTaken(error)) throw error;
+      if (attempt > 0 || !(await forgetExpiredKey(db, pending.orgId, pending.key, now.toISOString()))) throw new IdempotencyKeyTaken();
+    }
+  }
 }
 
 /** What a handler will answer once its change is committed: a JSON body with a status and headers. */
@@ -119,24 +141,16 @@ export async function commitChange(c: Context<AppEnv>, statements: D1PreparedSta
   if (pending === undefined) return db.batch(statements);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   for (const [name, value] of Object.entries(result.headers)) headers[name.toLowerCase()] = value;
-  const record = resultStatements(c, pending, { status: result.status, headers, body: JSON.stringify(result.json) });
-  try {
-    const results = await db.batch([...record, ...statements]);
-    pending.saved = true;
-    return results.slice(record.length);
-  } catch (error) {
-    if (isIdempotencyKeyTaken(error)) throw new IdempotencyKeyTaken();
-    throw error;
-  }
+  return batchWithResult(c, pending, { status: result.status, headers, body: JSON.stringify(result.json) }, statements);
 }
 
 /** The result of a request that ran under an `atomic` key, saved now unless commitChange saved it with the change. */
 async function saveAtomicResult(c: Context<AppEnv>, pending: PendingIdempotency, response: Response): Promise<Response> {
   if (pending.saved || response.status >= 500 || NOT_SAVED.has(response.status)) return response;
   try {
-    await c.get('config').db.batch(resultStatements(c, pending, await toSaved(response)));
+    await batchWithResult(c, pending, await toSaved(response), []);
   } catch (error) {
-    if (isIdempotencyKeyTaken(error)) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
+    if (error instanceof IdempotencyKeyTaken) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
     throw error;
   }
   return response;
