@@ -12,6 +12,8 @@ import { CLOSE_CODES, ClientFrameSchema, MAX_FRAME_BYTES, type SessionMessage } 
 import { JOIN_REFUSAL_HEADER, type JoinRefusal, type JoinRequest, readJoinHeaders } from './session-room-protocol.ts';
 
 export const RETAINED_MESSAGES = 1000;
+/** Older messages are pruned every this many, not on every broadcast: one statement less per message. */
+export const PRUNE_EVERY = 64;
 /** A socket that sent nothing (not even a ping) for this long is closed. */
 export const STALE_AFTER_MS = 60_000;
 const SWEEP_EVERY_MS = 30_000;
@@ -77,7 +79,7 @@ export class SessionRoom extends DurableObject {
       envelope.ts,
     );
     this.lastSeq = envelope.seq;
-    this.sql.exec('DELETE FROM messages WHERE seq <= ?', envelope.seq - RETAINED_MESSAGES);
+    if (envelope.seq % PRUNE_EVERY === 0) this.sql.exec('DELETE FROM messages WHERE seq <= ?', envelope.seq - RETAINED_MESSAGES);
     const frame = JSON.stringify(envelope);
     for (const socket of this.ctx.getWebSockets()) {
       try {

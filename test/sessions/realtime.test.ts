@@ -2,7 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { env } from 'cloudflare:workers';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { LAST_SEEN_RESOLUTION_MS, STALE_AFTER_MS } from '../../src/durable-objects/session-room.ts';
+import { LAST_SEEN_RESOLUTION_MS, PRUNE_EVERY, RETAINED_MESSAGES, STALE_AFTER_MS } from '../../src/durable-objects/session-room.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../src/lib/session-token.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { connect, connectRequest, messagesOnly, mintToken, waitFor } from '../helpers/realtime.ts';
@@ -182,6 +182,22 @@ describe('session WebSockets', () => {
     expect((await client.closed).code).toBe(4001);
     const read = await tenant.api.GET('/v1/sessions/{id}', { params: { path: { id: sessionId } } });
     expect(read.data?.status).toBe('ended');
+  });
+
+  it('keeps at least the last 1,000 messages for replay, pruning older ones in steps', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    // The room's own publish path (as POST /messages uses), without 1,100 HTTP round trips.
+    const published = RETAINED_MESSAGES + 100;
+    await runInDurableObject(roomStub(sessionId), (room) => {
+      for (let n = 1; n <= published; n += 1) (room as unknown as { publish(payload: unknown): unknown }).publish({ n });
+    });
+    const client = await connect(sessionId, await mintToken(tenant, sessionId), { lastSeq: 0 });
+    await client.until((received) => messagesOnly(received).at(-1)?.seq === published);
+    const replayed = messagesOnly(client.received).map((message) => message.seq);
+    expect(replayed.length).toBeGreaterThanOrEqual(RETAINED_MESSAGES);
+    expect(replayed.length).toBeLessThan(RETAINED_MESSAGES + PRUNE_EVERY);
+    expect(replayed).toEqual(Array.from({ length: replayed.length }, (_, index) => published - replayed.length + 1 + index));
   });
 
   it('refuses a connection over max_participants with 409', async () => {
