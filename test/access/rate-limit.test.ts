@@ -99,11 +99,11 @@ describe('rate-limit leases', () => {
     expect(probe.unleased).toBe(limit - ORGANIZATION_LEASE_SIZE - 1);
   });
 
-  it('lease the next tokens in the background once three quarters of a lease are spent', async () => {
+  it('lease the next tokens in the background once half a lease is spent', async () => {
     const tenant = await createTenant();
     const limit = 1_000_000;
     await tenant.setLimits({ read: limit });
-    const spent = Math.ceil(ORGANIZATION_LEASE_SIZE * 0.8);
+    const spent = Math.ceil(ORGANIZATION_LEASE_SIZE * 0.6);
     for (let index = 0; index < spent; index += 1) expect((await tenant.api.GET('/v1/api-keys')).response.status).toBe(200);
     // No request has needed a second lease yet; the prefetch (a waitUntil) took it. Each probe takes a token.
     let probes = 0;
