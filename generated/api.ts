@@ -1215,7 +1215,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -1600,7 +1600,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -1986,7 +1986,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -2056,15 +2056,13 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Another device of the organisation has this `external_id` (`conflict`, naming the field), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`). */
+            /** @description Another device of the organisation has this `external_id` (`conflict`, naming the field). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
-                    /** @description With `idempotency_key_in_use`: seconds to wait. */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2664,7 +2662,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -2942,7 +2940,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3082,7 +3080,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3360,7 +3358,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path: {

@@ -42,7 +42,7 @@ export const IdempotencyKeyHeaderSchema = z
   .optional()
   .openapi({
     description:
-      'A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409.',
+      'A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others.',
     example: '9f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b',
   });
 
@@ -72,12 +72,11 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
         }
       : {}),
     ...(hasPathParams ? { 404: problemResponse('No such resource in this organisation.') } : {}),
-    ...(idempotent
-      ? {
-          409: problemResponse('A request with the same `Idempotency-Key` is still in progress.', RETRY_AFTER_HEADER),
-          422: problemResponse('The `Idempotency-Key` was already used with a different request.'),
-        }
+    // An atomic route never answers "in progress": a concurrent duplicate gets the first response.
+    ...(idempotent === 'claim'
+      ? { 409: problemResponse('A request with the same `Idempotency-Key` is still in progress.', RETRY_AFTER_HEADER) }
       : {}),
+    ...(idempotent ? { 422: problemResponse('The `Idempotency-Key` was already used with a different request.') } : {}),
     ...(hasBody
       ? {
           413: problemResponse('The request body is larger than the limit.'),

@@ -6,7 +6,7 @@ import { versionEtag } from '../../lib/etag.ts';
 import { newId } from '../../lib/ids.ts';
 import { commitChange } from '../../middleware/idempotency.ts';
 import { DeviceCreateSchema, DeviceSchema } from '../../schemas/devices.ts';
-import { idempotentConflictResponse } from '../../schemas/responses.ts';
+import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { deviceLocation, ETAG_HEADER, presentDevice } from './present.ts';
@@ -35,7 +35,7 @@ export const createDeviceRoute = defineRoute({
         DeleteDevice: { operationId: 'deleteDevice', parameters: { id: '$response.body#/id' }, description: 'Delete the device.' },
       },
     },
-    409: idempotentConflictResponse('Another device of the organisation has this `external_id` (`conflict`, naming the field)'),
+    409: problemResponse('Another device of the organisation has this `external_id` (`conflict`, naming the field).'),
   },
 });
 
