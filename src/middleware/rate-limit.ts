@@ -110,7 +110,7 @@ function prefetch(c: Context<AppEnv>, subject: string, lease: Lease, leaseSize: 
 }
 
 /** Spends one token of `subject`'s window, leasing more when this isolate holds none. */
-export async function takeToken(c: Context<AppEnv>, subject: string, limit: number, leaseSize: number): Promise<RateLimitDecision> {
+async function takeToken(c: Context<AppEnv>, subject: string, limit: number, leaseSize: number): Promise<RateLimitDecision> {
   for (let attempt = 0; ; attempt += 1) {
     const now = Date.now();
     const lease = leases.get(subject);
