@@ -8,6 +8,7 @@
  * have been silent too long.
  */
 import { DurableObject } from 'cloudflare:workers';
+import { type JsonViolation, parseStrictJson } from '../lib/json-inspect.ts';
 import { CLOSE_CODES, ClientFrameSchema, MAX_FRAME_BYTES, type SessionMessage } from '../schemas/realtime.ts';
 import { JOIN_REFUSAL_HEADER, type JoinRefusal, type JoinRequest, readJoinHeaders } from './session-room-protocol.ts';
 
@@ -194,14 +195,17 @@ export class SessionRoom extends DurableObject {
     // every frame of a busy publisher would cost more than the broadcast's own storage.
     let changed = now - attachment.lastSeenMs >= LAST_SEEN_RESOLUTION_MS;
     if (changed) attachment.lastSeenMs = now;
-    const frame = typeof message === 'string' ? ClientFrameSchema.safeParse(parseJson(message)) : undefined;
+    // The same strict reading as an HTTP body (depth, NUL, surrogates, reserved and repeated keys).
+    const json = typeof message === 'string' ? parseStrictJson(message) : undefined;
+    const frame = json?.ok ? ClientFrameSchema.safeParse(json.value) : undefined;
     if (frame?.data?.type === 'ack' && frame.data.seq > attachment.lastAckSeq) {
       attachment.lastAckSeq = frame.data.seq;
       changed = true;
     }
     if (changed) this.saveAttachment(socket, attachment);
     if (frame === undefined) {
-      socket.send(JSON.stringify({ type: 'error', code: 'invalid_frame', detail: 'Frames are JSON text.' }));
+      const detail = json && !json.ok ? frameViolation(json.violation) : 'Frames are JSON text.';
+      socket.send(JSON.stringify({ type: 'error', code: 'invalid_frame', detail }));
       return;
     }
     if (!frame.success) {
@@ -266,12 +270,10 @@ function exceedsFrameLimit(message: string | ArrayBuffer): boolean {
   return new TextEncoder().encode(message).byteLength > MAX_FRAME_BYTES;
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+/** What an error frame says of a frame parseStrictJson refused: what is wrong, and where (RFC 6901 pointer). */
+function frameViolation({ kind, pointer, detail }: JsonViolation): string {
+  if (kind === 'malformed') return `Frames are JSON text: ${detail}`;
+  return `${detail} at ${pointer === '' ? 'the top level' : pointer}`;
 }
 
 function refuse(reason: JoinRefusal): Response {

@@ -294,3 +294,71 @@ function claims(sessionId: string, orgId: string, shiftSeconds = 0) {
     exp: now + 300,
   };
 }
+
+describe('client frames are read as strictly as HTTP bodies', () => {
+  function nested(depth: number): unknown {
+    let value: unknown = 'leaf';
+    for (let level = 0; level < depth; level += 1) value = { level: value };
+    return value;
+  }
+
+  /** A sender that records its raw frames, and an observer that sees what gets broadcast. */
+  async function room() {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const sender = await connect(sessionId, await mintToken(tenant, sessionId, 'client:sender'));
+    const observer = await connect(sessionId, await mintToken(tenant, sessionId, 'client:observer'));
+    const errors: Array<{ type: string; code: string; detail: string }> = [];
+    sender.socket.addEventListener('message', (event) => {
+      const frame = JSON.parse(String(event.data)) as { type: string; code: string; detail: string };
+      if (frame.type === 'error') errors.push(frame);
+    });
+    return { tenant, sessionId, sender, observer, errors };
+  }
+
+  it('one depth limit for both: a frame 11 deep is refused and not broadcast, 10 deep is, like the HTTP body', async () => {
+    const { tenant, sessionId, sender, observer, errors } = await room();
+    // The frame's own object is level 1, as the HTTP body's is: the payload may nest 9 more levels.
+    sender.send({ type: 'message', payload: nested(10) });
+    sender.send({ type: 'message', payload: nested(9) });
+    await observer.until((received) => messagesOnly(received).length === 1);
+    await waitFor(() => errors.length === 1);
+    expect(messagesOnly(observer.received)[0]?.payload).toEqual(nested(9));
+    expect(errors[0]).toEqual({
+      type: 'error',
+      code: 'invalid_frame',
+      detail: `Nested deeper than 10 levels at /payload${'/level'.repeat(9)}`,
+    });
+    const publish = (payload: unknown) =>
+      tenant.api.POST('/v1/sessions/{id}/messages', { params: { path: { id: sessionId } }, body: { payload } });
+    expect((await publish(nested(9))).response.status).toBe(202);
+    await expectProblem(await publish(nested(10)), 400, 'json_too_deep');
+  });
+
+  it.each([
+    ['a repeated key', '{"type":"message","payload":{"a":1,"a":2}}', 'The key appears more than once in this object at /payload/a'],
+    ['a repeated type', '{"type":"ack","seq":1,"type":"message","payload":1}', 'The key appears more than once in this object at /type'],
+    [
+      'the reserved key __proto__',
+      '{"type":"message","payload":{"__proto__":{"x":1}}}',
+      'The key __proto__ is reserved at /payload/__proto__',
+    ],
+    ['a lone surrogate', '{"type":"message","payload":["\\ud800"]}', 'Contains an unpaired UTF-16 surrogate at /payload/0'],
+    ['a NUL character', '{"type":"message","payload":{"k":"a\\u0000"}}', 'Contains a NUL character at /payload/k'],
+  ])('a frame with %s gets an error frame naming the place and is not broadcast', async (_, frame, detail) => {
+    const { sender, observer, errors } = await room();
+    sender.send(frame);
+    sender.send({ type: 'message', payload: 'after' });
+    await observer.until((received) => messagesOnly(received).length === 1);
+    await waitFor(() => errors.length === 1);
+    expect(messagesOnly(observer.received)[0]?.payload).toBe('after');
+    expect(errors[0]).toEqual({ type: 'error', code: 'invalid_frame', detail });
+  });
+
+  it('malformed JSON gets an error frame saying so', async () => {
+    const { sender, errors } = await room();
+    sender.send('{"type":"message",');
+    await waitFor(() => errors.length === 1);
+    expect(errors[0]?.detail).toMatch(/^Frames are JSON text: /);
+  });
+});
