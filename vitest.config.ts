@@ -13,6 +13,7 @@ export default defineConfig({
           ENVIRONMENT: 'test',
           // A fixed test-only secret: 41 bytes, above the 32-byte minimum.
           SESSION_JWT_SECRET: 'test-only-session-secret-0123456789abcdef',
+          STORAGE_ENCRYPTION_SECRET: 'test-only-storage-secret-0123456789abcdef',
           TEST_MIGRATIONS: migrations,
         },
         // A second, never-migrated database: /ready must refuse it.

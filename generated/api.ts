@@ -57,7 +57,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key
-         * @description Creates a key in the calling key's organisation and mode. Its scopes must be a subset of the calling key's. The secret is in this response only.
+         * @description Creates a key in the calling key's organisation and mode. Its scopes must be a subset of the calling key's, and it may not outlive the calling key. The secret is in this response only.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
          */
@@ -86,7 +86,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an API key
-         * @description The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`.
+         * @description The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`. The calling key must hold every scope of the key it revokes, so a narrow `keys:admin` key cannot lock out wider ones.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
          */
@@ -107,7 +107,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate an API key
-         * @description Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time.
+         * @description Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time. The calling key must hold every scope of the key it rotates, since it receives the new secret.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
          */
@@ -186,7 +186,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a device
-         * @description Removes the device; deleting it again is a 404. With `If-Match`, only if it has not changed since.
+         * @description Removes the device; deleting it again is a 404. With `If-Match`, only if it has not changed since. Its session sockets are closed (close code 4003) before the answer, and its connect tokens stop working.
          *
          *     Requires an API key with the `devices:write` scope; counts against the `write` rate limit.
          */
@@ -195,7 +195,7 @@ export interface paths {
         head?: never;
         /**
          * Update a device
-         * @description Changes the given fields only; `metadata` and `tags` are replaced whole. With `If-Match`, only if the device has not changed since.
+         * @description Changes the given fields only; `metadata` and `tags` are replaced whole. With `If-Match`, only if the device has not changed since. Disabling a device closes its session sockets (close code 4003) before the answer, and its connect tokens stop working.
          *
          *     Requires an API key with the `devices:write` scope; counts against the `write` rate limit.
          */
@@ -285,7 +285,7 @@ export interface paths {
         put?: never;
         /**
          * Mint a connect token
-         * @description Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels.
+         * @description Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels. The same is checked again when the token is used to connect.
          *
          *     Requires an API key with the `sessions:write` scope; counts against the `token` rate limit.
          */
@@ -311,7 +311,7 @@ export interface paths {
          *
          *     Reconnect with `last_seq` (the highest `seq` processed) to receive what was missed, in order, exactly once; the room keeps the last 1,000 messages.
          *
-         *     Close codes: 4000 session ended, 4001 session expired, 4008 no frame or ping for 60 s, 1009 a frame over 1 MiB. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.
+         *     Close codes: 4000 session ended, 4001 session expired, 4003 the participant (a device) was disabled or deleted, 4008 no frame or ping for 60 s, 1009 a frame over 1 MiB. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.
          */
         get: operations["connectSession"];
         put?: never;
@@ -1215,7 +1215,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -1270,7 +1270,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The API key lacks the `keys:admin` scope. */
+            /** @description The API key lacks `keys:admin`, or a scope asked for (`insufficient_scope`), or the new key would outlive it (`key_outlives_caller`). */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -1283,15 +1283,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A request with the same `Idempotency-Key` is still in progress. */
+            /** @description A request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After": number;
+                    /** @description With `idempotency_key_in_use`: seconds to wait. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1324,7 +1324,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The `Idempotency-Key` was already used with a different request. */
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
             422: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -1527,7 +1527,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The API key lacks the `keys:admin` scope. */
+            /** @description The API key lacks `keys:admin`, or a scope of the key it would revoke (`insufficient_scope`). */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -1600,7 +1600,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -1658,7 +1658,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The API key lacks the `keys:admin` scope. */
+            /** @description The API key lacks `keys:admin`, or a scope of the key it would rotate (`insufficient_scope`). */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -1684,7 +1684,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The key was already rotated (`key_already_rotated`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`). */
+            /** @description The key was already rotated (`key_already_rotated`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -1725,7 +1725,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The `Idempotency-Key` was already used with a different request. */
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
             422: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -1986,7 +1986,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -2056,7 +2056,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Another device of the organisation has this `external_id` (`conflict`, naming the field). */
+            /** @description Another device of the organisation has this `external_id` (`conflict`, naming the field), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2095,7 +2095,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The `Idempotency-Key` was already used with a different request. */
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
             422: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2662,7 +2662,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -2743,15 +2743,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A request with the same `Idempotency-Key` is still in progress. */
+            /** @description A request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After": number;
+                    /** @description With `idempotency_key_in_use`: seconds to wait. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2784,7 +2784,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The `Idempotency-Key` was already used with a different request. */
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
             422: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2940,7 +2940,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3018,22 +3018,22 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A request with the same `Idempotency-Key` is still in progress. */
+            /** @description A request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After": number;
+                    /** @description With `idempotency_key_in_use`: seconds to wait. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The `Idempotency-Key` was already used with a different request. */
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
             422: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3080,7 +3080,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3162,7 +3162,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The session has ended (`session_ended`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`). */
+            /** @description The session has ended (`session_ended`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3203,7 +3203,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The `Idempotency-Key` was already used with a different request. */
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
             422: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3297,7 +3297,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A browser `Origin` that is not on the allowlist. */
+            /** @description A browser `Origin` that is not on the allowlist (`origin_not_allowed`), or a participant that may no longer join: its device was disabled or deleted, or removed from the session (`participant_not_allowed`). */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -3358,7 +3358,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3440,7 +3440,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The session has ended (`session_ended`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`). */
+            /** @description The session has ended (`session_ended`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3481,7 +3481,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The `Idempotency-Key` was already used with a different request. */
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
             422: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];

@@ -156,12 +156,13 @@ function targetSpecs(builds: Builds, seed: Seed, dir: string): Record<TargetName
       RATE_LIMITER: { className: 'RateLimiter', useSQLite: true },
       SESSION_ROOM: { className: 'SessionRoom', useSQLite: true },
     },
-    // What ships: production settings, a random secret per run.
+    // What ships: production settings, random secrets per run.
     bindings: {
       ENVIRONMENT: 'production',
       CORS_ORIGINS: CORS_ORIGIN,
       LOG_LEVEL: 'info',
       SESSION_JWT_SECRET: randomBytes(32).toString('base64url'),
+      STORAGE_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
     },
   };
   return {

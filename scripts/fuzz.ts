@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, join, relative } from 'node:path';
 import { SCOPES } from '../src/schemas/scopes.ts';
@@ -214,6 +214,34 @@ function tallyJunit(xml: string): Tally {
   return tally;
 }
 
+/** Every file below `dir`. */
+async function filesBelow(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const nested = await Promise.all(
+    entries.map((entry) => (entry.isDirectory() ? filesBelow(join(dir, entry.name)) : Promise.resolve([join(dir, entry.name)]))),
+  );
+  return nested.flat();
+}
+
+// An API key (`sy_<mode>_` and 38 more characters; the stored public prefix has 4) or a JWT.
+const CREDENTIAL_SHAPES = [/sy_(live|test)_[0-9A-Za-z]{13,}/, /eyJ[\w-]{10,}\.eyJ[\w-]{10,}/];
+
+/**
+ * Reads the local D1's files byte for byte (free pages and the WAL included) after the run, which
+ * created and rotated keys and minted tokens thousands of times: no credential may be in them.
+ * Returns the files that hold one.
+ */
+async function filesHoldingCredentials(fuzzKey: string): Promise<string[]> {
+  const files = await filesBelow(join(PERSIST_TO, 'v3', 'd1'));
+  if (files.length === 0) throw new Error(`no D1 files under ${relative(ROOT, PERSIST_TO)} to scan`);
+  const leaking: string[] = [];
+  for (const file of files) {
+    const text = (await readFile(file)).toString('latin1');
+    if (text.includes(fuzzKey.slice(12)) || CREDENTIAL_SHAPES.some((shape) => shape.test(text))) leaking.push(relative(ROOT, file));
+  }
+  return leaking;
+}
+
 function formatDuration(milliseconds: number): string {
   const seconds = Math.round(milliseconds / 1000);
   return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s` : `${seconds} s`;
@@ -223,6 +251,7 @@ async function main(): Promise<number> {
   const started = performance.now();
   let worker: LocalWorker | undefined;
   let schemathesisExit: number;
+  let fuzzOrg: Awaited<ReturnType<typeof bootstrapOrganization>>;
   try {
     const st = await ensureSchemathesis();
     checkInterrupted();
@@ -234,7 +263,7 @@ async function main(): Promise<number> {
     await migrateLocal(PERSIST_TO);
     // Limits the fuzzer cannot reach: a 429 on valid input would fail positive_data_acceptance.
     // 429 itself is tested on its own (test/access/rate-limit.test.ts).
-    const fuzzOrg = await bootstrapOrganization({
+    fuzzOrg = await bootstrapOrganization({
       name: 'Fuzzing',
       scopes: [...SCOPES],
       plan: 'unlimited',
@@ -261,6 +290,13 @@ async function main(): Promise<number> {
     }
   } finally {
     await worker?.stop();
+  }
+  const leaking = await filesHoldingCredentials(fuzzOrg.apiKey);
+  if (leaking.length > 0) {
+    console.error(`fuzz: an API key or token is stored in plain text in ${leaking.join(', ')}`);
+    schemathesisExit = schemathesisExit || 1;
+  } else {
+    console.log('fuzz: no API key or token in the local D1 files after the run');
   }
   console.log(`fuzz: finished in ${formatDuration(performance.now() - started)}, schemathesis exited with ${schemathesisExit}`);
   if (interrupted) return interrupted === 'SIGINT' ? 130 : 143;

@@ -14,6 +14,8 @@ export interface AuthContext {
   keyId: string;
   mode: KeyMode;
   scopes: Scope[];
+  /** When the calling key stops working (null: never); a key it creates may not outlive it. */
+  expiresAt: string | null;
   limits: { read: number; write: number; token: number };
 }
 

@@ -33,6 +33,10 @@ export const BindingsSchema = z.object({
     .max(100 * 1024 * 1024)
     .optional(),
   SESSION_JWT_SECRET: z.string().optional(),
+  /** Encrypts what is stored but must not be readable at rest (saved idempotent responses). */
+  STORAGE_ENCRYPTION_SECRET: z.string().optional(),
+  /** Comma-separated secrets that sealed values still stored may use: set while rotating the secret. */
+  STORAGE_ENCRYPTION_PREVIOUS_SECRETS: z.string().default(''),
   /** Failed authentications a client IP may make per minute before it gets 429. */
   AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(1_000_000_000).default(60),
   RATE_LIMITER: durableObjectBinding,
@@ -66,13 +70,16 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
       ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'every entry must be an origin such as https://app.example.com' });
     }
   }
-  const secret = env.SESSION_JWT_SECRET;
-  // Required everywhere, not only in production: it also keys the audit log's IP hashes. `npm start`
-  // writes a random one to .dev.vars.
-  if (secret === undefined || secret === '') {
-    ctx.addIssue({ code: 'custom', path: ['SESSION_JWT_SECRET'], message: 'is required' });
-  } else if (new TextEncoder().encode(secret).byteLength < MIN_SECRET_BYTES) {
-    ctx.addIssue({ code: 'custom', path: ['SESSION_JWT_SECRET'], message: `must be at least ${MIN_SECRET_BYTES} bytes` });
+  // Both required everywhere, not only in production: the JWT secret also keys the audit log's IP
+  // hashes, and nothing is saved unencrypted. `npm start` writes random ones to .dev.vars.
+  checkSecret(ctx, 'SESSION_JWT_SECRET', env.SESSION_JWT_SECRET);
+  checkSecret(ctx, 'STORAGE_ENCRYPTION_SECRET', env.STORAGE_ENCRYPTION_SECRET);
+  for (const previous of splitList(env.STORAGE_ENCRYPTION_PREVIOUS_SECRETS)) {
+    checkSecret(ctx, 'STORAGE_ENCRYPTION_PREVIOUS_SECRETS', previous);
+  }
+  if (env.STORAGE_ENCRYPTION_SECRET !== undefined && env.STORAGE_ENCRYPTION_SECRET === env.SESSION_JWT_SECRET) {
+    // One secret per purpose: rotating the token secret must not make stored values unreadable.
+    ctx.addIssue({ code: 'custom', path: ['STORAGE_ENCRYPTION_SECRET'], message: 'must differ from SESSION_JWT_SECRET' });
   }
 }).transform((env) => {
   const origins = splitList(env.CORS_ORIGINS);
@@ -85,6 +92,10 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
     logLevel: env.LOG_LEVEL,
     maxBodyBytes: env.MAX_BODY_BYTES ?? DEFAULT_MAX_BODY_BYTES,
     sessionJwtSecret: env.SESSION_JWT_SECRET ?? '',
+    storageSecrets: {
+      current: env.STORAGE_ENCRYPTION_SECRET ?? '',
+      previous: splitList(env.STORAGE_ENCRYPTION_PREVIOUS_SECRETS),
+    },
     authFailureLimit: env.AUTH_FAILURE_LIMIT,
     rateLimiter: env.RATE_LIMITER,
     sessionRooms: env.SESSION_ROOM,
@@ -92,6 +103,14 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
 });
 
 export type Config = z.output<typeof ConfigSchema>;
+
+function checkSecret(ctx: z.RefinementCtx, name: string, secret: string | undefined): void {
+  if (secret === undefined || secret === '') {
+    ctx.addIssue({ code: 'custom', path: [name], message: 'is required' });
+  } else if (new TextEncoder().encode(secret).byteLength < MIN_SECRET_BYTES) {
+    ctx.addIssue({ code: 'custom', path: [name], message: `must be at least ${MIN_SECRET_BYTES} bytes` });
+  }
+}
 
 function splitList(value: string): string[] {
   return value

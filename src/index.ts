@@ -5,6 +5,7 @@
  * middleware/config.ts) and cached for the isolate.
  */
 import { createApp } from './app.ts';
+import { purgeEndedDeviceConnections } from './db/device-connections.ts';
 import { purgeExpiredIdempotencyKeys } from './db/idempotency-keys.ts';
 import { type Bindings, loadConfig } from './env.ts';
 import { nowIso } from './lib/clock.ts';
@@ -26,7 +27,10 @@ export default {
       logger.error('scheduled run skipped: invalid configuration', { problems: loaded.problems });
       return;
     }
-    const deleted = await purgeExpiredIdempotencyKeys(loaded.config.db, nowIso());
+    const now = nowIso();
+    const deleted = await purgeExpiredIdempotencyKeys(loaded.config.db, now);
     logger.info('purged expired idempotency keys', { deleted });
+    const connections = await purgeEndedDeviceConnections(loaded.config.db, now);
+    logger.info('purged device connections of ended sessions', { deleted: connections });
   },
 } satisfies ExportedHandler<Bindings>;

@@ -47,13 +47,20 @@ export function run(command: string, args: string[], env: NodeJS.ProcessEnv = WR
   });
 }
 
-/** Writes .dev.vars with a random SESSION_JWT_SECRET once, so local runs pass the start-up checks. */
+/** The secrets a local run needs; .dev.vars gets a random value for each it lacks. */
+const LOCAL_SECRETS = ['SESSION_JWT_SECRET', 'STORAGE_ENCRYPTION_SECRET'];
+
+/** Adds to .dev.vars a random value for each secret it lacks, so local runs pass the start-up checks. */
 export async function ensureDevVars(): Promise<void> {
   const file = join(ROOT, '.dev.vars');
-  const existing = existsSync(file) ? await readFile(file, 'utf8') : '';
-  if (/^SESSION_JWT_SECRET=/m.test(existing)) return;
-  const line = `SESSION_JWT_SECRET=${randomBytes(32).toString('base64url')}\n`;
-  await writeFile(file, existing + (existing === '' || existing.endsWith('\n') ? '' : '\n') + line, { mode: 0o600 });
+  let contents = existsSync(file) ? await readFile(file, 'utf8') : '';
+  const before = contents;
+  for (const name of LOCAL_SECRETS) {
+    if (new RegExp(`^${name}=`, 'm').test(contents)) continue;
+    if (contents !== '' && !contents.endsWith('\n')) contents += '\n';
+    contents += `${name}=${randomBytes(32).toString('base64url')}\n`;
+  }
+  if (contents !== before) await writeFile(file, contents, { mode: 0o600 });
 }
 
 export async function migrateLocal(persistTo: string): Promise<void> {

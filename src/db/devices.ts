@@ -91,6 +91,22 @@ export async function getDevice(db: D1Database, orgId: string, id: string): Prom
   return row ? toRecord(row) : undefined;
 }
 
+/** What decides whether a device may connect: its status, and the version that status is from. */
+export interface DeviceStanding {
+  status: DeviceStatus;
+  version: number;
+}
+
+/** The statement reading a device's standing, for a batch; {@link deviceStandingOf} reads its result. */
+export function selectDeviceStanding(db: D1Database, orgId: string, id: string): D1PreparedStatement {
+  return db.prepare('SELECT status, version FROM devices WHERE org_id = ?1 AND id = ?2').bind(orgId, id);
+}
+
+export function deviceStandingOf(result: D1Result | undefined): DeviceStanding | undefined {
+  const row = result?.results[0] as { status: DeviceStatus; version: number } | undefined;
+  return row ? { status: row.status, version: row.version } : undefined;
+}
+
 /**
  * Writes `device` over the stored row if the stored row is still at `expectedVersion`; the
  * statement changes no row otherwise (someone else changed or deleted it).

@@ -2,7 +2,8 @@
  * @module
  * The `idempotency_keys` table: one row per (organisation, key), claimed atomically by the first
  * request, completed with the response to replay, or released when the request failed in a way
- * that may be retried.
+ * that may be retried. The response body is stored sealed (lib/encryption.ts): it can hold an API
+ * key's secret or a connect token. Its status and replayed headers are stored as they are.
  */
 
 export interface IdempotencyRecord {
@@ -11,7 +12,8 @@ export interface IdempotencyRecord {
   lockedUntil: string | null;
   responseStatus: number | null;
   responseHeaders: Record<string, string> | null;
-  responseBody: string | null;
+  /** The sealed body; null while in flight, or for a row stored before bodies were sealed. */
+  sealedBody: string | null;
   expiresAt: string;
 }
 
@@ -62,7 +64,7 @@ export async function getIdempotencyRecord(db: D1Database, orgId: string, key: s
     lockedUntil: row.locked_until,
     responseStatus: row.response_status,
     responseHeaders: row.response_headers === null ? null : (JSON.parse(row.response_headers) as Record<string, string>),
-    responseBody: row.response_body,
+    sealedBody: row.response_body,
     expiresAt: row.expires_at,
   };
 }
@@ -73,14 +75,15 @@ export async function completeIdempotencyKey(db: D1Database, orgId: string, key:
       `UPDATE idempotency_keys SET state = 'completed', locked_until = NULL, response_status = ?3, response_headers = ?4, response_body = ?5
         WHERE org_id = ?1 AND key = ?2`,
     )
-    .bind(orgId, key, response.status, JSON.stringify(response.headers), response.body)
+    .bind(orgId, key, response.status, JSON.stringify(response.headers), response.sealedBody)
     .run();
 }
 
 export interface SavedResponse {
   status: number;
   headers: Record<string, string>;
-  body: string;
+  /** The body as lib/encryption.ts seals it; never the body itself. */
+  sealedBody: string;
 }
 
 /**
@@ -104,7 +107,7 @@ export function recordResultStatement(
       record.fingerprint,
       record.response.status,
       JSON.stringify(record.response.headers),
-      record.response.body,
+      record.response.sealedBody,
       record.now,
       record.expiresAt,
     );

@@ -68,9 +68,18 @@ export function insertSession(db: D1Database, session: SessionRecord): D1Prepare
     );
 }
 
-export async function getSession(db: D1Database, orgId: string, id: string): Promise<SessionRecord | undefined> {
-  const row = await db.prepare('SELECT * FROM sessions WHERE org_id = ?1 AND id = ?2').bind(orgId, id).first<SessionRow>();
+/** The statement reading one session, for a batch; {@link sessionOf} reads its result. */
+export function selectSession(db: D1Database, orgId: string, id: string): D1PreparedStatement {
+  return db.prepare('SELECT * FROM sessions WHERE org_id = ?1 AND id = ?2').bind(orgId, id);
+}
+
+export function sessionOf(result: D1Result | undefined): SessionRecord | undefined {
+  const row = result?.results[0] as SessionRow | undefined;
   return row ? toRecord(row) : undefined;
+}
+
+export async function getSession(db: D1Database, orgId: string, id: string): Promise<SessionRecord | undefined> {
+  return sessionOf(await selectSession(db, orgId, id).all());
 }
 
 /** Ends a session that is still active at `now`; changes no row if it had already ended or expired. */

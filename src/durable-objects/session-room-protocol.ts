@@ -12,10 +12,12 @@ export interface JoinRequest {
   maxParticipants: number;
   lastSeq: number | undefined;
   protocol: string | undefined;
+  /** For a device participant: the version of the device record that allowed it in. */
+  deviceVersion: number | undefined;
 }
 
 /** Why a join was refused; the Worker turns it into a problem response. */
-export type JoinRefusal = 'session_ended' | 'session_full';
+export type JoinRefusal = 'session_ended' | 'session_full' | 'participant_not_allowed';
 
 export const JOIN_REFUSAL_HEADER = 'X-Switchyard-Refusal';
 
@@ -25,6 +27,7 @@ const JOIN_HEADERS = {
   maxParticipants: 'X-Switchyard-Max-Participants',
   lastSeq: 'X-Switchyard-Last-Seq',
   protocol: 'X-Switchyard-Protocol',
+  deviceVersion: 'X-Switchyard-Device-Version',
 } as const;
 
 /** Headers for the forwarded upgrade request. */
@@ -36,6 +39,7 @@ export function joinHeaders(join: JoinRequest): Record<string, string> {
     [JOIN_HEADERS.maxParticipants]: String(join.maxParticipants),
     ...(join.lastSeq !== undefined ? { [JOIN_HEADERS.lastSeq]: String(join.lastSeq) } : {}),
     ...(join.protocol !== undefined ? { [JOIN_HEADERS.protocol]: join.protocol } : {}),
+    ...(join.deviceVersion !== undefined ? { [JOIN_HEADERS.deviceVersion]: String(join.deviceVersion) } : {}),
   };
 }
 
@@ -44,6 +48,7 @@ export function readJoinHeaders(headers: Headers): JoinRequest | undefined {
   const expiresAt = headers.get(JOIN_HEADERS.expiresAt);
   const maxParticipants = Number(headers.get(JOIN_HEADERS.maxParticipants));
   const lastSeq = headers.get(JOIN_HEADERS.lastSeq);
+  const deviceVersion = headers.get(JOIN_HEADERS.deviceVersion);
   if (!participant || !expiresAt || !Number.isInteger(maxParticipants)) return undefined;
   return {
     participant,
@@ -51,5 +56,6 @@ export function readJoinHeaders(headers: Headers): JoinRequest | undefined {
     maxParticipants,
     lastSeq: lastSeq === null ? undefined : Number(lastSeq),
     protocol: headers.get(JOIN_HEADERS.protocol) ?? undefined,
+    deviceVersion: deviceVersion === null ? undefined : Number(deviceVersion),
   };
 }

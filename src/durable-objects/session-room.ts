@@ -51,6 +51,9 @@ export class SessionRoom extends DurableObject {
     this.sql.exec(
       `CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, sender TEXT NOT NULL, payload TEXT NOT NULL, ts TEXT NOT NULL)`,
     );
+    // Participants removed from the session (a device disabled or deleted), with the device version
+    // that removed them: a join authorised by an older read of the device is refused.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS removed (participant TEXT PRIMARY KEY, version INTEGER NOT NULL)`);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     // The newest message is never pruned, so the highest stored seq is the last one given out.
     this.lastSeq = this.sql.exec<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM messages').one().seq ?? 0;
@@ -113,6 +116,9 @@ export class SessionRoom extends DurableObject {
       this.expiresAt = request.expiresAt;
     }
     if (this.endedReason() !== undefined) return refuse('session_ended');
+    if (request.deviceVersion !== undefined && this.isRemoved(request.participant, request.deviceVersion)) {
+      return refuse('participant_not_allowed');
+    }
     if (this.ctx.getWebSockets().length >= request.maxParticipants) return refuse('session_full');
 
     const { 0: client, 1: server } = new WebSocketPair();
@@ -139,6 +145,37 @@ export class SessionRoom extends DurableObject {
       webSocket: client,
       headers: request.protocol ? { 'Sec-WebSocket-Protocol': request.protocol } : {},
     });
+  }
+
+  /**
+   * Whether the participant was removed by a device change newer than the read (`version`) that let
+   * it in now. A newer read (the device enabled again) lifts the removal.
+   */
+  private isRemoved(participant: string, version: number): boolean {
+    const removedAt = this.sql.exec<{ version: number }>('SELECT version FROM removed WHERE participant = ?', participant).toArray()[0];
+    if (removedAt === undefined) return false;
+    if (version <= removedAt.version) return true;
+    this.sql.exec('DELETE FROM removed WHERE participant = ?', participant);
+    return false;
+  }
+
+  /**
+   * Closes the participant's sockets (4003) and refuses joins authorised by a read of its device
+   * older than `version`: a connect that read the device before it was disabled cannot slip in after.
+   */
+  removeParticipant(participant: string, version: number): void {
+    this.sql.exec(
+      'INSERT INTO removed (participant, version) VALUES (?, ?) ON CONFLICT (participant) DO UPDATE SET version = max(version, excluded.version)',
+      participant,
+      version,
+    );
+    for (const socket of this.ctx.getWebSockets(participant)) {
+      try {
+        socket.close(CLOSE_CODES.participantRemoved, 'participant removed');
+      } catch {
+        // Already closing.
+      }
+    }
   }
 
   /** A message from the HTTP API, sequenced like any other. */

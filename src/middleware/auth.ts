@@ -78,6 +78,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
       keyId: credentials.keyId,
       mode: credentials.mode,
       scopes: credentials.scopes,
+      expiresAt: credentials.expiresAt,
       limits: credentials.limits,
     });
     stampInBackground(c, credentials.keyId, credentials.lastUsedAt);

@@ -5,7 +5,13 @@
  * - the first request with a key runs and its response is saved;
  * - a retry with the same key and the same request replays the saved status, headers and body
  *   with `Idempotent-Replayed: true`;
- * - the same key with a different request (method, path or body) → 422 `idempotency_key_reused`.
+ * - the same key with a different request (method, path or body), or from a different API key
+ *   → 422 `idempotency_key_reused`: a record answers only the key that made it, so a replay never
+ *   hands a response (a secret, a token) to a caller other than the one it was made for;
+ * - a saved response that cannot be decrypted (its secret is no longer configured, or the row was
+ *   altered) → 409 `idempotency_record_unreadable`: never a 500, never the stored bytes.
+ * Saved bodies are sealed with AES-GCM (lib/encryption.ts), bound to their organisation and key.
+ * A route's own authorisation checks (RouteAuthorizer) run before this wrapper, so before a replay.
  * A request that fails validation (400), is rate limited (429) or fails on our side (5xx) saves
  * nothing, so the same key can be retried: handlers make their change in one D1 batch, last, so a
  * 5xx means no change was made.
@@ -36,6 +42,7 @@ import {
 import { ApiError, renderProblem } from '../errors.ts';
 import { isoAfter, nowIso } from '../lib/clock.ts';
 import { sha256Hex } from '../lib/encoding.ts';
+import { open, seal, storageKeyring } from '../lib/encryption.ts';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /** How long a claim holds before it counts as abandoned (the Worker died mid-request). */
@@ -57,17 +64,28 @@ export interface PendingIdempotency {
 /** Thrown by commitChange when another request's result holds the key: the wrapper replays or refuses. */
 class IdempotencyKeyTaken extends Error {}
 
+/** What makes two requests "the same": the calling API key, method, path, query and body. */
 async function fingerprint(c: Context<AppEnv>): Promise<string> {
   const url = new URL(c.req.url);
   const body = await c.req.text();
-  return sha256Hex(`${c.req.method}\n${url.pathname}${url.search}\n${body}`);
+  return sha256Hex(`${c.get('auth').keyId}\n${c.req.method}\n${url.pathname}${url.search}\n${body}`);
+}
+
+/** Where a saved body belongs: sealed for one organisation's key, it opens nowhere else. */
+function sealingContext(orgId: string, key: string): string {
+  return `idempotency-keys\n${orgId}\n${key}`;
+}
+
+function keyringOf(c: Context<AppEnv>) {
+  const { current, previous } = c.get('config').storageSecrets;
+  return storageKeyring(current, previous);
 }
 
 async function replayOrRefuse(c: Context<AppEnv>, orgId: string, key: string, requestFingerprint: string): Promise<Response> {
   const record = await getIdempotencyRecord(c.get('config').db, orgId, key);
   if (record && record.fingerprint !== requestFingerprint) {
     throw new ApiError('idempotency_key_reused', {
-      detail: 'This Idempotency-Key was already used with a different request; use a new key for a new request.',
+      detail: 'This Idempotency-Key was already used with a different request or by a different API key; use a new key for a new request.',
     });
   }
   if (!record || record.state === 'in_flight' || record.responseStatus === null) {
@@ -76,18 +94,38 @@ async function replayOrRefuse(c: Context<AppEnv>, orgId: string, key: string, re
       headers: { 'Retry-After': String(IN_FLIGHT_RETRY_AFTER_SECONDS) },
     });
   }
+  const body = record.sealedBody === null ? undefined : await open(await keyringOf(c), record.sealedBody, sealingContext(orgId, key));
+  if (body === undefined) {
+    throw new ApiError('idempotency_record_unreadable', {
+      detail:
+        'The request with this Idempotency-Key completed, but its saved response can no longer be read; check its effect (e.g. list the resource) before retrying with a new key.',
+    });
+  }
   for (const [name, value] of Object.entries(record.responseHeaders ?? {})) c.header(name, value);
   c.header('Idempotent-Replayed', 'true');
-  return c.body(record.responseBody ?? '', record.responseStatus as 200);
+  return c.body(body, record.responseStatus as 200);
 }
 
-async function toSaved(response: Response): Promise<SavedResponse> {
+async function toSaved(
+  c: Context<AppEnv>,
+  pending: { orgId: string; key: string },
+  response: JsonResult | Response,
+): Promise<SavedResponse> {
   const headers: Record<string, string> = {};
-  for (const name of REPLAYED_HEADERS) {
-    const value = response.headers.get(name);
-    if (value !== null) headers[name] = value;
+  let body: string;
+  if (response instanceof Response) {
+    for (const name of REPLAYED_HEADERS) {
+      const value = response.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    body = await response.clone().text();
+  } else {
+    headers['content-type'] = 'application/json';
+    for (const [name, value] of Object.entries(response.headers)) headers[name.toLowerCase()] = value;
+    body = JSON.stringify(response.json);
   }
-  return { status: response.status, headers, body: await response.clone().text() };
+  const sealedBody = await seal(await keyringOf(c), body, sealingContext(pending.orgId, pending.key));
+  return { status: response.status, headers, sealedBody };
 }
 
 /**
@@ -139,16 +177,14 @@ export async function commitChange(c: Context<AppEnv>, statements: D1PreparedSta
   const { db } = c.get('config');
   const pending = c.get('idempotency');
   if (pending === undefined) return db.batch(statements);
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  for (const [name, value] of Object.entries(result.headers)) headers[name.toLowerCase()] = value;
-  return batchWithResult(c, pending, { status: result.status, headers, body: JSON.stringify(result.json) }, statements);
+  return batchWithResult(c, pending, await toSaved(c, pending, result), statements);
 }
 
 /** The result of a request that ran under an `atomic` key, saved now unless commitChange saved it with the change. */
 async function saveAtomicResult(c: Context<AppEnv>, pending: PendingIdempotency, response: Response): Promise<Response> {
   if (pending.saved || response.status >= 500 || NOT_SAVED.has(response.status)) return response;
   try {
-    await batchWithResult(c, pending, await toSaved(response), []);
+    await batchWithResult(c, pending, await toSaved(c, pending, response), []);
   } catch (error) {
     if (error instanceof IdempotencyKeyTaken) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
     throw error;
@@ -217,7 +253,7 @@ export function withIdempotency<H extends (c: Context<AppEnv>, next: () => Promi
       await releaseIdempotencyKey(db, orgId, key);
       return response;
     }
-    await completeIdempotencyKey(db, orgId, key, await toSaved(response));
+    await completeIdempotencyKey(db, orgId, key, await toSaved(c, { orgId, key }, response));
     return response;
   };
   return wrapped as H;

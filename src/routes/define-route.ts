@@ -3,7 +3,7 @@
  * The one helper a route is declared with. It wraps `createRoute` so that what every route shares
  * is stated once and appears both at run time and in the spec:
  * - unknown query parameters are refused (a route without a query schema accepts none);
- * - a route with a body gets the body limits (size, depth, NUL) and documents 413 / 415;
+ * - a route with a body gets the body limits (size, strict UTF-8 JSON: see middleware/request-limits.ts) and documents 413 / 415;
  * - `scope` makes the route authenticated (API key → 401), rate limited by `rateLimit` class
  *   (→ 429 and RateLimit headers) and scope-checked (→ 403), and documents all three;
  * - `idempotent` accepts `Idempotency-Key` (held as `claim` or `atomic`: see middleware/idempotency.ts)
@@ -20,7 +20,13 @@ import { authenticate, requireScope, WWW_AUTHENTICATE } from '../middleware/auth
 import { type IdempotencyMode, withIdempotency } from '../middleware/idempotency.ts';
 import { type RateLimitClass, rateLimit } from '../middleware/rate-limit.ts';
 import { jsonBodyLimits } from '../middleware/request-limits.ts';
-import { COMMON_RESPONSE_HEADERS, problemResponse, RATE_LIMIT_HEADERS, RETRY_AFTER_HEADER } from '../schemas/responses.ts';
+import {
+  COMMON_RESPONSE_HEADERS,
+  OPTIONAL_RETRY_AFTER_HEADER,
+  problemResponse,
+  RATE_LIMIT_HEADERS,
+  RETRY_AFTER_HEADER,
+} from '../schemas/responses.ts';
 import type { Scope } from '../schemas/scopes.ts';
 
 type Responses = RouteConfig['responses'];
@@ -34,6 +40,7 @@ export interface RouteOptions {
   idempotent?: IdempotencyMode;
 }
 
+// No example: a fixed key sent with two different bodies is rightly a 422, so a new one is made per request.
 export const IdempotencyKeyHeaderSchema = z
   .string()
   .min(1)
@@ -42,8 +49,7 @@ export const IdempotencyKeyHeaderSchema = z
   .optional()
   .openapi({
     description:
-      'A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others.',
-    example: '9f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b',
+      'A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others.',
   });
 
 function withHeaders(responses: Responses, headers: object): Responses {
@@ -52,6 +58,26 @@ function withHeaders(responses: Responses, headers: object): Responses {
       '$ref' in response ? [status, response] : [status, { ...response, headers: { ...headers, ...(response.headers ?? {}) } }],
     ),
   );
+}
+
+// An atomic route never answers "in progress": a concurrent duplicate gets the first response.
+const IDEMPOTENCY_CONFLICTS: Record<IdempotencyMode, string> = {
+  claim:
+    'a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`)',
+  atomic: 'the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`)',
+};
+
+/** The 409 of an idempotent route: its own conflicts, if it has any, and the idempotency key's. */
+function withIdempotencyConflict(responses: Responses, mode: IdempotencyMode): Responses {
+  const own = responses[409];
+  const conflict = IDEMPOTENCY_CONFLICTS[mode];
+  const headers = mode === 'claim' ? OPTIONAL_RETRY_AFTER_HEADER : undefined;
+  if (own !== undefined && '$ref' in own) throw new Error('an idempotent route declares its 409 inline');
+  const description =
+    own === undefined
+      ? `${conflict[0]?.toUpperCase()}${conflict.slice(1)}.`
+      : `${(own.description ?? '').replace(/\.$/, '')}, or ${conflict}.`;
+  return { ...responses, 409: problemResponse(description, headers) };
 }
 
 export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions) {
@@ -72,11 +98,9 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
         }
       : {}),
     ...(hasPathParams ? { 404: problemResponse('No such resource in this organisation.') } : {}),
-    // An atomic route never answers "in progress": a concurrent duplicate gets the first response.
-    ...(idempotent === 'claim'
-      ? { 409: problemResponse('A request with the same `Idempotency-Key` is still in progress.', RETRY_AFTER_HEADER) }
+    ...(idempotent
+      ? { 422: problemResponse('The `Idempotency-Key` was already used with a different request, or by a different API key.') }
       : {}),
-    ...(idempotent ? { 422: problemResponse('The `Idempotency-Key` was already used with a different request.') } : {}),
     ...(hasBody
       ? {
           413: problemResponse('The request body is larger than the limit.'),
@@ -86,7 +110,10 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
     ...(authenticated ? { 429: problemResponse('A rate limit is used up; see `Retry-After`.', RETRY_AFTER_HEADER) } : {}),
     500: problemResponse('An unexpected error; quote the `request_id` when reporting it.'),
   };
-  const ownResponses = withHeaders(config.responses, COMMON_RESPONSE_HEADERS);
+  const ownResponses = withHeaders(
+    idempotent ? withIdempotencyConflict(config.responses, idempotent) : config.responses,
+    COMMON_RESPONSE_HEADERS,
+  );
   const responses = { ...errors, ...ownResponses };
 
   const middleware: MiddlewareHandler<AppEnv>[] = [];
@@ -140,8 +167,34 @@ const idempotencyModes = new WeakMap<object, IdempotencyMode>();
 /** A handler typed by its route, so it can only return what the route documents. */
 export type AppRouteHandler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
 
-/** Registers a route defined with defineRoute, wrapping its handler with idempotency when declared. */
-export function openapiRoute<R extends RouteConfig>(app: OpenAPIHono<AppEnv>, route: R, handler: AppRouteHandler<R>): void {
+/**
+ * What a route checks about the caller beyond its scope: that it may act on, or receive, what the
+ * request names (a key's scopes, a participant). It throws an ApiError (403) to refuse. It runs
+ * before the idempotency wrapper, so a replayed response is never handed to a caller that the
+ * check would refuse now.
+ */
+export type RouteAuthorizer<R extends RouteConfig> = (c: Parameters<AppRouteHandler<R>>[0]) => Promise<void>;
+
+/**
+ * Registers a route defined with defineRoute: its authorizer first, when it has one, then its
+ * handler, wrapped with idempotency when declared.
+ */
+export function openapiRoute<R extends RouteConfig>(
+  app: OpenAPIHono<AppEnv>,
+  route: R,
+  handler: AppRouteHandler<R>,
+  authorize?: RouteAuthorizer<R>,
+): void {
   const mode = idempotencyModes.get(route);
-  app.openapi(route, mode ? withIdempotency(handler, mode) : handler);
+  const guarded = mode ? withIdempotency(handler, mode) : handler;
+  if (authorize === undefined) {
+    app.openapi(route, guarded);
+    return;
+  }
+  const authorized = async (c: Parameters<AppRouteHandler<R>>[0], next: () => Promise<void>) => {
+    await authorize(c);
+    return guarded(c, next);
+  };
+  // The wrapper returns whatever the handler returns; TypeScript cannot follow that through the await.
+  app.openapi(route, authorized as unknown as AppRouteHandler<R>);
 }

@@ -4,11 +4,11 @@
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../context.ts';
-import { createApiKey, createApiKeyRoute } from './api-keys/create-api-key.ts';
+import { authorizeCreateApiKey, createApiKey, createApiKeyRoute } from './api-keys/create-api-key.ts';
 import { getApiKey, getApiKeyRoute } from './api-keys/get-api-key.ts';
 import { listApiKeys, listApiKeysRoute } from './api-keys/list-api-keys.ts';
-import { revokeApiKey, revokeApiKeyRoute } from './api-keys/revoke-api-key.ts';
-import { rotateApiKey, rotateApiKeyRoute } from './api-keys/rotate-api-key.ts';
+import { authorizeRevokeApiKey, revokeApiKey, revokeApiKeyRoute } from './api-keys/revoke-api-key.ts';
+import { authorizeRotateApiKey, rotateApiKey, rotateApiKeyRoute } from './api-keys/rotate-api-key.ts';
 import { listAuditEvents, listAuditEventsRoute } from './audit-events/list-audit-events.ts';
 import { openapiRoute } from './define-route.ts';
 import { createDevice, createDeviceRoute } from './devices/create-device.ts';
@@ -18,7 +18,7 @@ import { listDevices, listDevicesRoute } from './devices/list-devices.ts';
 import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
 import { connectSession, connectSessionRoute } from './sessions/connect-session.ts';
-import { createConnectToken, createConnectTokenRoute } from './sessions/create-connect-token.ts';
+import { authorizeConnectToken, createConnectToken, createConnectTokenRoute } from './sessions/create-connect-token.ts';
 import { createSession, createSessionRoute } from './sessions/create-session.ts';
 import { endSession, endSessionRoute } from './sessions/end-session.ts';
 import { getSession, getSessionRoute } from './sessions/get-session.ts';
@@ -32,11 +32,11 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, getHealthRoute, getHealth);
   openapiRoute(app, getReadyRoute, getReady);
 
-  openapiRoute(app, createApiKeyRoute, createApiKey);
+  openapiRoute(app, createApiKeyRoute, createApiKey, authorizeCreateApiKey);
   openapiRoute(app, listApiKeysRoute, listApiKeys);
   openapiRoute(app, getApiKeyRoute, getApiKey);
-  openapiRoute(app, revokeApiKeyRoute, revokeApiKey);
-  openapiRoute(app, rotateApiKeyRoute, rotateApiKey);
+  openapiRoute(app, revokeApiKeyRoute, revokeApiKey, authorizeRevokeApiKey);
+  openapiRoute(app, rotateApiKeyRoute, rotateApiKey, authorizeRotateApiKey);
 
   openapiRoute(app, listAuditEventsRoute, listAuditEvents);
 
@@ -50,7 +50,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, listSessionsRoute, listSessions);
   openapiRoute(app, getSessionRoute, getSession);
   openapiRoute(app, endSessionRoute, endSession);
-  openapiRoute(app, createConnectTokenRoute, createConnectToken);
+  openapiRoute(app, createConnectTokenRoute, createConnectToken, authorizeConnectToken);
   openapiRoute(app, connectSessionRoute, connectSession);
   openapiRoute(app, publishMessageRoute, publishMessage);
   openapiRoute(app, listParticipantsRoute, listParticipants);

@@ -25,12 +25,13 @@ export const PaginationQuerySchema = z.object({
     .max(100)
     .default(20)
     .openapi({ type: 'integer', minimum: 1, maximum: 100, default: 20, description: 'How many items to return, 1–100.', example: 20 }),
+  // No example: only a `next_cursor` the API issued to this organisation is valid, so any fixed one is a 400.
   cursor: z
     .string()
     .min(1)
     .max(512)
     .optional()
-    .openapi({ description: 'The `next_cursor` of the previous page; omit it for the first page.', example: 'eyJ2IjoxfQ' }),
+    .openapi({ description: 'The `next_cursor` of the previous page; omit it for the first page.' }),
 });
 
 export const NextCursorSchema = z

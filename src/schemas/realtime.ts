@@ -12,6 +12,8 @@ export const SUBPROTOCOL = 'switchyard.v1';
 export const CLOSE_CODES = {
   sessionEnded: 4000,
   sessionExpired: 4001,
+  /** The participant's device was disabled or deleted. */
+  participantRemoved: 4003,
   stale: 4008,
 } as const;
 

@@ -63,19 +63,11 @@ export const RETRY_AFTER_HEADER = {
   },
 } satisfies HeadersObject;
 
-/**
- * A 409 of an idempotent route: its own conflict (`description`), or the same `Idempotency-Key`
- * still in progress, which alone carries `Retry-After`.
- */
-export function idempotentConflictResponse(description: string): ResponseConfig {
-  return problemResponse(
-    `${description}, or a request with the same \`Idempotency-Key\` is still in progress (\`idempotency_key_in_use\`, with \`Retry-After\`).`,
-    {
-      'Retry-After': {
-        description: 'With `idempotency_key_in_use`: seconds to wait.',
-        required: false,
-        schema: { type: 'integer', minimum: 0 },
-      },
-    },
-  );
-}
+/** `Retry-After` on a response that carries it only for some of its codes. */
+export const OPTIONAL_RETRY_AFTER_HEADER = {
+  'Retry-After': {
+    description: 'With `idempotency_key_in_use`: seconds to wait.',
+    required: false,
+    schema: { type: 'integer', minimum: 0 },
+  },
+} satisfies HeadersObject;

@@ -41,7 +41,7 @@ describe('POST /v1/api-keys', () => {
     const tenant = await createTenant({ scopes: ['keys:admin', 'devices:read'] });
     const result = await tenant.api.POST('/v1/api-keys', { body: { name: 'escalate', scopes: ['devices:read', 'devices:write'] } });
     const problem = await expectProblem(result, 403, 'insufficient_scope');
-    expect(problem.detail).toBe('A key cannot grant scopes it does not hold: devices:write.');
+    expect(problem.detail).toBe('A key cannot create a key with scopes it does not hold: devices:write.');
     const { response: allowed } = await tenant.api.POST('/v1/api-keys', { body: { name: 'subset', scopes: ['devices:read'] } });
     expect(allowed.status).toBe(201);
   });

@@ -77,17 +77,37 @@ describe('Idempotency-Key', () => {
   });
 
   it("a refusal by the handler is the request's result and is replayed", async () => {
-    const tenant = await createTenant({ scopes: ['keys:admin'] });
-    const body = { name: 'too much', scopes: ['audit:read'] };
-    const first = await createKey(tenant, 'refused', body);
+    const tenant = await createTenant();
+    const target = await tenant.addKey();
+    const rotate = () =>
+      callWorker(`/v1/api-keys/${target.id}/rotate`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${tenant.key.secret}`, 'Content-Type': 'application/json', 'Idempotency-Key': 'refused' },
+        body: JSON.stringify({ grace_period_seconds: 60 }),
+      });
+    await tenant.api.POST('/v1/api-keys/{id}/rotate', { params: { path: { id: target.id } }, body: { grace_period_seconds: 60 } });
+    const first = await rotate();
     const firstText = await first.clone().text();
-    await expectProblem(first, 403, 'insufficient_scope');
-    const replay = await createKey(tenant, 'refused', body);
-    expect(replay.status).toBe(403);
+    await expectProblem(first, 409, 'key_already_rotated');
+    const replay = await rotate();
+    expect(replay.status).toBe(409);
     expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
     expect(replay.headers.get('Content-Type')).toBe('application/problem+json');
     // The very same document, the first request's request_id included, as a replay should be.
     expect(await replay.text()).toBe(firstText);
+  });
+
+  it('a refusal by an authorisation check is never saved: it is made again on every request', async () => {
+    const tenant = await createTenant({ scopes: ['keys:admin'] });
+    const body = { name: 'too much', scopes: ['audit:read'] };
+    await expectProblem(await createKey(tenant, 'refused', body), 403, 'insufficient_scope');
+    const again = await createKey(tenant, 'refused', body);
+    await expectProblem(again, 403, 'insufficient_scope');
+    expect(again.headers.get('Idempotent-Replayed')).toBeNull();
+    const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE org_id = ?1 AND key = 'refused'")
+      .bind(tenant.orgId)
+      .first<{ n: number }>();
+    expect(row?.n).toBe(0);
   });
 
   it('an abandoned in-flight claim (its request died) can be taken over once its lock expires', async () => {

@@ -6,55 +6,12 @@
  */
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import spec from '../../openapi/openapi.json';
 import { generateApiKey } from '../../src/lib/api-key.ts';
-import { SCOPES, type Scope } from '../../src/schemas/scopes.ts';
+import { SCOPES } from '../../src/schemas/scopes.ts';
+import { OPERATION_FIXTURES, type Operation, operations, type Target } from '../helpers/operations.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { callWorker } from '../helpers/worker.ts';
-
-interface Operation {
-  operationId: string;
-  method: string;
-  path: string;
-  scope: Scope;
-}
-
-const operations: Operation[] = Object.entries(spec.paths as Record<string, Record<string, Record<string, unknown>>>).flatMap(
-  ([path, item]) =>
-    Object.entries(item)
-      .filter(([, operation]) => Array.isArray(operation.security) && operation.security.length > 0)
-      .map(([method, operation]) => ({
-        operationId: String(operation.operationId),
-        method: method.toUpperCase(),
-        path,
-        scope: operation['x-required-scope'] as Scope,
-      })),
-);
-
-type Target = 'apiKey' | 'device' | 'session';
-
-/** A valid request body for each operation that takes one, and which kind of object its `{id}` names. */
-const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Target }> = {
-  createApiKey: { body: { name: 'suite', scopes: ['devices:read'] } },
-  listApiKeys: {},
-  getApiKey: { target: 'apiKey' },
-  revokeApiKey: { target: 'apiKey' },
-  rotateApiKey: { target: 'apiKey', body: { grace_period_seconds: 60 } },
-  listAuditEvents: {},
-  createDevice: { body: { name: 'suite', kind: 'iot' } },
-  listDevices: {},
-  getDevice: { target: 'device' },
-  updateDevice: { target: 'device', body: { name: 'renamed' } },
-  deleteDevice: { target: 'device' },
-  createSession: { body: {} },
-  listSessions: {},
-  getSession: { target: 'session' },
-  endSession: { target: 'session' },
-  createConnectToken: { target: 'session', body: { participant: 'client:suite' } },
-  publishSessionMessage: { target: 'session', body: { payload: { text: 'suite' } } },
-  listSessionParticipants: { target: 'session' },
-};
 
 /** Per target: the table its rows live in, and a well-formed id that exists nowhere. */
 const TARGETS: Record<Target, { table: string; missingId: string }> = {

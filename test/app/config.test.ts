@@ -15,6 +15,22 @@ describe('configuration fails closed', () => {
     ['a missing SESSION_JWT_SECRET', { SESSION_JWT_SECRET: undefined }, 'SESSION_JWT_SECRET is required'],
     ['an empty SESSION_JWT_SECRET', { SESSION_JWT_SECRET: '' }, 'SESSION_JWT_SECRET is required'],
     ['a 31-byte SESSION_JWT_SECRET', { SESSION_JWT_SECRET: 'x'.repeat(31) }, 'SESSION_JWT_SECRET must be at least 32 bytes'],
+    ['a missing STORAGE_ENCRYPTION_SECRET', { STORAGE_ENCRYPTION_SECRET: undefined }, 'STORAGE_ENCRYPTION_SECRET is required'],
+    [
+      'a 31-byte STORAGE_ENCRYPTION_SECRET',
+      { STORAGE_ENCRYPTION_SECRET: 'x'.repeat(31) },
+      'STORAGE_ENCRYPTION_SECRET must be at least 32 bytes',
+    ],
+    [
+      'a STORAGE_ENCRYPTION_SECRET equal to SESSION_JWT_SECRET',
+      { STORAGE_ENCRYPTION_SECRET: PRODUCTION_ENV.SESSION_JWT_SECRET },
+      'STORAGE_ENCRYPTION_SECRET must differ from SESSION_JWT_SECRET',
+    ],
+    [
+      'a 31-byte previous storage secret',
+      { STORAGE_ENCRYPTION_PREVIOUS_SECRETS: `${'p'.repeat(40)},${'x'.repeat(31)}` },
+      'STORAGE_ENCRYPTION_PREVIOUS_SECRETS must be at least 32 bytes',
+    ],
     ['a wildcard CORS_ORIGINS in production', { CORS_ORIGINS: '*' }, 'CORS_ORIGINS a wildcard is not allowed in production'],
     ['an empty CORS_ORIGINS in production', { CORS_ORIGINS: '' }, 'CORS_ORIGINS must list at least one origin in production'],
     [

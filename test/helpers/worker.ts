@@ -25,6 +25,7 @@ export const PRODUCTION_ENV = {
   ENVIRONMENT: 'production',
   CORS_ORIGINS: 'https://app.example.com',
   SESSION_JWT_SECRET: 'production-test-secret-that-is-long-enough-0123456789',
+  STORAGE_ENCRYPTION_SECRET: 'production-test-storage-secret-long-enough-0123456789',
 } as const;
 
 export async function callWorker(input: string | Request, init: RequestInit = {}, overrides: Partial<Record<string, unknown>> = {}) {

@@ -1,12 +1,13 @@
 import { insertApiKey, type NewApiKey } from '../../db/api-keys.ts';
 import { insertAuditEvent } from '../../db/audit-events.ts';
-import { ApiError } from '../../errors.ts';
 import { generateApiKey } from '../../lib/api-key.ts';
 import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { ApiKeyCreateSchema, ApiKeyWithSecretSchema } from '../../schemas/api-keys.ts';
+import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
-import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { requireExpiryWithinCaller, requireScopesWithinCaller } from './authorize.ts';
 import { apiKeyLocation, presentApiKey } from './present.ts';
 
 export const createApiKeyRoute = defineRoute({
@@ -16,7 +17,7 @@ export const createApiKeyRoute = defineRoute({
   tags: ['API keys'],
   summary: 'Create an API key',
   description:
-    "Creates a key in the calling key's organisation and mode. Its scopes must be a subset of the calling key's. The secret is in this response only.",
+    "Creates a key in the calling key's organisation and mode. Its scopes must be a subset of the calling key's, and it may not outlive the calling key. The secret is in this response only.",
   scope: 'keys:admin',
   rateLimit: 'write',
   idempotent: 'claim',
@@ -24,6 +25,9 @@ export const createApiKeyRoute = defineRoute({
     body: { required: true, content: { 'application/json': { schema: ApiKeyCreateSchema } } },
   },
   responses: {
+    403: problemResponse(
+      'The API key lacks `keys:admin`, or a scope asked for (`insufficient_scope`), or the new key would outlive it (`key_outlives_caller`).',
+    ),
     201: {
       description: 'The key, with its secret.',
       headers: { Location: { description: "The new key's URL.", required: true, schema: { type: 'string' } } },
@@ -37,15 +41,20 @@ export const createApiKeyRoute = defineRoute({
   },
 });
 
+function expiryOf(expiresInSeconds: number | undefined, now: Date): string | null {
+  return expiresInSeconds === undefined ? null : isoAfter(expiresInSeconds * 1000, now);
+}
+
+export const authorizeCreateApiKey: RouteAuthorizer<typeof createApiKeyRoute> = async (c) => {
+  const input = c.req.valid('json');
+  const auth = c.get('auth');
+  requireScopesWithinCaller(auth, input.scopes, 'create');
+  requireExpiryWithinCaller(auth, expiryOf(input.expires_in_seconds, new Date()));
+};
+
 export const createApiKey: AppRouteHandler<typeof createApiKeyRoute> = async (c) => {
   const input = c.req.valid('json');
   const auth = c.get('auth');
-  const beyondCaller = input.scopes.filter((scope) => !auth.scopes.includes(scope));
-  if (beyondCaller.length > 0) {
-    throw new ApiError('insufficient_scope', {
-      detail: `A key cannot grant scopes it does not hold: ${beyondCaller.join(', ')}.`,
-    });
-  }
   const now = nowIso();
   const generated = await generateApiKey(auth.mode);
   const key: NewApiKey = {
@@ -56,7 +65,7 @@ export const createApiKey: AppRouteHandler<typeof createApiKeyRoute> = async (c)
     prefix: generated.prefix,
     hash: generated.hash,
     scopes: input.scopes,
-    expiresAt: input.expires_in_seconds === undefined ? null : isoAfter(input.expires_in_seconds * 1000),
+    expiresAt: expiryOf(input.expires_in_seconds, new Date(now)),
     createdAt: now,
     createdBy: auth.keyId,
     lastUsedAt: null,

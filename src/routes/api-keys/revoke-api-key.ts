@@ -6,7 +6,8 @@ import { forgetKey } from '../../lib/key-cache.ts';
 import { ApiKeyPathSchema } from '../../schemas/api-keys.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
-import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { requireKeyWithinCaller } from './authorize.ts';
 
 export const revokeApiKeyRoute = defineRoute({
   method: 'delete',
@@ -15,15 +16,19 @@ export const revokeApiKeyRoute = defineRoute({
   tags: ['API keys'],
   summary: 'Revoke an API key',
   description:
-    "The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`.",
+    "The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`. The calling key must hold every scope of the key it revokes, so a narrow `keys:admin` key cannot lock out wider ones.",
   scope: 'keys:admin',
   rateLimit: 'write',
   request: { params: ApiKeyPathSchema },
   responses: {
     204: { description: 'Revoked.' },
+    403: problemResponse('The API key lacks `keys:admin`, or a scope of the key it would revoke (`insufficient_scope`).'),
     409: problemResponse('The key named is the one making the request (`cannot_revoke_self`).'),
   },
 });
+
+export const authorizeRevokeApiKey: RouteAuthorizer<typeof revokeApiKeyRoute> = (c) =>
+  requireKeyWithinCaller(c, c.req.valid('param').id, 'revoke');
 
 export const revokeApiKey: AppRouteHandler<typeof revokeApiKeyRoute> = async (c) => {
   const { id } = c.req.valid('param');

@@ -6,9 +6,10 @@ import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { forgetKey } from '../../lib/key-cache.ts';
 import { ApiKeyPathSchema, ApiKeyRotateSchema, ApiKeyWithSecretSchema } from '../../schemas/api-keys.ts';
-import { idempotentConflictResponse } from '../../schemas/responses.ts';
+import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
-import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { requireKeyWithinCaller } from './authorize.ts';
 import { apiKeyLocation, presentApiKey } from './present.ts';
 
 export const rotateApiKeyRoute = defineRoute({
@@ -18,7 +19,7 @@ export const rotateApiKeyRoute = defineRoute({
   tags: ['API keys'],
   summary: 'Rotate an API key',
   description:
-    'Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time.',
+    'Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time. The calling key must hold every scope of the key it rotates, since it receives the new secret.',
   scope: 'keys:admin',
   rateLimit: 'write',
   idempotent: 'claim',
@@ -35,9 +36,13 @@ export const rotateApiKeyRoute = defineRoute({
         GetRotatedApiKey: { operationId: 'getApiKey', parameters: { id: '$response.body#/id' }, description: 'Read the new key.' },
       },
     },
-    409: idempotentConflictResponse('The key was already rotated (`key_already_rotated`)'),
+    403: problemResponse('The API key lacks `keys:admin`, or a scope of the key it would rotate (`insufficient_scope`).'),
+    409: problemResponse('The key was already rotated (`key_already_rotated`).'),
   },
 });
+
+export const authorizeRotateApiKey: RouteAuthorizer<typeof rotateApiKeyRoute> = (c) =>
+  requireKeyWithinCaller(c, c.req.valid('param').id, 'rotate');
 
 export const rotateApiKey: AppRouteHandler<typeof rotateApiKeyRoute> = async (c) => {
   const { id } = c.req.valid('param');

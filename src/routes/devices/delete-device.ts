@@ -6,6 +6,7 @@ import { DevicePathSchema } from '../../schemas/devices.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { disconnectDevice } from '../sessions/room.ts';
 import { deviceForChange } from './present.ts';
 import { IfMatchHeaderSchema } from './update-device.ts';
 
@@ -15,7 +16,8 @@ export const deleteDeviceRoute = defineRoute({
   operationId: 'deleteDevice',
   tags: ['Devices'],
   summary: 'Delete a device',
-  description: 'Removes the device; deleting it again is a 404. With `If-Match`, only if it has not changed since.',
+  description:
+    'Removes the device; deleting it again is a 404. With `If-Match`, only if it has not changed since. Its session sockets are closed (close code 4003) before the answer, and its connect tokens stop working.',
   scope: 'devices:write',
   rateLimit: 'write',
   request: { params: DevicePathSchema, headers: IfMatchHeaderSchema },
@@ -46,5 +48,6 @@ export const deleteDevice: AppRouteHandler<typeof deleteDeviceRoute> = async (c)
       throw new ApiError('precondition_failed', { detail: 'The device changed while it was being deleted; read it again.' });
     throw new ApiError('not_found', { detail: `No device ${id}.` });
   }
+  await disconnectDevice(c, id);
   return c.body(null, 204);
 };

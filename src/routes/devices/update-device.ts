@@ -8,16 +8,17 @@ import { DevicePathSchema, DeviceSchema, DeviceUpdateSchema } from '../../schema
 import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { disconnectDevice } from '../sessions/room.ts';
 import { externalIdTaken } from './create-device.ts';
 import { deviceForChange, ETAG_HEADER, presentDevice } from './present.ts';
 
 /** Without If-Match, a write that lost a race is retried on the new version this many times. */
 const ATTEMPTS = 3;
 
+// No example: only the ETag of the device's current version is valid, so any fixed one is a 412.
 export const IfMatchHeaderSchema = z.object({
   'If-Match': z.string().max(1024).optional().openapi({
     description: 'The `ETag` you last read: the change is made only if the device is still at that version (else 412).',
-    example: '"v3"',
   }),
 });
 
@@ -28,7 +29,7 @@ export const updateDeviceRoute = defineRoute({
   tags: ['Devices'],
   summary: 'Update a device',
   description:
-    'Changes the given fields only; `metadata` and `tags` are replaced whole. With `If-Match`, only if the device has not changed since.',
+    'Changes the given fields only; `metadata` and `tags` are replaced whole. With `If-Match`, only if the device has not changed since. Disabling a device closes its session sockets (close code 4003) before the answer, and its connect tokens stop working.',
   scope: 'devices:write',
   rateLimit: 'write',
   request: {
@@ -76,6 +77,8 @@ export const updateDevice: AppRouteHandler<typeof updateDeviceRoute> = async (c)
       throw error;
     }
     if (changed === 1) {
+      // A disabled device keeps no live socket: it is closed in every open session it joined.
+      if (next.status === 'disabled' && current.status !== 'disabled') await disconnectDevice(c, id, next.version);
       c.header('ETag', versionEtag(next.version));
       return c.json(presentDevice(next), 200);
     }

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
-import { stampDeviceSeen } from '../../db/devices.ts';
-import { effectiveSession, getSession } from '../../db/sessions.ts';
+import { recordDeviceConnection } from '../../db/device-connections.ts';
+import { type DeviceStanding, deviceStandingOf, selectDeviceStanding, stampDeviceSeen } from '../../db/devices.ts';
+import { effectiveSession, type SessionRecord, selectSession, sessionOf } from '../../db/sessions.ts';
 import { JOIN_REFUSAL_HEADER, type JoinRefusal, joinHeaders } from '../../durable-objects/session-room-protocol.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
@@ -9,6 +10,7 @@ import { SUBPROTOCOL } from '../../schemas/realtime.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { EXAMPLE_TOKEN, SessionPathSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { isDeviceParticipant, requireParticipantAllowed } from './participant.ts';
 import { refusalError, roomFor } from './room.ts';
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -23,7 +25,7 @@ export const connectSessionRoute = defineRoute({
     'Upgrades to a WebSocket on which the participant receives every `SessionMessage` of the session, in `seq` order, and sends `ClientFrame`s.',
     `Authenticate with a connect token (not an API key): as a subprotocol, \`Sec-WebSocket-Protocol: ${SUBPROTOCOL}, <token>\` (the server answers \`${SUBPROTOCOL}\`), or as the \`token\` query parameter (redacted from logs). The token and the \`Origin\` are checked before the upgrade: no socket is opened on failure. A browser \`Origin\` must be on the CORS allowlist; clients that send none (devices, servers) are authenticated by the token alone.`,
     'Reconnect with `last_seq` (the highest `seq` processed) to receive what was missed, in order, exactly once; the room keeps the last 1,000 messages.',
-    'Close codes: 4000 session ended, 4001 session expired, 4008 no frame or ping for 60 s, 1009 a frame over 1 MiB. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.',
+    'Close codes: 4000 session ended, 4001 session expired, 4003 the participant (a device) was disabled or deleted, 4008 no frame or ping for 60 s, 1009 a frame over 1 MiB. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.',
   ].join('\n\n'),
   request: {
     params: SessionPathSchema,
@@ -62,11 +64,31 @@ export const connectSessionRoute = defineRoute({
     401: problemResponse(
       'The connect token is missing, malformed, expired, not yet valid, signed with another key or algorithm, or for another session (the same answer for each).',
     ),
-    403: problemResponse('A browser `Origin` that is not on the allowlist.'),
+    403: problemResponse(
+      'A browser `Origin` that is not on the allowlist (`origin_not_allowed`), or a participant that may no longer join: its device was disabled or deleted, or removed from the session (`participant_not_allowed`).',
+    ),
     409: problemResponse('The session has ended (`session_ended`) or is full (`session_full`).'),
     426: problemResponse('A valid token, but not a WebSocket upgrade request.'),
   },
 });
+
+/** The session and, for a device, its standing, read after recording the connection (one transaction). */
+async function readForConnect(
+  db: D1Database,
+  orgId: string,
+  sessionId: string,
+  participant: string,
+  device: boolean,
+  now: string,
+): Promise<[SessionRecord | undefined, DeviceStanding | undefined]> {
+  if (!device) return [sessionOf((await db.batch([selectSession(db, orgId, sessionId)]))[0]), undefined];
+  const [, session, standing] = await db.batch([
+    recordDeviceConnection(db, { orgId, deviceId: participant, sessionId, at: now }),
+    selectSession(db, orgId, sessionId),
+    selectDeviceStanding(db, orgId, participant),
+  ]);
+  return [sessionOf(session), deviceStandingOf(standing)];
+}
 
 function originAllowed(allowed: string[] | '*', origin: string): boolean {
   return allowed === '*' || allowed.includes(origin);
@@ -99,11 +121,16 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
   if (origin !== undefined && !originAllowed(config.corsOrigins, origin)) {
     throw new ApiError('origin_not_allowed', { detail: `Origin ${origin} may not open session sockets.` });
   }
-  const stored = await getSession(config.db, claims.org, id);
-  if (!stored) throw invalid();
+  // The token says who was allowed in when it was minted; what it names may have changed since (a
+  // device disabled or deleted), so the participant is checked again, in one batch with the session
+  // and the record of this connection that lets a later disable reach the socket.
   const now = nowIso();
+  const device = isDeviceParticipant(claims.sub);
+  const [stored, standing] = await readForConnect(config.db, claims.org, id, claims.sub, device, now);
+  if (!stored) throw invalid();
   const session = effectiveSession(stored, now);
   if (session.status === 'ended') throw refusalError('session_ended', id);
+  requireParticipantAllowed(session, claims.sub, standing);
   if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
     // No `Upgrade: websocket` response header: it is hop-by-hop and proxies drop it.
     throw new ApiError('upgrade_required', { detail: 'Open this URL as a WebSocket (Upgrade: websocket).' });
@@ -117,11 +144,12 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
         maxParticipants: session.maxParticipants,
         lastSeq,
         protocol: offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined,
+        deviceVersion: standing?.version,
       }),
     }),
   );
   if (answer.status !== 101) throw refusalError(answer.headers.get(JOIN_REFUSAL_HEADER) as JoinRefusal | null, id);
-  if (claims.sub.startsWith('dev_')) {
+  if (device) {
     c.executionCtx.waitUntil(
       stampDeviceSeen(config.db, claims.org, claims.sub, now)
         .run()

@@ -4,10 +4,11 @@ import { effectiveSession } from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { mintConnectToken } from '../../lib/session-token.ts';
-import { idempotentConflictResponse, problemResponse } from '../../schemas/responses.ts';
+import { problemResponse } from '../../schemas/responses.ts';
 import { ConnectTokenSchema, DEFAULT_TOKEN_TTL_SECONDS, SessionPathSchema, TokenCreateSchema } from '../../schemas/sessions.ts';
 import { auditContext } from '../audit-context.ts';
-import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { isDeviceParticipant, requireParticipantAllowed } from './participant.ts';
 import { findSession } from './present.ts';
 
 export const createConnectTokenRoute = defineRoute({
@@ -17,7 +18,7 @@ export const createConnectTokenRoute = defineRoute({
   tags: ['Sessions'],
   summary: 'Mint a connect token',
   description:
-    "Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels.",
+    "Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels. The same is checked again when the token is used to connect.",
   scope: 'sessions:write',
   rateLimit: 'token',
   idempotent: 'claim',
@@ -30,9 +31,19 @@ export const createConnectTokenRoute = defineRoute({
     403: problemResponse(
       'The API key lacks `sessions:write` (`insufficient_scope`), or the participant may not join this session: no such device in the organisation, a disabled one, or one off the allow-list (`participant_not_allowed`).',
     ),
-    409: idempotentConflictResponse('The session has ended (`session_ended`)'),
+    409: problemResponse('The session has ended (`session_ended`).'),
   },
 });
+
+export const authorizeConnectToken: RouteAuthorizer<typeof createConnectTokenRoute> = async (c) => {
+  const { id } = c.req.valid('param');
+  const { participant } = c.req.valid('json');
+  const { orgId } = c.get('auth');
+  const { db } = c.get('config');
+  const session = await findSession(db, orgId, id);
+  const device = isDeviceParticipant(participant) ? await getDevice(db, orgId, participant) : undefined;
+  requireParticipantAllowed(session, participant, device);
+};
 
 export const createConnectToken: AppRouteHandler<typeof createConnectTokenRoute> = async (c) => {
   const { id } = c.req.valid('param');
@@ -42,23 +53,6 @@ export const createConnectToken: AppRouteHandler<typeof createConnectTokenRoute>
   const now = nowIso();
   const session = effectiveSession(await findSession(config.db, orgId, id), now);
   if (session.status === 'ended') throw new ApiError('session_ended', { detail: `Session ${id} has ended; open a new one.` });
-
-  if (participant.startsWith('dev_')) {
-    const device = await getDevice(config.db, orgId, participant);
-    // 403 rather than 404: the session exists; it is this participant that may not join it.
-    if (!device) {
-      throw new ApiError('participant_not_allowed', {
-        detail: `No device ${participant} in this organisation.`,
-        errors: [{ location: 'body', pointer: '/participant', detail: 'No such device', code: 'not_found' }],
-      });
-    }
-    if (device.status !== 'active') throw new ApiError('participant_not_allowed', { detail: `Device ${participant} is disabled.` });
-    if (session.allowedDeviceIds !== null && !session.allowedDeviceIds.includes(participant)) {
-      throw new ApiError('participant_not_allowed', { detail: `Device ${participant} is not on this session's allow-list.` });
-    }
-  } else if (session.allowedDeviceIds !== null) {
-    throw new ApiError('participant_not_allowed', { detail: 'This session admits only the devices on its allow-list.' });
-  }
 
   // Never past the session's own end.
   const secondsLeft = Math.floor((Date.parse(session.expiresAt) - Date.now()) / 1000);

@@ -3,7 +3,7 @@ import { effectiveSession } from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { MAX_FRAME_BYTES, SessionMessageSchema } from '../../schemas/realtime.ts';
-import { idempotentConflictResponse } from '../../schemas/responses.ts';
+import { problemResponse } from '../../schemas/responses.ts';
 import { SessionPathSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { findSession } from './present.ts';
@@ -41,7 +41,7 @@ export const publishMessageRoute = defineRoute({
       description: 'Sequenced and sent to every connected participant: the envelope exactly as they received it.',
       content: { 'application/json': { schema: SessionMessageSchema } },
     },
-    409: idempotentConflictResponse('The session has ended (`session_ended`)'),
+    409: problemResponse('The session has ended (`session_ended`).'),
   },
 });
 
