@@ -1003,7 +1003,7 @@ export interface components {
         RequestId: string;
         /** @description W3C Trace Context of this request: the caller's trace id (or a new one) and this request's span id. */
         Traceparent: string;
-        /** @description What is left of the limit this request counted against: `"<class>";r=<remaining>;t=<seconds until reset>`. */
+        /** @description What is left of the limit this request counted against: `"<class>";r=<remaining>;t=<seconds until more of the limit frees up>` (the limit holds over any 60 s, so `t` can be up to 62). */
         RateLimit: string;
         /** @description The limit this request counted against: `"<class>";q=<requests>;w=<window seconds>`. */
         RateLimitPolicy: string;

@@ -35,7 +35,8 @@ export const COMMON_HEADER_COMPONENTS = {
     schema: { type: 'string', pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
   },
   RateLimit: {
-    description: 'What is left of the limit this request counted against: `"<class>";r=<remaining>;t=<seconds until reset>`.',
+    description:
+      'What is left of the limit this request counted against: `"<class>";r=<remaining>;t=<seconds until more of the limit frees up>` (the limit holds over any 60 s, so `t` can be up to 62).',
     required: false,
     schema: { type: 'string', example: '"write";r=119;t=42' },
   },
