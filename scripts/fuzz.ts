@@ -13,6 +13,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, join, relative } from 'node:path';
+import { checkApiKeyFormat } from '../src/lib/api-key.ts';
 import { SCOPES } from '../src/schemas/scopes.ts';
 import { ensureDevVars, type LocalWorker, migrateLocal, ROOT, run, startLocalWorker } from './lib/local-worker.ts';
 import { bootstrapOrganization } from './lib/org-bootstrap.ts';
@@ -223,8 +224,10 @@ async function filesBelow(dir: string): Promise<string[]> {
   return nested.flat();
 }
 
-// An API key (`sy_<mode>_` and 38 more characters; the stored public prefix has 4) or a JWT.
-const CREDENTIAL_SHAPES = [/sy_(live|test)_[0-9A-Za-z]{13,}/, /eyJ[\w-]{10,}\.eyJ[\w-]{10,}/];
+// API-key-shaped text (its checksum then tells a key from, say, a stored prefix that happens to be
+// followed by the hash's hex in the same SQLite record), and JWT-shaped text.
+const API_KEY_SHAPE = /sy_(?:live|test)_[0-9A-Za-z]{38}/g;
+const JWT_SHAPE = /eyJ[\w-]{10,}\.eyJ[\w-]{10,}/;
 
 /**
  * Reads the local D1's files byte for byte (free pages and the WAL included) after the run, which
@@ -237,7 +240,8 @@ async function filesHoldingCredentials(fuzzKey: string): Promise<string[]> {
   const leaking: string[] = [];
   for (const file of files) {
     const text = (await readFile(file)).toString('latin1');
-    if (text.includes(fuzzKey.slice(12)) || CREDENTIAL_SHAPES.some((shape) => shape.test(text))) leaking.push(relative(ROOT, file));
+    const apiKey = [...text.matchAll(API_KEY_SHAPE)].some(([candidate]) => checkApiKeyFormat(candidate) !== undefined);
+    if (apiKey || text.includes(fuzzKey.slice(12)) || JWT_SHAPE.test(text)) leaking.push(relative(ROOT, file));
   }
   return leaking;
 }

@@ -7,6 +7,7 @@ import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { purgeEndedDeviceConnections } from '../../src/db/device-connections.ts';
 import type { SessionRoom } from '../../src/durable-objects/session-room.ts';
+import { joinHeaders } from '../../src/durable-objects/session-room-protocol.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../src/lib/session-token.ts';
 import { CLOSE_CODES } from '../../src/schemas/realtime.ts';
 import { expectProblem } from '../helpers/problem.ts';
@@ -84,6 +85,20 @@ describe('a token minted for a device stops working when the device does', () =>
   });
 });
 
+/** The upgrade the Worker forwards to the room once connect has read the device at `version`. */
+function joinAfterRead(device: string, version: number): Request {
+  return new Request('https://room/connect', {
+    headers: joinHeaders({
+      participant: device,
+      expiresAt: new Date(Date.now() + 60_000).toISOString(),
+      maxParticipants: 10,
+      lastSeq: undefined,
+      protocol: undefined,
+      deviceVersion: version,
+    }),
+  });
+}
+
 describe('disabling or deleting a device closes its live sockets', () => {
   it.each([
     ['disabled', (tenant: Tenant, device: string) => disable(tenant, device)],
@@ -112,31 +127,11 @@ describe('disabling or deleting a device closes its live sockets', () => {
     const readVersion = current.data?.version ?? 0;
     // The disable lands between that read and the room join: the room bars joins from older reads.
     await stub.removeParticipant(device, readVersion + 1);
-    const stale = await stub.fetch(
-      new Request('https://room/connect', {
-        headers: {
-          Upgrade: 'websocket',
-          'X-Switchyard-Participant': device,
-          'X-Switchyard-Expires-At': new Date(Date.now() + 60_000).toISOString(),
-          'X-Switchyard-Max-Participants': '10',
-          'X-Switchyard-Device-Version': String(readVersion),
-        },
-      }),
-    );
+    const stale = await stub.fetch(joinAfterRead(device, readVersion));
     expect(stale.status).toBe(409);
     expect(stale.headers.get('X-Switchyard-Refusal')).toBe('participant_not_allowed');
     // A read from after the change (the device enabled again) is let in and lifts the bar.
-    const fresh = await stub.fetch(
-      new Request('https://room/connect', {
-        headers: {
-          Upgrade: 'websocket',
-          'X-Switchyard-Participant': device,
-          'X-Switchyard-Expires-At': new Date(Date.now() + 60_000).toISOString(),
-          'X-Switchyard-Max-Participants': '10',
-          'X-Switchyard-Device-Version': String(readVersion + 2),
-        },
-      }),
-    );
+    const fresh = await stub.fetch(joinAfterRead(device, readVersion + 2));
     expect(fresh.status).toBe(101);
     fresh.webSocket?.accept();
     fresh.webSocket?.close(1000);
