@@ -5,7 +5,7 @@
  */
 
 /**
- * Records that the device connects to the session, if it is an active device of the organisation;
+ * Records that the device connects to the session, if both are the organisation's and the device is active;
  * put at the head of the connect route's batch, which then reads the device in the same transaction.
  */
 export function recordDeviceConnection(
@@ -15,7 +15,9 @@ export function recordDeviceConnection(
   return db
     .prepare(
       `INSERT INTO device_connections (org_id, device_id, session_id, connected_at)
-       SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM devices WHERE org_id = ?1 AND id = ?2 AND status = 'active')
+       SELECT ?1, ?2, ?3, ?4
+        WHERE EXISTS (SELECT 1 FROM devices WHERE org_id = ?1 AND id = ?2 AND status = 'active')
+          AND EXISTS (SELECT 1 FROM sessions WHERE org_id = ?1 AND id = ?3)
        ON CONFLICT (device_id, session_id) DO UPDATE SET connected_at = excluded.connected_at`,
     )
     .bind(connection.orgId, connection.deviceId, connection.sessionId, connection.at);

@@ -21,6 +21,23 @@ async function setUp(sessionBody: (deviceId: string) => Record<string, unknown> 
   return { tenant, device, session };
 }
 
+/**
+ * A token signed with the real secret, as a bug in minting would make: connect must not trust its
+ * claims alone.
+ */
+function signedToken(sessionId: string, orgId: string, participant: string): Promise<string> {
+  return new SignJWT({ sid: sessionId, org: orgId })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer(TOKEN_ISSUER)
+    .setAudience(TOKEN_AUDIENCE)
+    .setSubject(participant)
+    .setJti(crypto.randomUUID())
+    .setIssuedAt()
+    .setNotBefore('0s')
+    .setExpirationTime('5m')
+    .sign(new TextEncoder().encode(env.SESSION_JWT_SECRET ?? ''));
+}
+
 function disable(tenant: Tenant, device: string) {
   return tenant.api.PATCH('/v1/devices/{id}', { params: { path: { id: device } }, body: { status: 'disabled' } });
 }
@@ -64,24 +81,22 @@ describe('a token minted for a device stops working when the device does', () =>
   it('a token whose participant is off the allow-list or not a participant at all is refused at connect', async () => {
     const { tenant, session } = await setUp((device) => ({ allowed_device_ids: [device] }));
     const other = (await tenant.api.POST('/v1/devices', { body: { name: 'other', kind: 'iot' } })).data?.id ?? '';
-    const key = new TextEncoder().encode(env.SESSION_JWT_SECRET ?? '');
-    // Signed with the real secret, as a bug in minting would: connect must not trust the claims alone.
-    const forge = (sub: string) =>
-      new SignJWT({ sid: session, org: tenant.orgId })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setIssuer(TOKEN_ISSUER)
-        .setAudience(TOKEN_AUDIENCE)
-        .setSubject(sub)
-        .setJti(crypto.randomUUID())
-        .setIssuedAt()
-        .setNotBefore('0s')
-        .setExpirationTime('5m')
-        .sign(key);
     for (const participant of [other, 'client:sneaky', 'not a participant']) {
-      const response = await connectRequest(session, { token: await forge(participant) });
+      const response = await connectRequest(session, { token: await signedToken(session, tenant.orgId, participant) });
       expect(response.webSocket, participant).toBeNull();
       await expectProblem(response, 403, 'participant_not_allowed');
     }
+  });
+
+  it('a device token for a session that does not exist is a 401 and records nothing', async () => {
+    const { tenant, device } = await setUp();
+    const missing = `ses_${'0'.repeat(22)}`;
+    const token = await signedToken(missing, tenant.orgId, device);
+    await expectProblem(await connectRequest(missing, { token }), 401, 'invalid_token');
+    const rows = await env.DB.prepare('SELECT COUNT(*) AS n FROM device_connections WHERE device_id = ?1')
+      .bind(device)
+      .first<{ n: number }>();
+    expect(rows?.n).toBe(0);
   });
 });
 

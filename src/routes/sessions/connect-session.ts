@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { recordDeviceConnection } from '../../db/device-connections.ts';
 import { type DeviceStanding, deviceStandingOf, selectDeviceStanding, stampDeviceSeen } from '../../db/devices.ts';
-import { effectiveSession, type SessionRecord, selectSession, sessionOf } from '../../db/sessions.ts';
+import { effectiveSession, getSession, type SessionRecord, selectSession, sessionOf } from '../../db/sessions.ts';
 import { JOIN_REFUSAL_HEADER, type JoinRefusal, joinHeaders } from '../../durable-objects/session-room-protocol.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
@@ -81,7 +81,7 @@ async function readForConnect(
   device: boolean,
   now: string,
 ): Promise<[SessionRecord | undefined, DeviceStanding | undefined]> {
-  if (!device) return [sessionOf((await db.batch([selectSession(db, orgId, sessionId)]))[0]), undefined];
+  if (!device) return [await getSession(db, orgId, sessionId), undefined];
   const [, session, standing] = await db.batch([
     recordDeviceConnection(db, { orgId, deviceId: participant, sessionId, at: now }),
     selectSession(db, orgId, sessionId),
