@@ -450,10 +450,11 @@ export interface components {
              */
             instance: string;
             /**
-             * @description Machine-readable error code; branch on this, not on `title`.
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
              * @example validation_failed
+             * @enum {string}
              */
-            code: string;
+            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request" | "unauthorized" | "invalid_token" | "origin_not_allowed" | "insufficient_scope" | "key_outlives_caller" | "not_found" | "method_not_allowed" | "payload_too_large" | "precondition_failed" | "unsupported_media_type" | "conflict" | "cannot_revoke_self" | "session_ended" | "session_full" | "participant_not_allowed" | "key_already_rotated" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_record_unreadable" | "upgrade_required" | "rate_limited" | "internal_error" | "service_misconfigured" | "not_ready";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b

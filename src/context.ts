@@ -5,7 +5,6 @@
 import type { Bindings, Config } from './env.ts';
 import type { KeyMode } from './lib/api-key.ts';
 import type { Logger } from './lib/logger.ts';
-import type { PendingIdempotency } from './middleware/idempotency.ts';
 import type { Scope } from './schemas/scopes.ts';
 
 /** Who is calling: set by the auth middleware on every authenticated route. */
@@ -17,6 +16,14 @@ export interface AuthContext {
   /** When the calling key stops working (null: never); a key it creates may not outlive it. */
   expiresAt: string | null;
   limits: { read: number; write: number; token: number };
+}
+
+/** An `atomic` request's Idempotency-Key, until its result is saved (middleware/idempotency.ts). */
+export interface PendingIdempotency {
+  orgId: string;
+  key: string;
+  fingerprint: string;
+  saved: boolean;
 }
 
 export interface AppVariables {

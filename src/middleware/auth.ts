@@ -7,12 +7,12 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
+import { credentialsFor } from '../db/api-key-cache.ts';
 import { stampLastUsed } from '../db/api-keys.ts';
 import { ApiError } from '../errors.ts';
 import { checkApiKeyFormat, containsApiKey, hashApiKey } from '../lib/api-key.ts';
 import { clientIp, hashIp } from '../lib/client-ip.ts';
 import { isoAfter, nowIso } from '../lib/clock.ts';
-import { credentialsFor } from '../lib/key-cache.ts';
 import type { Scope } from '../schemas/scopes.ts';
 import { enforceRateLimit } from './rate-limit.ts';
 

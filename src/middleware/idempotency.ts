@@ -28,7 +28,7 @@
  * It wraps the handler rather than running as middleware so that it runs after validation.
  */
 import type { Context } from 'hono';
-import type { AppEnv } from '../context.ts';
+import type { AppEnv, PendingIdempotency } from '../context.ts';
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
@@ -52,14 +52,6 @@ const REPLAYED_HEADERS = ['content-type', 'location', 'etag'];
 const NOT_SAVED = new Set([400, 429]);
 
 export type IdempotencyMode = 'claim' | 'atomic';
-
-/** An `atomic` request's key, until its result is saved. */
-export interface PendingIdempotency {
-  orgId: string;
-  key: string;
-  fingerprint: string;
-  saved: boolean;
-}
 
 /** Thrown by commitChange when another request's result holds the key: the wrapper replays or refuses. */
 class IdempotencyKeyTaken extends Error {}

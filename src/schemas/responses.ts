@@ -3,8 +3,7 @@
  * Response pieces every route shares: the problem responses and the headers on every response.
  */
 import type { RouteConfig } from '@hono/zod-openapi';
-import { PROBLEM_CONTENT_TYPE } from '../errors.ts';
-import { ProblemSchema } from './problem.ts';
+import { PROBLEM_CONTENT_TYPE, ProblemSchema } from './problem.ts';
 
 type ResponseConfig = Exclude<RouteConfig['responses'][string], { $ref: string }>;
 type HeadersObject = NonNullable<Exclude<ResponseConfig['headers'], { _zod: unknown }>>;

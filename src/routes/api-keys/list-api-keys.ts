@@ -1,8 +1,8 @@
 import { listApiKeys as queryApiKeys } from '../../db/api-keys.ts';
-import { nextCursor, positionAfter } from '../../lib/cursor.ts';
 import { ApiKeyListSchema } from '../../schemas/api-keys.ts';
 import { PaginationQuerySchema } from '../../schemas/common.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { nextCursor, positionAfter } from '../pagination.ts';
 import { presentApiKey } from './present.ts';
 
 const LIST = 'api_keys';

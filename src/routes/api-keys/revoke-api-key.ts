@@ -1,8 +1,8 @@
+import { forgetKey } from '../../db/api-key-cache.ts';
 import { revokeApiKey as revoke } from '../../db/api-keys.ts';
 import { insertAuditEvent } from '../../db/audit-events.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
-import { forgetKey } from '../../lib/key-cache.ts';
 import { ApiKeyPathSchema } from '../../schemas/api-keys.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';

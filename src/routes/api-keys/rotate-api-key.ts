@@ -1,10 +1,10 @@
+import { forgetKey } from '../../db/api-key-cache.ts';
 import { getApiKey, insertReplacementApiKey, type NewApiKey, retireRotatedKey } from '../../db/api-keys.ts';
 import { insertAuditEvent } from '../../db/audit-events.ts';
 import { ApiError } from '../../errors.ts';
 import { generateApiKey } from '../../lib/api-key.ts';
 import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
-import { forgetKey } from '../../lib/key-cache.ts';
 import { ApiKeyPathSchema, ApiKeyRotateSchema, ApiKeyWithSecretSchema } from '../../schemas/api-keys.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { auditContext } from '../audit-context.ts';

@@ -1,7 +1,7 @@
 import { listAuditEvents as queryAuditEvents } from '../../db/audit-events.ts';
-import { nextCursor, positionAfter } from '../../lib/cursor.ts';
 import { AuditEventListSchema, AuditEventQuerySchema } from '../../schemas/audit-events.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { nextCursor, positionAfter } from '../pagination.ts';
 
 const LIST = 'audit_events';
 

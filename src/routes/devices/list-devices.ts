@@ -1,7 +1,7 @@
 import { listDevices as queryDevices } from '../../db/devices.ts';
-import { nextCursor, positionAfter } from '../../lib/cursor.ts';
 import { DeviceListQuerySchema, DeviceListSchema } from '../../schemas/devices.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { nextCursor, positionAfter } from '../pagination.ts';
 import { presentDevice } from './present.ts';
 
 const LIST = 'devices';

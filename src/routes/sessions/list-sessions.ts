@@ -1,8 +1,8 @@
 import { listSessions as querySessions } from '../../db/sessions.ts';
 import { nowIso } from '../../lib/clock.ts';
-import { nextCursor, positionAfter } from '../../lib/cursor.ts';
 import { SessionListQuerySchema, SessionListSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { nextCursor, positionAfter } from '../pagination.ts';
 import { presentSession } from './present.ts';
 
 const LIST = 'sessions';

@@ -5,8 +5,8 @@
  */
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { credentialsFor, forgetKey, KEY_CACHE_REFRESH_MS, KEY_CACHE_TTL_MS } from '../../src/db/api-key-cache.ts';
 import { hashApiKey } from '../../src/lib/api-key.ts';
-import { credentialsFor, forgetKey, KEY_CACHE_REFRESH_MS, KEY_CACHE_TTL_MS } from '../../src/lib/key-cache.ts';
 import { createTenant } from '../helpers/tenants.ts';
 
 async function revokeElsewhere(keyId: string) {

@@ -10,7 +10,7 @@
  * are refreshed in the background from {@link KEY_CACHE_REFRESH_MS} on, so busy keys rarely wait for
  * the read. Only keys that exist are kept; an unknown key reads D1 every time (and is limited per IP).
  */
-import { findCredentialsByHash, type KeyCredentials } from '../db/api-keys.ts';
+import { findCredentialsByHash, type KeyCredentials } from './api-keys.ts';
 
 /** The longest an isolate trusts what it read about a key: the bound on a revocation made elsewhere. */
 export const KEY_CACHE_TTL_MS = 30_000;

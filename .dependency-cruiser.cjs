@@ -1,0 +1,58 @@
+/**
+ * The layers of src/, top to bottom; `npm run lint` refuses an import that points up, and any cycle.
+ *
+ *   index → app → routes → openapi → middleware → durable-objects → db → errors → context → schemas → lib, env
+ *
+ * A module may import from its own layer and from any layer below it. `lib/` holds leaf helpers
+ * that know nothing of the API; a cache backed by a table lives beside that table in `db/`.
+ * Type-only imports count: a type pointing up is a design pointing up.
+ */
+const LAYERS = [
+  ['index', '^src/index\\.ts$'],
+  ['app', '^src/app\\.ts$'],
+  ['routes', '^src/routes/'],
+  ['openapi', '^src/openapi\\.ts$'],
+  ['middleware', '^src/middleware/'],
+  ['durable-objects', '^src/durable-objects/'],
+  ['db', '^src/db/'],
+  ['errors', '^src/errors\\.ts$'],
+  ['context', '^src/context\\.ts$'],
+  ['schemas', '^src/schemas/'],
+  ['lib', '^src/(lib/|env\\.ts$)'],
+];
+
+const upwardImports = LAYERS.flatMap(([layer, path], index) =>
+  LAYERS.slice(0, index).map(([upper, upperPath]) => ({
+    name: `${layer}-not-to-${upper}`,
+    comment: `${layer} sits below ${upper}: it may not import it (see .dependency-cruiser.cjs for the order).`,
+    severity: 'error',
+    from: { path },
+    to: { path: upperPath },
+  })),
+);
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    ...upwardImports,
+    {
+      name: 'no-circular',
+      comment: 'Modules in a cycle cannot be layered.',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'every-module-has-a-layer',
+      comment: 'A module outside every layer above escapes the check: give it one.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: LAYERS.map(([, path]) => `(${path})`).join('|') },
+      to: {},
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+};
