@@ -6,6 +6,10 @@
  * A module may import from its own layer and from any layer below it. `lib/` holds leaf helpers
  * that know nothing of the API; a cache backed by a table lives beside that table in `db/`.
  * Type-only imports count: a type pointing up is a design pointing up.
+ *
+ * Inside routes/, an operation file (`<verb>-<noun>.ts`, one operation each) is imported only by
+ * routes/index.ts, which registers it: what two operations share lives in the resource's
+ * `load.ts` / `present.ts` / `authorize.ts`, or in schemas/.
  */
 const LAYERS = [
   ['index', '^src/index\\.ts$'],
@@ -31,10 +35,19 @@ const upwardImports = LAYERS.flatMap(([layer, path], index) =>
   })),
 );
 
+const OPERATION_FILE = '^src/routes/[^/]+/(get|list|create|update|delete|rotate|revoke|connect|end|publish)-[^/]+\\.ts$';
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
     ...upwardImports,
+    {
+      name: 'operation-files-stand-alone',
+      comment: 'An operation file is imported only by routes/index.ts: move what it shares to load.ts, present.ts or schemas/.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/routes/index\\.ts$' },
+      to: { path: OPERATION_FILE },
+    },
     {
       name: 'no-circular',
       comment: 'Modules in a cycle cannot be layered.',

@@ -6,7 +6,7 @@
  *   npm run example           # in another; SWITCHYARD_URL / SWITCHYARD_API_KEY override the defaults
  */
 import { readFile } from 'node:fs/promises';
-import { createSwitchyardClient, openSessionSocket, type SessionMessage } from '../generated/client.ts';
+import { createSwitchyardClient, openSessionSocket, type ServerFrame, type SessionMessage } from '../generated/client.ts';
 
 const baseUrl = process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:8787';
 const apiKey =
@@ -38,9 +38,11 @@ async function join(name: string, token: string): Promise<{ socket: WebSocket; i
   const socket = openSessionSocket({ baseUrl, sessionId: session.id, token });
   const inbox: SessionMessage[] = [];
   socket.addEventListener('message', (event) => {
-    const message = JSON.parse(String(event.data)) as SessionMessage;
-    inbox.push(message);
-    console.log(`  ${name.padEnd(6)} got #${message.seq} ${message.type} from ${message.sender}: ${JSON.stringify(message.payload)}`);
+    const frame = JSON.parse(String(event.data)) as ServerFrame;
+    if (frame.type === 'error') console.log(`  ${name.padEnd(6)} had a frame refused (${frame.code}): ${frame.detail}`);
+    if (frame.type !== 'message' && frame.type !== 'presence') return;
+    inbox.push(frame);
+    console.log(`  ${name.padEnd(6)} got #${frame.seq} ${frame.type} from ${frame.sender}: ${JSON.stringify(frame.payload)}`);
   });
   await new Promise<void>((resolve, reject) => {
     socket.addEventListener('open', () => resolve(), { once: true });

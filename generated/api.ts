@@ -266,6 +266,8 @@ export interface paths {
          * @description Ends the session: no token is minted for it and no connection accepted any more. Ending an ended session changes nothing and answers the same.
          *
          *     Requires an API key with the `sessions:write` scope; counts against the `write` rate limit.
+         *
+         *     Its effect is not only a database change, so an `Idempotency-Key` is claimed before it runs: a duplicate sent meanwhile gets 409 `idempotency_key_in_use` (retry after `Retry-After`), not the first response.
          */
         post: operations["endSession"];
         delete?: never;
@@ -305,7 +307,7 @@ export interface paths {
         };
         /**
          * Open the session WebSocket
-         * @description Upgrades to a WebSocket on which the participant receives every `SessionMessage` of the session, in `seq` order, and sends `ClientFrame`s.
+         * @description Upgrades to a WebSocket on which the participant receives `ServerFrame`s (every `SessionMessage` of the session, in `seq` order, plus `error` and `pong` frames addressed to it alone), and sends `ClientFrame`s.
          *
          *     Authenticate with a connect token (not an API key): as a subprotocol, `Sec-WebSocket-Protocol: switchyard.v1, <token>` (the server answers `switchyard.v1`), or as the `token` query parameter (redacted from logs). The token and the `Origin` are checked before the upgrade: no socket is opened on failure. A browser `Origin` must be on the CORS allowlist; clients that send none (devices, servers) are authenticated by the token alone.
          *
@@ -336,6 +338,8 @@ export interface paths {
          * @description Broadcasts a message from `server` to every connected participant, sequenced with their own messages and kept for replay.
          *
          *     Requires an API key with the `sessions:write` scope; counts against the `write` rate limit.
+         *
+         *     Its effect is not only a database change, so an `Idempotency-Key` is claimed before it runs: a duplicate sent meanwhile gets 409 `idempotency_key_in_use` (retry after `Retry-After`), not the first response.
          */
         post: operations["publishSessionMessage"];
         delete?: never;
@@ -370,13 +374,15 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description The envelope of every frame the server broadcasts to a session. */
-        SessionMessage: {
+        /** @description What the server broadcasts to a session: sequenced, kept and replayed. */
+        SessionMessage: components["schemas"]["MessageFrame"] | components["schemas"]["PresenceFrame"];
+        /** @description A published message, as every participant receives it and as it is replayed. */
+        MessageFrame: {
             /**
-             * @description `message`: published by a participant or the server; `presence`: someone joined or left.
+             * @description A message published by a participant or by the server (HTTP API). (enum property replaced by openapi-typescript)
              * @enum {string}
              */
-            type: "message" | "presence";
+            type: "message";
             /**
              * @description Per-session sequence number: every broadcast gets the next one, so clients see one order.
              * @example 42
@@ -388,12 +394,12 @@ export interface components {
              */
             sender: string;
             /**
-             * @description For `message`, what the sender published (any JSON); for `presence`, `{ "event": "joined" | "left" }`.
+             * @description What the sender published: any JSON.
              * @example {
              *       "text": "hello"
              *     }
              */
-            payload?: unknown;
+            payload: unknown;
             /**
              * Format: date-time
              * @description When the server sequenced it (UTC).
@@ -401,17 +407,94 @@ export interface components {
              */
             ts: string;
         };
-        /** @description What a client may send: `{"type":"message","payload":…}` to broadcast, `{"type":"ack","seq":n}` to acknowledge. `{"type":"ping"}` is answered with `{"type":"pong"}` without waking the session. */
+        /** @description A participant joined or left; sequenced and replayed like a message. */
+        PresenceFrame: {
+            /**
+             * @description A participant joined or left. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "presence";
+            /**
+             * @description Per-session sequence number: every broadcast gets the next one, so clients see one order.
+             * @example 42
+             */
+            seq: number;
+            /**
+             * @description The participant that joined or left (`dev_…` or `client:…`).
+             * @example client:agent-7
+             */
+            sender: string;
+            /**
+             * @description What happened.
+             * @example {
+             *       "event": "joined"
+             *     }
+             */
+            payload: {
+                /**
+                 * @description Whether the participant joined or left.
+                 * @enum {string}
+                 */
+                event: "joined" | "left";
+            };
+            /**
+             * Format: date-time
+             * @description When the server sequenced it (UTC).
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            ts: string;
+        };
+        /** @description Every frame the server sends on a session socket: the broadcasts (`message`, `presence`: a `SessionMessage`, with a `seq`), and, to one client only, `error` for a refused frame and `pong` for a ping. */
+        ServerFrame: components["schemas"]["MessageFrame"] | components["schemas"]["PresenceFrame"] | components["schemas"]["ErrorFrame"] | components["schemas"]["PongFrame"];
+        /** @description Sent only to the client whose frame was refused; not sequenced, not broadcast. */
+        ErrorFrame: {
+            /**
+             * @description The frame the client sent was refused; the socket stays open. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "error";
+            /**
+             * @description `invalid_frame`: not JSON text, refused by the JSON rules of request bodies, or not a `ClientFrame`.
+             * @enum {string}
+             */
+            code: "invalid_frame";
+            /**
+             * @description What is wrong, and where (an RFC 6901 JSON pointer), for a human.
+             * @example Nested deeper than 10 levels at /payload/level
+             */
+            detail: string;
+        };
+        /** @description The answer to `{"type":"ping"}`, sent only to the client that pinged. */
+        PongFrame: {
+            /**
+             * @description The answer to a `ping`. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "pong";
+        };
+        /** @description What a client may send: `{"type":"message","payload":…}` to broadcast, `{"type":"ack","seq":n}` to acknowledge, `{"type":"ping"}` (at least every 30 s) to keep the socket open. A ping sent exactly as `{"type":"ping"}` is answered with `{"type":"pong"}` without waking the session. */
         ClientFrame: {
-            /** @enum {string} */
+            /**
+             * @description Publish to every participant.
+             * @enum {string}
+             */
             type: "message";
             /** @description Any JSON to broadcast to every participant. */
             payload: unknown;
         } | {
-            /** @enum {string} */
+            /**
+             * @description Acknowledge what was processed (shown in the participant list).
+             * @enum {string}
+             */
             type: "ack";
             /** @description The highest `seq` the client has processed. */
             seq: number;
+        } | {
+            /**
+             * @description Keep the socket alive; answered with a `pong`.
+             * @enum {string}
+             */
+            type: "ping";
         };
         /** @description Liveness: the Worker is up. Says nothing about its dependencies; see `/ready`. */
         Health: {
@@ -421,8 +504,8 @@ export interface components {
              */
             status: "ok";
         };
-        /** @description An RFC 9457 problem document. */
-        Problem: {
+        /** @description An RFC 9457 problem document with status 400: `code` is one of `validation_failed`, `malformed_json`, `json_too_deep`, `invalid_characters`, `invalid_encoding`, `unpaired_surrogate`, `reserved_key`, `duplicate_key`, `malformed_request`. */
+        Problem400: {
             /**
              * Format: uri
              * @description URI identifying the kind of problem; documented per `code`.
@@ -437,8 +520,9 @@ export interface components {
             /**
              * @description The HTTP status code of this response.
              * @example 400
+             * @enum {integer}
              */
-            status: number;
+            status: 400;
             /**
              * @description What went wrong in this occurrence, for a human.
              * @example query.limit: Too big: expected number to be <=100
@@ -454,7 +538,7 @@ export interface components {
              * @example validation_failed
              * @enum {string}
              */
-            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request" | "unauthorized" | "invalid_token" | "origin_not_allowed" | "insufficient_scope" | "key_outlives_caller" | "not_found" | "method_not_allowed" | "payload_too_large" | "precondition_failed" | "unsupported_media_type" | "conflict" | "cannot_revoke_self" | "session_ended" | "session_full" | "participant_not_allowed" | "key_already_rotated" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_record_unreadable" | "upgrade_required" | "rate_limited" | "internal_error" | "service_misconfigured" | "not_ready";
+            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -487,6 +571,49 @@ export interface components {
              */
             code: string;
         };
+        /** @description An RFC 9457 problem document with status 500: `code` is one of `internal_error`, `service_misconfigured`. */
+        Problem500: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/internal-error
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example Internal server error
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 500
+             * @enum {integer}
+             */
+            status: 500;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example Internal server error
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example internal_error
+             * @enum {string}
+             */
+            code: "internal_error" | "service_misconfigured";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
         /** @description Readiness: the Worker and its dependencies can serve traffic. */
         Readiness: {
             /**
@@ -510,6 +637,49 @@ export interface components {
                     duration_ms: number;
                 };
             };
+        };
+        /** @description An RFC 9457 problem document with status 503: `code` is `not_ready`. */
+        Problem503: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/not-ready
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example The service is not ready
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 503
+             * @enum {integer}
+             */
+            status: 503;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example The service is not ready
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example not_ready
+             * @enum {string}
+             */
+            code: "not_ready";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
         };
         /** @description A new API key and its secret, returned once. */
         ApiKeyWithSecret: components["schemas"]["ApiKey"] & {
@@ -574,6 +744,307 @@ export interface components {
              */
             last_used_at: string | null;
         };
+        /** @description An RFC 9457 problem document with status 401: `code` is one of `unauthorized`, `invalid_token`. */
+        Problem401: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/unauthorized
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example Authentication required
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 401
+             * @enum {integer}
+             */
+            status: 401;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example Authentication required
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example unauthorized
+             * @enum {string}
+             */
+            code: "unauthorized" | "invalid_token";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description An RFC 9457 problem document with status 403: `code` is one of `origin_not_allowed`, `insufficient_scope`, `key_outlives_caller`, `participant_not_allowed`. */
+        Problem403: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/origin-not-allowed
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example This Origin may not connect
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 403
+             * @enum {integer}
+             */
+            status: 403;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example This Origin may not connect
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example origin_not_allowed
+             * @enum {string}
+             */
+            code: "origin_not_allowed" | "insufficient_scope" | "key_outlives_caller" | "participant_not_allowed";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description An RFC 9457 problem document with status 409: `code` is one of `conflict`, `cannot_revoke_self`, `session_ended`, `session_full`, `key_already_rotated`, `idempotency_key_in_use`, `idempotency_record_unreadable`. */
+        Problem409: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/conflict
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example The request conflicts with an existing resource
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 409
+             * @enum {integer}
+             */
+            status: 409;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example The request conflicts with an existing resource
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example conflict
+             * @enum {string}
+             */
+            code: "conflict" | "cannot_revoke_self" | "session_ended" | "session_full" | "key_already_rotated" | "idempotency_key_in_use" | "idempotency_record_unreadable";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description An RFC 9457 problem document with status 413: `code` is `payload_too_large`. */
+        Problem413: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/payload-too-large
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example The request body is too large
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 413
+             * @enum {integer}
+             */
+            status: 413;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example The request body is too large
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example payload_too_large
+             * @enum {string}
+             */
+            code: "payload_too_large";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description An RFC 9457 problem document with status 415: `code` is `unsupported_media_type`. */
+        Problem415: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/unsupported-media-type
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example Unsupported media type
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 415
+             * @enum {integer}
+             */
+            status: 415;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example Unsupported media type
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example unsupported_media_type
+             * @enum {string}
+             */
+            code: "unsupported_media_type";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description An RFC 9457 problem document with status 422: `code` is `idempotency_key_reused`. */
+        Problem422: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/idempotency-key-reused
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example The idempotency key was used with a different request
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 422
+             * @enum {integer}
+             */
+            status: 422;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example The idempotency key was used with a different request
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example idempotency_key_reused
+             * @enum {string}
+             */
+            code: "idempotency_key_reused";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description An RFC 9457 problem document with status 429: `code` is `rate_limited`. */
+        Problem429: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/rate-limited
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example Too many requests
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 429
+             * @enum {integer}
+             */
+            status: 429;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example Too many requests
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example rate_limited
+             * @enum {string}
+             */
+            code: "rate_limited";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
         /** @description A key to create. Its mode is the calling key's. */
         ApiKeyCreate: {
             /**
@@ -603,6 +1074,49 @@ export interface components {
              * @example null
              */
             next_cursor: string | null;
+        };
+        /** @description An RFC 9457 problem document with status 404: `code` is `not_found`. */
+        Problem404: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/not-found
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example Not found
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 404
+             * @enum {integer}
+             */
+            status: 404;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example Not found
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example not_found
+             * @enum {string}
+             */
+            code: "not_found";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
         };
         /** @description How to retire the old secret. */
         ApiKeyRotate: {
@@ -800,6 +1314,49 @@ export interface components {
              */
             next_cursor: string | null;
         };
+        /** @description An RFC 9457 problem document with status 412: `code` is `precondition_failed`. */
+        Problem412: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/precondition-failed
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example The resource has changed since you read it
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 412
+             * @enum {integer}
+             */
+            status: 412;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example The resource has changed since you read it
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example precondition_failed
+             * @enum {string}
+             */
+            code: "precondition_failed";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
         /** @description The fields to change; at least one. Read-only fields (`id`, `version`, times) are refused. */
         DeviceUpdate: {
             /**
@@ -961,6 +1518,49 @@ export interface components {
              */
             ttl_seconds?: number;
         };
+        /** @description An RFC 9457 problem document with status 426: `code` is `upgrade_required`. */
+        Problem426: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/upgrade-required
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example This endpoint is a WebSocket
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 426
+             * @enum {integer}
+             */
+            status: 426;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example This endpoint is a WebSocket
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example upgrade_required
+             * @enum {string}
+             */
+            code: "upgrade_required";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
         /** @description A server message to broadcast. */
         SessionPublish: {
             /**
@@ -1041,7 +1641,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -1052,7 +1652,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -1085,7 +1685,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -1096,7 +1696,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
             /** @description A dependency is unreachable, too slow, or not migrated. */
@@ -1109,7 +1709,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
         };
@@ -1151,7 +1751,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -1166,7 +1766,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `keys:admin` scope. */
@@ -1179,7 +1779,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -1194,7 +1794,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -1207,7 +1807,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -1253,7 +1853,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -1268,7 +1868,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks `keys:admin`, or a scope asked for (`insufficient_scope`), or the new key would outlive it (`key_outlives_caller`). */
@@ -1281,22 +1881,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
-            /** @description A request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
+            /** @description The response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
-                    /** @description With `idempotency_key_in_use`: seconds to wait. */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description The request body is larger than the limit. */
@@ -1309,7 +1907,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The request body is not `application/json`. */
@@ -1322,7 +1920,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem415"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -1335,7 +1933,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -1350,7 +1948,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -1363,7 +1961,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -1403,7 +2001,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -1418,7 +2016,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `keys:admin` scope. */
@@ -1431,7 +2029,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -1444,7 +2042,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -1459,7 +2057,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -1472,7 +2070,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -1510,7 +2108,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -1525,7 +2123,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks `keys:admin`, or a scope of the key it would revoke (`insufficient_scope`). */
@@ -1538,7 +2136,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -1551,7 +2149,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description The key named is the one making the request (`cannot_revoke_self`). */
@@ -1564,7 +2162,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -1579,7 +2177,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -1592,7 +2190,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -1641,7 +2239,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -1656,7 +2254,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks `keys:admin`, or a scope of the key it would rotate (`insufficient_scope`). */
@@ -1669,7 +2267,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -1682,22 +2280,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
-            /** @description The key was already rotated (`key_already_rotated`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
+            /** @description The key was already rotated (`key_already_rotated`), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
-                    /** @description With `idempotency_key_in_use`: seconds to wait. */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description The request body is larger than the limit. */
@@ -1710,7 +2306,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The request body is not `application/json`. */
@@ -1723,7 +2319,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem415"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -1736,7 +2332,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -1751,7 +2347,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -1764,7 +2360,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -1816,7 +2412,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -1831,7 +2427,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `audit:read` scope. */
@@ -1844,7 +2440,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -1859,7 +2455,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -1872,7 +2468,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -1922,7 +2518,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -1937,7 +2533,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `devices:read` scope. */
@@ -1950,7 +2546,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -1965,7 +2561,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -1978,7 +2574,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -2026,7 +2622,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -2041,7 +2637,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `devices:write` scope. */
@@ -2054,7 +2650,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description Another device of the organisation has this `external_id` (`conflict`, naming the field), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
@@ -2067,7 +2663,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description The request body is larger than the limit. */
@@ -2080,7 +2676,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The request body is not `application/json`. */
@@ -2093,7 +2689,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem415"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -2106,7 +2702,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -2121,7 +2717,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -2134,7 +2730,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -2192,7 +2788,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -2207,7 +2803,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `devices:read` scope. */
@@ -2220,7 +2816,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -2233,7 +2829,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -2248,7 +2844,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -2261,7 +2857,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -2302,7 +2898,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -2317,7 +2913,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `devices:write` scope. */
@@ -2330,7 +2926,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -2343,7 +2939,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description `If-Match` does not name the current version: read the device again. */
@@ -2356,7 +2952,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem412"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -2371,7 +2967,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -2384,7 +2980,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -2433,7 +3029,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -2448,7 +3044,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `devices:write` scope. */
@@ -2461,7 +3057,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -2474,7 +3070,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description Another device of the organisation has this `external_id` (`conflict`, naming the field). */
@@ -2487,7 +3083,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description `If-Match` does not name the current version: read the device again. */
@@ -2500,7 +3096,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem412"];
                 };
             };
             /** @description The request body is larger than the limit. */
@@ -2513,7 +3109,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The request body is not `application/json`. */
@@ -2526,7 +3122,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem415"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -2541,7 +3137,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -2554,7 +3150,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -2598,7 +3194,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -2613,7 +3209,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `sessions:read` scope. */
@@ -2626,7 +3222,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -2641,7 +3237,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -2654,7 +3250,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -2700,7 +3296,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -2715,7 +3311,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `sessions:write` scope. */
@@ -2728,7 +3324,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description A device in `allowed_device_ids` is not a device of the organisation (`not_found`, naming it). */
@@ -2741,22 +3337,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
-            /** @description A request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
+            /** @description The response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
-                    /** @description With `idempotency_key_in_use`: seconds to wait. */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description The request body is larger than the limit. */
@@ -2769,7 +3363,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The request body is not `application/json`. */
@@ -2782,7 +3376,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem415"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -2795,7 +3389,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -2810,7 +3404,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -2823,7 +3417,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -2863,7 +3457,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -2878,7 +3472,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `sessions:read` scope. */
@@ -2891,7 +3485,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -2904,7 +3498,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -2919,7 +3513,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -2932,7 +3526,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -2975,7 +3569,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -2990,7 +3584,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `sessions:write` scope. */
@@ -3003,7 +3597,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -3016,7 +3610,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description A request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
@@ -3031,7 +3625,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -3044,7 +3638,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -3059,7 +3653,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -3072,7 +3666,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -3119,7 +3713,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -3134,7 +3728,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks `sessions:write` (`insufficient_scope`), or the participant may not join this session: no such device in the organisation, a disabled one, or one off the allow-list (`participant_not_allowed`). */
@@ -3147,7 +3741,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -3160,22 +3754,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
-            /** @description The session has ended (`session_ended`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
+            /** @description The session has ended (`session_ended`), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
-                    /** @description With `idempotency_key_in_use`: seconds to wait. */
-                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description The request body is larger than the limit. */
@@ -3188,7 +3780,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The request body is not `application/json`. */
@@ -3201,7 +3793,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem415"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -3214,7 +3806,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -3229,7 +3821,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -3242,7 +3834,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -3284,7 +3876,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The connect token is missing, malformed, expired, not yet valid, signed with another key or algorithm, or for another session (the same answer for each). */
@@ -3295,7 +3887,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description A browser `Origin` that is not on the allowlist (`origin_not_allowed`), or a participant that may no longer join: its device was disabled or deleted, or removed from the session (`participant_not_allowed`). */
@@ -3306,7 +3898,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -3317,7 +3909,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description The session has ended (`session_ended`) or is full (`session_full`). */
@@ -3328,7 +3920,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description A valid token, but not a WebSocket upgrade request. */
@@ -3339,7 +3931,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem426"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -3350,7 +3942,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -3397,7 +3989,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -3412,7 +4004,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `sessions:write` scope. */
@@ -3425,7 +4017,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -3438,7 +4030,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description The session has ended (`session_ended`), or a request with the same `Idempotency-Key` is still in progress (`idempotency_key_in_use`, with `Retry-After`), or the response saved for that key can no longer be read (`idempotency_record_unreadable`). */
@@ -3453,7 +4045,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
             /** @description The request body is larger than the limit. */
@@ -3466,7 +4058,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The request body is not `application/json`. */
@@ -3479,7 +4071,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem415"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -3492,7 +4084,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -3507,7 +4099,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -3520,7 +4112,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };
@@ -3560,7 +4152,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
             /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
@@ -3575,7 +4167,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem401"];
                 };
             };
             /** @description The API key lacks the `sessions:read` scope. */
@@ -3588,7 +4180,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
             /** @description No such resource in this organisation. */
@@ -3601,7 +4193,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -3616,7 +4208,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem429"];
                 };
             };
             /** @description An unexpected error; quote the `request_id` when reporting it. */
@@ -3629,7 +4221,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
         };

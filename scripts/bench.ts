@@ -18,8 +18,7 @@ import { constants, existsSync, rmSync } from 'node:fs';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSwitchyardClient } from '../generated/client.ts';
-import { SUBPROTOCOL } from '../src/schemas/realtime.ts';
+import { createSwitchyardClient, sessionSocketProtocols, sessionSocketUrl } from '../generated/client.ts';
 import { type Builds, buildAll } from './lib/bench/build.ts';
 import { FanOutClients, type FanOutRoom } from './lib/bench/fan-out.ts';
 import { type HttpRequestSpec, runHttpLoad, stopHttpLoad } from './lib/bench/http-load.ts';
@@ -244,10 +243,9 @@ async function switchyardRoom(base: URL, seed: Seed, subscribers: number): Promi
     }
   }
   // The URL and subprotocols openSessionSocket (generated/client.ts) uses: the token travels as a subprotocol.
-  const url = new URL(`/v1/sessions/${encodeURIComponent(sessionId)}/connect`, base);
-  url.protocol = 'ws:';
+  const url = sessionSocketUrl({ baseUrl: base, sessionId });
   return {
-    endpoint: (index) => ({ url, protocols: [SUBPROTOCOL, tokens[index] as string] }),
+    endpoint: (index) => ({ url, protocols: sessionSocketProtocols(tokens[index] as string) }),
     end: async () => {
       const ended = await api.POST('/v1/sessions/{id}/end', { params: { path: { id: sessionId } } });
       if (!ended.data) throw new ScenarioFailure(`ending the session answered ${ended.response.status}: ${JSON.stringify(ended.error)}`);

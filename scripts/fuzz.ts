@@ -266,7 +266,7 @@ async function main(): Promise<number> {
     await run(process.execPath, [join(ROOT, 'scripts', 'copy-docs-assets.ts')]);
     await migrateLocal(PERSIST_TO);
     // Limits the fuzzer cannot reach: a 429 on valid input would fail positive_data_acceptance.
-    // 429 itself is tested on its own (test/access/rate-limit.test.ts).
+    // 429 itself is tested on its own (test/middleware/rate-limit.test.ts).
     fuzzOrg = await bootstrapOrganization({
       name: 'Fuzzing',
       scopes: [...SCOPES],

@@ -8,6 +8,8 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
   ERROR_CATALOG,
   type ErrorCode,
+  type ErrorCodeFor,
+  type ErrorStatus,
   type FieldError,
   PROBLEM_CONTENT_TYPE,
   PROBLEM_TYPE_BASE,
@@ -42,8 +44,16 @@ export class ApiError extends Error {
   }
 }
 
-/** Status → code for errors raised by Hono and its middleware as `HTTPException`. */
-const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
+/** The 404 of a resource that is not in the caller's organisation (or nowhere): the same answer for both. */
+export function notFound(kind: 'API key' | 'device' | 'session', id: string): ApiError {
+  return new ApiError('not_found', { detail: `No ${kind} ${id}.` });
+}
+
+/**
+ * Status → code for errors raised by Hono and its middleware as `HTTPException`; typed so each code
+ * is one the catalogue gives that status, as the documented per-status problem requires.
+ */
+const CODE_BY_STATUS: { readonly [S in ErrorStatus]?: ErrorCodeFor<S> } = {
   400: 'malformed_request',
   404: 'not_found',
   405: 'method_not_allowed',
@@ -53,7 +63,8 @@ const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
 
 /** Maps a status raised by a library to our error code; anything unknown is an internal error. */
 export function codeForStatus(status: number): ErrorCode {
-  return CODE_BY_STATUS[status] ?? 'internal_error';
+  const byStatus: Partial<Record<number, ErrorCode>> = CODE_BY_STATUS;
+  return byStatus[status] ?? 'internal_error';
 }
 
 /** Renders an ApiError as `application/problem+json`, carrying the request id. */

@@ -5,7 +5,7 @@
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from './context.ts';
-import { ClientFrameSchema, SessionMessageSchema } from './schemas/realtime.ts';
+import { ClientFrameSchema, ServerFrameSchema, SessionMessageSchema } from './schemas/realtime.ts';
 import { COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
 
 export const API_VERSION = '0.1.0';
@@ -15,8 +15,10 @@ export function registerComponents(app: OpenAPIHono<AppEnv>): void {
   for (const [name, header] of Object.entries(COMMON_HEADER_COMPONENTS)) {
     app.openAPIRegistry.registerComponent('headers', name, header);
   }
-  // The WebSocket protocol of /v1/sessions/{id}/connect: no route body refers to it, so it is registered by name.
+  // The WebSocket protocol of /v1/sessions/{id}/connect: no route body refers to most of it, so it is
+  // registered by name (the frames ServerFrame is made of come with it).
   app.openAPIRegistry.register('SessionMessage', SessionMessageSchema);
+  app.openAPIRegistry.register('ServerFrame', ServerFrameSchema);
   app.openAPIRegistry.register('ClientFrame', ClientFrameSchema);
   // Registered as a component rather than passed in the document config, which drops it
   // (honojs/middleware#1437).

@@ -6,9 +6,10 @@
  * organisation named by the ORG_ID variable.
  */
 import { Hono } from 'hono';
-import { type DeviceKind, type DeviceRecord, getDevice, insertDevice, listDevices, type Metadata } from '../../src/db/devices.ts';
+import { type DeviceRecord, getDevice, insertDevice, listDevices, type Metadata } from '../../src/db/devices.ts';
 import { nowIso } from '../../src/lib/clock.ts';
 import { newId } from '../../src/lib/ids.ts';
+import type { DeviceKind } from '../../src/schemas/devices.ts';
 
 export interface BareHonoEnv {
   DB: D1Database;
@@ -33,7 +34,7 @@ app.get('/v1/devices/:id', async (c) => {
 
 app.get('/v1/devices', async (c) => {
   const limit = Number(c.req.query('limit') ?? 20);
-  const { devices, hasMore } = await listDevices(c.env.DB, c.env.ORG_ID, {}, limit, undefined);
+  const { items: devices, hasMore } = await listDevices(c.env.DB, c.env.ORG_ID, {}, limit, undefined);
   return c.json({ data: devices, next_cursor: hasMore ? devices.at(-1)?.id : null });
 });
 

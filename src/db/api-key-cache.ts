@@ -10,6 +10,7 @@
  * are refreshed in the background from {@link KEY_CACHE_REFRESH_MS} on, so busy keys rarely wait for
  * the read. Only keys that exist are kept; an unknown key reads D1 every time (and is limited per IP).
  */
+import { setBounded } from '../lib/bounded-map.ts';
 import { findCredentialsByHash, type KeyCredentials } from './api-keys.ts';
 
 /** The longest an isolate trusts what it read about a key: the bound on a revocation made elsewhere. */
@@ -33,13 +34,8 @@ let forgets = 0;
 async function read(db: D1Database, hash: string, startedAt: number): Promise<KeyCredentials | undefined> {
   const forgetsBefore = forgets;
   const credentials = await findCredentialsByHash(db, hash);
-  entries.delete(hash);
-  if (credentials && forgets === forgetsBefore) {
-    // A Map iterates in insertion order: the first key is the least recently read.
-    const oldest = entries.size >= MAX_CACHED_KEYS ? entries.keys().next().value : undefined;
-    if (oldest !== undefined) entries.delete(oldest);
-    entries.set(hash, { credentials, readAt: startedAt });
-  }
+  if (credentials && forgets === forgetsBefore) setBounded(entries, hash, { credentials, readAt: startedAt }, MAX_CACHED_KEYS);
+  else entries.delete(hash);
   return credentials;
 }
 

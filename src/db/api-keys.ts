@@ -6,6 +6,7 @@
 import type { KeyMode } from '../lib/api-key.ts';
 import type { CursorPosition } from '../lib/cursor.ts';
 import type { Scope } from '../schemas/scopes.ts';
+import { type Page, readPage } from './page.ts';
 
 interface ApiKeyRow {
   id: string;
@@ -155,22 +156,9 @@ export async function getApiKey(db: D1Database, orgId: string, id: string): Prom
   return row ? toRecord(row) : undefined;
 }
 
-/** One page in creation order, and whether more rows follow it. */
-export async function listApiKeys(
-  db: D1Database,
-  orgId: string,
-  limit: number,
-  after: CursorPosition | undefined,
-): Promise<{ keys: ApiKeyRecord[]; hasMore: boolean }> {
-  const { results } = await db
-    .prepare(
-      `SELECT ${VISIBLE_COLUMNS} FROM api_keys
-        WHERE org_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR (created_at, id) > (?2, ?3))
-        ORDER BY created_at, id LIMIT ?4`,
-    )
-    .bind(orgId, after?.createdAt ?? null, after?.id ?? null, limit + 1)
-    .all<ApiKeyRow>();
-  return { keys: results.slice(0, limit).map(toRecord), hasMore: results.length > limit };
+export function listApiKeys(db: D1Database, orgId: string, limit: number, after: CursorPosition | undefined): Promise<Page<ApiKeyRecord>> {
+  const select = `SELECT ${VISIBLE_COLUMNS} FROM api_keys WHERE org_id = ?1 AND revoked_at IS NULL`;
+  return readPage(db, { select, params: [orgId], limit, after }, toRecord);
 }
 
 /** Revokes a visible key; `changes` is 0 when there was none (the audit insert after it checks that). */

@@ -5,6 +5,7 @@
 import type { CursorPosition } from '../lib/cursor.ts';
 import { newId } from '../lib/ids.ts';
 import type { AuditAction, AuditTargetType } from '../schemas/audit-events.ts';
+import { type Page, readPage } from './page.ts';
 
 export interface AuditContext {
   orgId: string;
@@ -102,36 +103,27 @@ export interface AuditEventFilter {
   until?: string | undefined;
 }
 
-export async function listAuditEvents(
+export function listAuditEvents(
   db: D1Database,
   orgId: string,
   filter: AuditEventFilter,
   limit: number,
   after: CursorPosition | undefined,
-): Promise<{ events: AuditEventRecord[]; hasMore: boolean }> {
-  const { results } = await db
-    .prepare(
-      `SELECT * FROM audit_events
+): Promise<Page<AuditEventRecord>> {
+  const select = `SELECT * FROM audit_events
         WHERE org_id = ?1
           AND (?2 IS NULL OR action = ?2)
           AND (?3 IS NULL OR target_type = ?3)
           AND (?4 IS NULL OR target_id = ?4)
           AND (?5 IS NULL OR created_at >= ?5)
-          AND (?6 IS NULL OR created_at < ?6)
-          AND (?7 IS NULL OR (created_at, id) > (?7, ?8))
-        ORDER BY created_at, id LIMIT ?9`,
-    )
-    .bind(
-      orgId,
-      filter.action ?? null,
-      filter.targetType ?? null,
-      filter.targetId ?? null,
-      filter.since ?? null,
-      filter.until ?? null,
-      after?.createdAt ?? null,
-      after?.id ?? null,
-      limit + 1,
-    )
-    .all<AuditEventRow>();
-  return { events: results.slice(0, limit).map(toRecord), hasMore: results.length > limit };
+          AND (?6 IS NULL OR created_at < ?6)`;
+  const params = [
+    orgId,
+    filter.action ?? null,
+    filter.targetType ?? null,
+    filter.targetId ?? null,
+    filter.since ?? null,
+    filter.until ?? null,
+  ];
+  return readPage(db, { select, params, limit, after }, toRecord);
 }

@@ -4,9 +4,9 @@
  * are conditional on `version`, so two concurrent updates cannot both win.
  */
 import type { CursorPosition } from '../lib/cursor.ts';
-
-export type DeviceKind = 'phone' | 'browser' | 'iot' | 'server' | 'other';
-export type DeviceStatus = 'active' | 'disabled';
+import type { DeviceKind, DeviceStatus } from '../schemas/devices.ts';
+import { type Page, readPage } from './page.ts';
+import { isUniqueViolation } from './unique-violation.ts';
 export type Metadata = Record<string, string | number | boolean>;
 
 export interface DeviceRecord {
@@ -58,10 +58,7 @@ function toRecord(row: DeviceRow): DeviceRecord {
 
 /** Whether an error is SQLite refusing a duplicate `external_id` within an organisation. */
 export function isExternalIdConflict(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    /UNIQUE constraint failed: devices\.org_id, devices\.external_id/.test(`${error.message} ${String(error.cause ?? '')}`)
-  );
+  return isUniqueViolation(error, 'devices', ['org_id', 'external_id']);
 }
 
 export function insertDevice(db: D1Database, device: DeviceRecord): D1PreparedStatement {
@@ -153,36 +150,21 @@ export interface DeviceFilter {
  * `instr` has no wildcards at all, so `%`, `_` and `\` match themselves with no escaping to get wrong.
  * `lower()` folds ASCII only, as LIKE does.
  */
-export async function listDevices(
+export function listDevices(
   db: D1Database,
   orgId: string,
   filter: DeviceFilter,
   limit: number,
   after: CursorPosition | undefined,
-): Promise<{ devices: DeviceRecord[]; hasMore: boolean }> {
-  const { results } = await db
-    .prepare(
-      `SELECT * FROM devices
+): Promise<Page<DeviceRecord>> {
+  const select = `SELECT * FROM devices
         WHERE org_id = ?1
           AND (?2 IS NULL OR status = ?2)
           AND (?3 IS NULL OR kind = ?3)
           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE json_each.value = ?4))
-          AND (?5 IS NULL OR instr(lower(name), lower(?5)) > 0 OR instr(lower(external_id), lower(?5)) > 0)
-          AND (?6 IS NULL OR (created_at, id) > (?6, ?7))
-        ORDER BY created_at, id LIMIT ?8`,
-    )
-    .bind(
-      orgId,
-      filter.status ?? null,
-      filter.kind ?? null,
-      filter.tag ?? null,
-      filter.q ?? null,
-      after?.createdAt ?? null,
-      after?.id ?? null,
-      limit + 1,
-    )
-    .all<DeviceRow>();
-  return { devices: results.slice(0, limit).map(toRecord), hasMore: results.length > limit };
+          AND (?5 IS NULL OR instr(lower(name), lower(?5)) > 0 OR instr(lower(external_id), lower(?5)) > 0)`;
+  const params = [orgId, filter.status ?? null, filter.kind ?? null, filter.tag ?? null, filter.q ?? null];
+  return readPage(db, { select, params, limit, after }, toRecord);
 }
 
 /** Which of `ids` are devices of the organisation. */

@@ -5,6 +5,7 @@
  * that may be retried. The response body is stored sealed (lib/encryption.ts): it can hold an API
  * key's secret or a connect token. Its status and replayed headers are stored as they are.
  */
+import { isUniqueViolation } from './unique-violation.ts';
 
 export interface IdempotencyRecord {
   fingerprint: string;
@@ -87,19 +88,23 @@ export interface SavedResponse {
 }
 
 /**
- * The INSERT that records a completed result, for the head of the handler's own batch (so the
- * change and its record commit together or not at all). It fails with a UNIQUE violation — rolling
- * the whole batch back — when a row holds the key; {@link forgetExpiredKey} then tells whether
- * that row had expired, so the batch can run again.
+ * The INSERT that records a completed result, in the handler's own batch (so the change and its
+ * record commit together or not at all). It fails with a UNIQUE violation — rolling the whole batch
+ * back — when a row holds the key; {@link forgetExpiredKey} then tells whether that row had
+ * expired, so the batch can run again. With `onlyIfChanged` it writes nothing unless the statement
+ * just before it in the batch changed a row (SQLite's `changes()`): the record of a conditional
+ * change exists only if the change was made.
  */
 export function recordResultStatement(
   db: D1Database,
   record: { orgId: string; key: string; fingerprint: string; now: string; expiresAt: string; response: SavedResponse },
+  options: { onlyIfChanged?: boolean } = {},
 ): D1PreparedStatement {
+  const values = `?1, ?2, ?3, 'completed', NULL, ?4, ?5, ?6, ?7, ?8`;
   return db
     .prepare(
       `INSERT INTO idempotency_keys (org_id, key, fingerprint, state, locked_until, response_status, response_headers, response_body, created_at, expires_at)
-       VALUES (?1, ?2, ?3, 'completed', NULL, ?4, ?5, ?6, ?7, ?8)`,
+       ${options.onlyIfChanged ? `SELECT ${values} WHERE changes() > 0` : `VALUES (${values})`}`,
     )
     .bind(
       record.orgId,
@@ -124,10 +129,7 @@ export async function forgetExpiredKey(db: D1Database, orgId: string, key: strin
 
 /** Whether a batch failed because recordResultStatement found the key taken. */
 export function isIdempotencyKeyTaken(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    /UNIQUE constraint failed: idempotency_keys\.org_id, idempotency_keys\.key/.test(`${error.message} ${String(error.cause ?? '')}`)
-  );
+  return isUniqueViolation(error, 'idempotency_keys', ['org_id', 'key']);
 }
 
 /** Forgets an in-flight claim so the same key can be retried (the request failed before doing anything durable). */

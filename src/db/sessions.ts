@@ -4,9 +4,8 @@
  * set or `expires_at` has passed, so an expired session is ended even before anything marks it.
  */
 import type { CursorPosition } from '../lib/cursor.ts';
-
-export type SessionStatus = 'active' | 'ended';
-export type EndReason = 'ended' | 'expired';
+import type { SessionEndReason, SessionStatus } from '../schemas/sessions.ts';
+import { type Page, readPage } from './page.ts';
 
 export interface SessionRecord {
   id: string;
@@ -15,7 +14,7 @@ export interface SessionRecord {
   maxParticipants: number;
   expiresAt: string;
   endedAt: string | null;
-  endReason: EndReason | null;
+  endReason: SessionEndReason | null;
   createdAt: string;
 }
 
@@ -26,7 +25,7 @@ interface SessionRow {
   max_participants: number;
   expires_at: string;
   ended_at: string | null;
-  end_reason: EndReason | null;
+  end_reason: SessionEndReason | null;
   created_at: string;
 }
 
@@ -91,24 +90,17 @@ export function endSession(db: D1Database, orgId: string, id: string, now: strin
     .bind(orgId, id, now);
 }
 
-export async function listSessions(
+export function listSessions(
   db: D1Database,
   orgId: string,
   filter: { status?: SessionStatus | undefined; now: string },
   limit: number,
   after: CursorPosition | undefined,
-): Promise<{ sessions: SessionRecord[]; hasMore: boolean }> {
-  const { results } = await db
-    .prepare(
-      `SELECT * FROM sessions
+): Promise<Page<SessionRecord>> {
+  const select = `SELECT * FROM sessions
         WHERE org_id = ?1
           AND (?2 IS NULL
                OR (?2 = 'active' AND ended_at IS NULL AND expires_at > ?3)
-               OR (?2 = 'ended' AND (ended_at IS NOT NULL OR expires_at <= ?3)))
-          AND (?4 IS NULL OR (created_at, id) > (?4, ?5))
-        ORDER BY created_at, id LIMIT ?6`,
-    )
-    .bind(orgId, filter.status ?? null, filter.now, after?.createdAt ?? null, after?.id ?? null, limit + 1)
-    .all<SessionRow>();
-  return { sessions: results.slice(0, limit).map(toRecord), hasMore: results.length > limit };
+               OR (?2 = 'ended' AND (ended_at IS NOT NULL OR expires_at <= ?3)))`;
+  return readPage(db, { select, params: [orgId, filter.status ?? null, filter.now], limit, after }, toRecord);
 }

@@ -7,7 +7,8 @@
  */
 import { randomBase62, sha256Hex, toBase62 } from './encoding.ts';
 
-export type KeyMode = 'live' | 'test';
+export const KEY_MODES = ['live', 'test'] as const;
+export type KeyMode = (typeof KEY_MODES)[number];
 
 const RANDOM_LENGTH = 32;
 const CHECKSUM_LENGTH = 6;

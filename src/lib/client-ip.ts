@@ -2,6 +2,7 @@
  * @module
  * The client's IP, and the keyed hash of it that is all we ever store or log.
  */
+import { toHex } from './encoding.ts';
 
 /** Cloudflare sets CF-Connecting-IP at the edge (and wrangler dev locally); nothing else is trusted. */
 export function clientIp(request: Request): string {
@@ -28,5 +29,5 @@ export async function hashIp(ip: string, secret: string): Promise<string> {
     keys.set(secret, key);
   }
   const mac = await crypto.subtle.sign('HMAC', await key, new TextEncoder().encode(ip));
-  return Array.from(new Uint8Array(mac).slice(0, 16), (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return toHex(new Uint8Array(mac).slice(0, 16));
 }

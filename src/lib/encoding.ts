@@ -30,8 +30,14 @@ export function toBase62(value: number, width: number): string {
   return result.padStart(width, '0');
 }
 
+// A table rather than toString(16) per byte: trace ids are made on every request.
+const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
+/** Lower-case hex, two digits a byte. */
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {
-  return Array.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), (byte) => byte.toString(16).padStart(2, '0')).join('');
+  let hex = '';
+  for (const byte of bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)) hex += HEX_BYTES[byte];
+  return hex;
 }
 
 export function base64UrlEncode(text: string): string {

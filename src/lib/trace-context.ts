@@ -2,6 +2,7 @@
  * @module
  * W3C Trace Context (`traceparent`, version 00): continue the caller's trace or start one.
  */
+import { toHex } from './encoding.ts';
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 
@@ -11,12 +12,8 @@ export interface TraceContext {
   flags: string;
 }
 
-const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
-
 function randomHex(bytes: number): string {
-  let hex = '';
-  for (const byte of crypto.getRandomValues(new Uint8Array(bytes))) hex += HEX_BYTES[byte];
-  return hex;
+  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 /**

@@ -11,6 +11,7 @@ import { credentialsFor } from '../db/api-key-cache.ts';
 import { stampLastUsed } from '../db/api-keys.ts';
 import { ApiError } from '../errors.ts';
 import { checkApiKeyFormat, containsApiKey, hashApiKey } from '../lib/api-key.ts';
+import { setBounded } from '../lib/bounded-map.ts';
 import { clientIp, hashIp } from '../lib/client-ip.ts';
 import { isoAfter, nowIso } from '../lib/clock.ts';
 import type { Scope } from '../schemas/scopes.ts';
@@ -20,8 +21,10 @@ export const WWW_AUTHENTICATE = 'Bearer realm="switchyard"';
 const BEARER = /^Bearer ([^\s]+)$/i;
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-// Per isolate: when each key's last use was last stamped, so most requests skip the write.
+// Per isolate: when each key's last use was last stamped, so most requests skip the write. Bounded
+// like the key cache: a key pushed out is at worst stamped once more.
 const lastStamped = new Map<string, number>();
+const MAX_STAMPED_KEYS = 1_000;
 
 async function refuse(c: Context<AppEnv>, detail = 'A valid API key is required: send `Authorization: Bearer <key>`.'): Promise<never> {
   const config = c.get('config');
@@ -36,7 +39,7 @@ function stampInBackground(c: Context<AppEnv>, keyId: string, lastUsedAt: string
   const now = Date.now();
   const stamped = Math.max(lastStamped.get(keyId) ?? 0, lastUsedAt ? Date.parse(lastUsedAt) : 0);
   if (now - stamped < LAST_USED_RESOLUTION_MS) return;
-  lastStamped.set(keyId, now);
+  setBounded(lastStamped, keyId, now, MAX_STAMPED_KEYS);
   const { db } = c.get('config');
   const statement = stampLastUsed(db, keyId, nowIso(), isoAfter(-LAST_USED_RESOLUTION_MS));
   c.executionCtx.waitUntil(

@@ -20,10 +20,11 @@
  * - `claim`: the first request claims the key atomically before the handler runs (another request
  *   meanwhile gets 409 `idempotency_key_in_use`), and its response is saved after. For routes whose
  *   effect is not only their D1 batch (a broadcast, a Durable Object told to end a session).
- * - `atomic`: nothing is written before the handler; it passes its change to {@link commitChange},
- *   which saves the response in the same D1 batch, so the change and its record commit together or
- *   not at all. Of concurrent requests with one key, the first batch to commit wins and the others
- *   replay its response. One D1 round trip instead of three: the create benchmark's budget needs it.
+ * - `atomic`: nothing is written before the handler; it passes its change and its answer to
+ *   {@link batchChange} (through routes/commit.ts), which saves the answer in the same D1 batch, so
+ *   the change and its record commit together or not at all. Of concurrent requests with one key,
+ *   the first batch to commit wins and the others replay its response. One D1 round trip instead of
+ *   three: the create benchmark's budget needs it. The rule for every route whose change is D1 only.
  *
  * It wraps the handler rather than running as middleware so that it runs after validation.
  */
@@ -53,7 +54,7 @@ const NOT_SAVED = new Set([400, 429]);
 
 export type IdempotencyMode = 'claim' | 'atomic';
 
-/** Thrown by commitChange when another request's result holds the key: the wrapper replays or refuses. */
+/** Thrown by batchChange when another request's result holds the key: the wrapper replays or refuses. */
 class IdempotencyKeyTaken extends Error {}
 
 /** What makes two requests "the same": the calling API key, method, path, query and body. */
@@ -95,14 +96,12 @@ async function replayOrRefuse(c: Context<AppEnv>, orgId: string, key: string, re
   }
   for (const [name, value] of Object.entries(record.responseHeaders ?? {})) c.header(name, value);
   c.header('Idempotent-Replayed', 'true');
+  // A saved answer without a body (204) replays without one: a null-body status may not carry even ''.
+  if (body === '') return c.body(null, record.responseStatus as 204);
   return c.body(body, record.responseStatus as 200);
 }
 
-async function toSaved(
-  c: Context<AppEnv>,
-  pending: { orgId: string; key: string },
-  response: JsonResult | Response,
-): Promise<SavedResponse> {
+async function toSaved(c: Context<AppEnv>, pending: { orgId: string; key: string }, response: Answer | Response): Promise<SavedResponse> {
   const headers: Record<string, string> = {};
   let body: string;
   if (response instanceof Response) {
@@ -112,40 +111,49 @@ async function toSaved(
     }
     body = await response.clone().text();
   } else {
-    headers['content-type'] = 'application/json';
-    for (const [name, value] of Object.entries(response.headers)) headers[name.toLowerCase()] = value;
-    body = JSON.stringify(response.json);
+    if (response.json !== undefined) headers['content-type'] = 'application/json';
+    for (const [name, value] of Object.entries(response.headers ?? {})) headers[name.toLowerCase()] = value;
+    body = response.json === undefined ? '' : JSON.stringify(response.json);
   }
   const sealedBody = await seal(await keyringOf(c), body, sealingContext(pending.orgId, pending.key));
   return { status: response.status, headers, sealedBody };
 }
 
 /**
- * Runs `statements` in one batch headed by the INSERT of this request's result. A row for the key
- * that has expired (the hourly purge has not run yet) is deleted and the batch run once more; a
- * live one means another request's result holds the key.
+ * Runs `statements` in one batch with the INSERT of this request's result: at its head, or, for a
+ * conditional change, right after the first statement and only if that changed a row. A row for
+ * the key that has expired (the hourly purge has not run yet) is deleted and the batch run once
+ * more; a live one means another request's result holds the key.
  */
 async function batchWithResult(
   c: Context<AppEnv>,
   pending: PendingIdempotency,
   response: SavedResponse,
   statements: D1PreparedStatement[],
+  conditional: boolean,
 ): Promise<D1Result[]> {
   const { db } = c.get('config');
+  // Unconditional: at the head, so a retry whose own statements would now fail (a unique value it
+  // took the first time) still finds the key taken first, and replays.
+  const at = conditional ? 1 : 0;
   for (let attempt = 0; ; attempt += 1) {
     const now = new Date();
-    const record = recordResultStatement(db, {
-      orgId: pending.orgId,
-      key: pending.key,
-      fingerprint: pending.fingerprint,
-      now: now.toISOString(),
-      expiresAt: isoAfter(IDEMPOTENCY_TTL_MS, now),
-      response,
-    });
+    const record = recordResultStatement(
+      db,
+      {
+        orgId: pending.orgId,
+        key: pending.key,
+        fingerprint: pending.fingerprint,
+        now: now.toISOString(),
+        expiresAt: isoAfter(IDEMPOTENCY_TTL_MS, now),
+        response,
+      },
+      { onlyIfChanged: conditional },
+    );
     try {
-      const results = await db.batch([record, ...statements]);
-      pending.saved = true;
-      return results.slice(1);
+      const results = await db.batch([...statements.slice(0, at), record, ...statements.slice(at)]);
+      pending.saved = !conditional || (results[0]?.meta.changes ?? 0) > 0;
+      return results.filter((_, index) => index !== at);
     } catch (error) {
       if (!isIdempotencyKeyTaken(error)) throw error;
       if (attempt > 0 || !(await forgetExpiredKey(db, pending.orgId, pending.key, now.toISOString()))) throw new IdempotencyKeyTaken();
@@ -153,30 +161,36 @@ async function batchWithResult(
   }
 }
 
-/** What a handler will answer once its change is committed: a JSON body with a status and headers. */
-export interface JsonResult {
+/** What a handler answers once its change is committed: a status, headers and a JSON body, if any. */
+export interface Answer {
   status: number;
-  headers: Record<string, string>;
-  json: unknown;
+  headers?: Record<string, string>;
+  json?: unknown;
 }
 
 /**
- * Runs a handler's change as one D1 batch. Under an `atomic` Idempotency-Key, `result` (what the
- * handler answers when the batch succeeds, with `c.json(result.json, result.status)` and those
- * headers) is saved in the same batch; the results returned are the handler's own statements'.
+ * Runs a handler's change as one D1 batch and returns its statements' results. Under an `atomic`
+ * Idempotency-Key, `answer` is saved in the same batch. A `conditional` change is one whose first
+ * statement may change nothing (a version or state check), every later statement depending on it
+ * (`changes()`, `EXISTS`): its answer is saved only if that statement changed a row.
  */
-export async function commitChange(c: Context<AppEnv>, statements: D1PreparedStatement[], result: JsonResult): Promise<D1Result[]> {
+export async function batchChange(
+  c: Context<AppEnv>,
+  statements: D1PreparedStatement[],
+  answer: Answer,
+  conditional: boolean,
+): Promise<D1Result[]> {
   const { db } = c.get('config');
   const pending = c.get('idempotency');
   if (pending === undefined) return db.batch(statements);
-  return batchWithResult(c, pending, await toSaved(c, pending, result), statements);
+  return batchWithResult(c, pending, await toSaved(c, pending, answer), statements, conditional);
 }
 
-/** The result of a request that ran under an `atomic` key, saved now unless commitChange saved it with the change. */
+/** The result of a request that ran under an `atomic` key, saved now unless batchChange saved it with the change. */
 async function saveAtomicResult(c: Context<AppEnv>, pending: PendingIdempotency, response: Response): Promise<Response> {
   if (pending.saved || response.status >= 500 || NOT_SAVED.has(response.status)) return response;
   try {
-    await batchWithResult(c, pending, await toSaved(c, pending, response), []);
+    await batchWithResult(c, pending, await toSaved(c, pending, response), [], false);
   } catch (error) {
     if (error instanceof IdempotencyKeyTaken) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
     throw error;

@@ -9,9 +9,11 @@
  * - `idempotent` accepts `Idempotency-Key` (held as `claim` or `atomic`: see middleware/idempotency.ts)
  *   and documents 409 / 422;
  * - every route documents 400 and 500, a route with path parameters 404, and every response
- *   carries `X-Request-Id` and `traceparent`.
+ *   carries `X-Request-Id` and `traceparent`;
+ * - each error response documents the problem of its status (`Problem404`…), whose `code` lists
+ *   exactly the catalogue's codes with that status; a status no code has throws here.
  * The declarations also appear in the spec as `x-required-scope`, `x-rate-limit-class` and
- * `x-idempotent`.
+ * `x-idempotent` (`atomic` or `claim`: whether a duplicate in flight can get a 409).
  */
 import { createRoute, type OpenAPIHono, type RouteConfig, type RouteHandler, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
@@ -20,6 +22,7 @@ import { authenticate, requireScope, WWW_AUTHENTICATE } from '../middleware/auth
 import { type IdempotencyMode, withIdempotency } from '../middleware/idempotency.ts';
 import { type RateLimitClass, rateLimit } from '../middleware/rate-limit.ts';
 import { jsonBodyLimits } from '../middleware/request-limits.ts';
+import { codesWithStatus, PROBLEM_CONTENT_TYPE, ProblemSchema, problemSchemaFor } from '../schemas/problem.ts';
 import {
   COMMON_RESPONSE_HEADERS,
   OPTIONAL_RETRY_AFTER_HEADER,
@@ -57,6 +60,27 @@ function withHeaders(responses: Responses, headers: object): Responses {
     Object.entries(responses).map(([status, response]) =>
       '$ref' in response ? [status, response] : [status, { ...response, headers: { ...headers, ...(response.headers ?? {}) } }],
     ),
+  );
+}
+
+/**
+ * Every error response documents the problem of its own status (`Problem404`: `code` is one of the
+ * catalogue's 404 codes), put in place of the any-status ProblemSchema that problemResponse gives.
+ * Done here because only the responses object knows each response's status.
+ */
+function withStatusProblems(path: string, responses: Responses): Responses {
+  return Object.fromEntries(
+    Object.entries(responses).map(([status, response]) => {
+      if ('$ref' in response || Number(status) < 400) return [status, response];
+      const problem = response.content?.[PROBLEM_CONTENT_TYPE];
+      if (problem === undefined) throw new Error(`${path}: the ${status} response must be an ${PROBLEM_CONTENT_TYPE} problem`);
+      if (codesWithStatus(Number(status)).length === 0) {
+        throw new Error(`${path}: documents ${status}, but no code of the error catalogue (schemas/problem.ts) has that status`);
+      }
+      if (!('schema' in problem) || problem.schema !== ProblemSchema) return [status, response];
+      const schema = problemSchemaFor(Number(status));
+      return [status, { ...response, content: { ...response.content, [PROBLEM_CONTENT_TYPE]: { ...problem, schema } } }];
+    }),
   );
 }
 
@@ -114,7 +138,7 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
     idempotent ? withIdempotencyConflict(config.responses, idempotent) : config.responses,
     COMMON_RESPONSE_HEADERS,
   );
-  const responses = { ...errors, ...ownResponses };
+  const responses = withStatusProblems(config.path, { ...errors, ...ownResponses });
 
   const middleware: MiddlewareHandler<AppEnv>[] = [];
   if (authenticated) middleware.push(authenticate(), rateLimit(rateLimitClass ?? 'read'), requireScope(scope));
@@ -140,6 +164,9 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
   const description = [
     config.description,
     authenticated ? `Requires an API key with the \`${scope}\` scope; counts against the \`${rateLimitClass}\` rate limit.` : undefined,
+    idempotent === 'claim'
+      ? 'Its effect is not only a database change, so an `Idempotency-Key` is claimed before it runs: a duplicate sent meanwhile gets 409 `idempotency_key_in_use` (retry after `Retry-After`), not the first response.'
+      : undefined,
   ]
     .filter(Boolean)
     .join('\n\n');
@@ -155,7 +182,7 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
     middleware: [...middleware, ...existing],
     responses: authenticated ? withHeaders(responses, RATE_LIMIT_HEADERS) : responses,
     ...(authenticated ? { 'x-required-scope': scope, 'x-rate-limit-class': rateLimitClass } : {}),
-    ...(idempotent ? { 'x-idempotent': true } : {}),
+    ...(idempotent ? { 'x-idempotent': idempotent } : {}),
   } as unknown as R);
   if (idempotent) idempotencyModes.set(defined, idempotent);
   return defined;

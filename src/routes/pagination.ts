@@ -1,15 +1,14 @@
 /**
  * @module
- * The `cursor` query parameter of every list: the position to continue after, or a 400 naming the
- * parameter when it is not a cursor this list returned to this organisation.
+ * Every list's page: the `cursor` query parameter is the position to continue after, or a 400
+ * naming the parameter when it is not a cursor this list returned to this organisation.
  */
+import type { Page } from '../db/page.ts';
 import { ApiError } from '../errors.ts';
-import { type CursorPosition, decodeCursor } from '../lib/cursor.ts';
-
-export { nextCursor } from '../lib/cursor.ts';
+import { type CursorPosition, decodeCursor, nextCursor } from '../lib/cursor.ts';
 
 /** The position to continue after, from an optional `cursor` query parameter. */
-export function positionAfter(cursor: string | undefined, orgId: string, list: string): CursorPosition | undefined {
+function positionAfter(cursor: string | undefined, orgId: string, list: string): CursorPosition | undefined {
   if (cursor === undefined) return undefined;
   const position = decodeCursor(cursor, orgId, list);
   if (position === undefined) {
@@ -19,4 +18,19 @@ export function positionAfter(cursor: string | undefined, orgId: string, list: s
     });
   }
   return position;
+}
+
+/**
+ * The body of a list response: the page after `cursor`, presented, with the cursor that follows
+ * it. `read` reads the page from the position; `list` names the list the cursors belong to.
+ */
+export async function listBody<R extends CursorPosition, T>(
+  orgId: string,
+  list: string,
+  cursor: string | undefined,
+  read: (after: CursorPosition | undefined) => Promise<Page<R>>,
+  present: (record: R) => T,
+): Promise<{ data: T[]; next_cursor: string | null }> {
+  const { items, hasMore } = await read(positionAfter(cursor, orgId, list));
+  return { data: items.map(present), next_cursor: nextCursor(orgId, list, items, hasMore) };
 }

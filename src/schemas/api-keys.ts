@@ -3,6 +3,7 @@
  * API key resources. The secret appears in exactly one response: the one that created it.
  */
 import { z } from '@hono/zod-openapi';
+import { KEY_MODES } from '../lib/api-key.ts';
 import { idSchema, NextCursorSchema, TimestampSchema } from './common.ts';
 import { ScopeSchema } from './scopes.ts';
 
@@ -18,7 +19,7 @@ export const ApiKeySchema = z
   .object({
     id: ApiKeyIdSchema,
     name: z.string().openapi({ description: 'What the key is for.', example: 'CI deploy bot' }),
-    mode: z.enum(['live', 'test']).openapi({ description: 'Whether the key acts on live or test data.', example: 'live' }),
+    mode: z.enum(KEY_MODES).openapi({ description: 'Whether the key acts on live or test data.', example: 'live' }),
     prefix: z.string().openapi({ description: 'The first characters of the secret, to recognise it by.', example: 'sy_live_a1B2' }),
     scopes: z.array(ScopeSchema).openapi({ description: 'What the key may do.' }),
     expires_at: TimestampSchema.nullable().openapi({ description: 'When the key stops working; `null` for never.' }),

@@ -8,6 +8,8 @@ import { idSchema, NextCursorSchema, PaginationQuerySchema, TimestampSchema } fr
 
 export const DEVICE_KINDS = ['phone', 'browser', 'iot', 'server', 'other'] as const;
 export const DEVICE_STATUSES = ['active', 'disabled'] as const;
+export type DeviceKind = (typeof DEVICE_KINDS)[number];
+export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
 export const MAX_METADATA_KEYS = 50;
 export const MAX_TAGS = 20;
 
@@ -129,3 +131,19 @@ export const DeviceListQuerySchema = PaginationQuerySchema.extend({
     example: 'tablet',
   }),
 }).strict();
+
+/** The ETag header of a device response, documented once for every route that sends it. */
+export const DEVICE_ETAG_HEADER = {
+  ETag: {
+    description: 'The entity tag of this version of the device, for `If-None-Match` and `If-Match`.',
+    required: true,
+    schema: { type: 'string', example: '"v3"' },
+  },
+} as const;
+
+// No example: only the ETag of the device's current version is valid, so any fixed one is a 412.
+export const DeviceIfMatchHeaderSchema = z.object({
+  'If-Match': z.string().max(1024).optional().openapi({
+    description: 'The `ETag` you last read: the change is made only if the device is still at that version (else 412).',
+  }),
+});

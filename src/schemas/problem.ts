@@ -1,7 +1,8 @@
 /**
  * @module
  * The RFC 9457 problem document every error response carries, and the catalogue of its codes:
- * each code's status and fixed title.
+ * each code's status and fixed title. The spec documents one problem per status (`Problem404`…),
+ * derived from the catalogue, so a code's documented status is the one the renderer sends.
  */
 import { z } from '@hono/zod-openapi';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -68,33 +69,87 @@ export const FieldErrorSchema = z
   })
   .openapi('FieldError', { description: 'One invalid field of a request.' });
 
-export const ProblemSchema = z
-  .object({
+/** Every status some catalogue code has. */
+export type ErrorStatus = (typeof ERROR_CATALOG)[ErrorCode]['status'];
+
+/** The codes whose catalogue status is `S`. */
+export type ErrorCodeFor<S extends ErrorStatus> = {
+  [C in ErrorCode]: (typeof ERROR_CATALOG)[C]['status'] extends S ? C : never;
+}[ErrorCode];
+
+/** The codes of the catalogue with this status, in catalogue order; empty when none has it. */
+export function codesWithStatus(status: number): ErrorCode[] {
+  return ERROR_CODES.filter((code) => ERROR_CATALOG[code].status === status);
+}
+
+function problemSchema<C extends ErrorCode, S extends number>(codes: readonly [C, ...C[]], status: z.ZodType<S>) {
+  const [first] = codes;
+  return z.object({
     type: z.url().openapi({
       description: 'URI identifying the kind of problem; documented per `code`.',
-      example: 'https://switchyard.dev/problems/validation-failed',
+      example: `${PROBLEM_TYPE_BASE}${first.replaceAll('_', '-')}`,
     }),
     title: z.string().openapi({
       description: 'Short summary of the kind of problem; the same for every occurrence.',
-      example: 'The request is not valid',
+      example: ERROR_CATALOG[first].title,
     }),
-    status: z.int().min(400).max(599).openapi({ description: 'The HTTP status code of this response.', example: 400 }),
+    status,
     detail: z.string().openapi({
       description: 'What went wrong in this occurrence, for a human.',
-      example: 'query.limit: Too big: expected number to be <=100',
+      example: first === 'validation_failed' ? 'query.limit: Too big: expected number to be <=100' : ERROR_CATALOG[first].title,
     }),
     instance: z.string().openapi({ description: 'The path of the request that failed.', example: '/v1/devices' }),
-    code: z.enum(ERROR_CODES).openapi({
+    code: z.enum(codes).openapi({
       description: 'Machine-readable error code, one of the catalogue; branch on this, not on `title`.',
-      example: 'validation_failed',
+      example: first,
     }),
     request_id: z.string().openapi({
       description: 'The request id, also in the `X-Request-Id` header; quote it when asking for support.',
       example: 'req_3f2b0c1e9d8a4f6b',
     }),
     errors: z.array(FieldErrorSchema).optional().openapi({ description: 'Each invalid field, for validation problems.' }),
-  })
-  .openapi('Problem', { description: 'An RFC 9457 problem document.' });
+  });
+}
+
+/**
+ * Any problem, whatever its status: the type the renderer builds. The spec documents the
+ * per-status schemas instead ({@link problemSchemaFor}), which defineRoute puts in its place.
+ */
+export const ProblemSchema = problemSchema(
+  ERROR_CODES,
+  z.int().min(400).max(599).openapi({ description: 'The HTTP status code of this response.', example: 400 }),
+).openapi('Problem', { description: 'An RFC 9457 problem document.' });
+
+function statusProblemSchema(status: number) {
+  const codes = codesWithStatus(status);
+  const [first, ...rest] = codes;
+  if (first === undefined) return undefined;
+  const list = codes.map((code) => `\`${code}\``).join(', ');
+  return problemSchema(
+    [first, ...rest],
+    z.literal(status).openapi({ type: 'integer', enum: [status], description: 'The HTTP status code of this response.', example: status }),
+  ).openapi(`Problem${status}`, {
+    description: `An RFC 9457 problem document with status ${status}: \`code\` is ${codes.length === 1 ? list : `one of ${list}`}.`,
+  });
+}
+
+// Built once per status, so every route's 404 is the same schema object and the same component.
+const PROBLEM_SCHEMAS_BY_STATUS = new Map(
+  [...new Set(ERROR_CODES.map((code) => ERROR_CATALOG[code].status))].map((status) => [status, statusProblemSchema(status)]),
+);
+
+/**
+ * The documented problem of a status, named `Problem<status>` (e.g. `Problem404`), whose `code` is
+ * an enum of exactly the catalogue's codes with that status, so a client can switch on it with
+ * types. Throws for a status no code has: a route cannot document an error it can never send.
+ */
+export function problemSchemaFor(status: number): z.ZodType<Problem> {
+  const schema = PROBLEM_SCHEMAS_BY_STATUS.get(status as ErrorStatus);
+  if (schema === undefined) {
+    throw new Error(`no code of the error catalogue has status ${status}; add one to ERROR_CATALOG or do not document ${status}`);
+  }
+  return schema;
+}
 
 export type Problem = z.infer<typeof ProblemSchema>;
 export type FieldError = z.infer<typeof FieldErrorSchema>;

@@ -71,3 +71,8 @@ export const OPTIONAL_RETRY_AFTER_HEADER = {
     schema: { type: 'integer', minimum: 0 },
   },
 } satisfies HeadersObject;
+
+/** The `Location` header of a 201: the URL of what was created (`what`, e.g. "The device's URL."). */
+export function locationHeader(what: string): HeadersObject {
+  return { Location: { description: what, required: true, schema: { type: 'string' } } };
+}

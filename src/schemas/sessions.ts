@@ -23,7 +23,12 @@ export const SessionPathSchema = z.object({
   id: SessionIdSchema.openapi({ param: { name: 'id', in: 'path' } }),
 });
 
-const StatusSchema = z.enum(['active', 'ended']).openapi({ description: '`ended` once ended or past `expires_at`.', example: 'active' });
+export const SESSION_STATUSES = ['active', 'ended'] as const;
+export const SESSION_END_REASONS = ['ended', 'expired'] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
+
+const StatusSchema = z.enum(SESSION_STATUSES).openapi({ description: '`ended` once ended or past `expires_at`.', example: 'active' });
 
 const AllowedDevicesSchema = z
   .array(DeviceIdSchema)
@@ -49,7 +54,7 @@ export const SessionSchema = z
     expires_at: TimestampSchema.openapi({ description: 'When the session ends by itself.' }),
     ended_at: TimestampSchema.nullable().openapi({ description: 'When it ended; `null` while active.' }),
     end_reason: z
-      .enum(['ended', 'expired'])
+      .enum(SESSION_END_REASONS)
       .nullable()
       .openapi({ description: 'Why it ended: asked to (`ended`) or its TTL ran out (`expired`).', example: null }),
     created_at: TimestampSchema.openapi({ description: 'When the session was opened.' }),
@@ -122,3 +127,35 @@ export const ConnectTokenSchema = z
     expires_at: TimestampSchema.openapi({ description: 'After this the token cannot open a connection.' }),
   })
   .openapi('ConnectToken', { description: 'A short-lived token for one participant of one session.' });
+
+export const SessionPublishSchema = z
+  .object({
+    payload: z
+      .unknown()
+      .refine((value) => value !== undefined, 'Required')
+      .openapi({
+        description: 'Any JSON, at most 1 MiB serialised, delivered to every participant as a `message` from `server`.',
+        example: { text: 'maintenance in 5 minutes' },
+      }),
+  })
+  .strict()
+  .openapi('SessionPublish', { description: 'A server message to broadcast.' });
+
+export const SessionParticipantListSchema = z
+  .object({
+    data: z
+      .array(
+        z
+          .object({
+            participant: z.string().openapi({ description: 'The participant of the connection.', example: 'client:agent-7' }),
+            connected_at: TimestampSchema.openapi({ description: 'When this connection opened.' }),
+            last_ack_seq: z
+              .int()
+              .min(0)
+              .openapi({ description: 'The highest `seq` the connection acknowledged (or resumed from).', example: 41 }),
+          })
+          .openapi('SessionParticipant', { description: 'One open connection to the session.' }),
+      )
+      .openapi({ description: 'Every open connection; a participant connected twice appears twice.' }),
+  })
+  .openapi('SessionParticipantList', { description: 'Who is connected now.' });

@@ -1,18 +1,33 @@
 /**
  * Real WebSockets against the Worker, in the Workers runtime: connect a participant, collect what
- * it receives, wait for frames or the close.
+ * it receives, wait for frames or the close. Every frame received is decoded with the spec's
+ * ServerFrame schema: one the spec does not declare fails the test that received it.
  */
 import { exports } from 'cloudflare:workers';
-import type { SessionMessage } from '../../src/schemas/realtime.ts';
+import { onTestFinished } from 'vitest';
+import { sessionSocketProtocols, sessionSocketUrl } from '../../generated/client.ts';
+import { type MessageFrame, type ServerFrame, ServerFrameSchema, type SessionMessage } from '../../src/schemas/realtime.ts';
 import type { Tenant } from './tenants.ts';
 import { BASE_URL } from './worker.ts';
 
+/** A frame the socket received that ServerFrameSchema refused, with why. */
+export interface UndeclaredFrame {
+  data: string;
+  problem: string;
+}
+
 export interface TestSocket {
   socket: WebSocket;
-  received: SessionMessage[];
+  /** Every declared frame received, decoded, in order. */
+  received: ServerFrame[];
+  /**
+   * Frames the spec does not declare. Any of them fails the test: `until()` throws as soon as one
+   * arrives, and the test fails when it finishes. A test that provokes one on purpose empties this.
+   */
+  undeclared: UndeclaredFrame[];
   closed: Promise<{ code: number; reason: string }>;
   /** Waits until `predicate` holds for what was received. */
-  until(predicate: (received: SessionMessage[]) => boolean, timeoutMs?: number): Promise<void>;
+  until(predicate: (received: ServerFrame[]) => boolean, timeoutMs?: number): Promise<void>;
   send(frame: unknown): void;
 }
 
@@ -33,16 +48,22 @@ export async function mintToken(tenant: Tenant, sessionId: string, participant =
   return data.token;
 }
 
+/** The upgrade request, as the Workers runtime opens a client WebSocket: `fetch` with `Upgrade: websocket`. */
 export function connectRequest(
   sessionId: string,
   options: { token?: string; lastSeq?: number; headers?: Record<string, string>; viaQuery?: boolean } = {},
 ) {
-  const query = new URLSearchParams();
-  if (options.viaQuery && options.token) query.set('token', options.token);
-  if (options.lastSeq !== undefined) query.set('last_seq', String(options.lastSeq));
+  const { token, lastSeq, viaQuery } = options;
+  const url = sessionSocketUrl({
+    baseUrl: BASE_URL,
+    sessionId,
+    scheme: 'http',
+    ...(lastSeq !== undefined ? { lastSeq } : {}),
+    ...(viaQuery && token !== undefined ? { queryToken: token } : {}),
+  });
   const headers: Record<string, string> = { Upgrade: 'websocket', ...options.headers };
-  if (!options.viaQuery && options.token) headers['Sec-WebSocket-Protocol'] = `switchyard.v1, ${options.token}`;
-  return exports.default.fetch(`${BASE_URL}/v1/sessions/${sessionId}/connect${query.size ? `?${query}` : ''}`, { headers });
+  if (!viaQuery && token !== undefined) headers['Sec-WebSocket-Protocol'] = sessionSocketProtocols(token).join(', ');
+  return exports.default.fetch(url.href, { headers });
 }
 
 export async function connect(
@@ -55,9 +76,17 @@ export async function connect(
   const socket = response.webSocket;
   if (!socket) throw new Error('no WebSocket on a 101');
   socket.accept();
-  const received: SessionMessage[] = [];
+  const received: ServerFrame[] = [];
+  const undeclared: UndeclaredFrame[] = [];
   socket.addEventListener('message', (event) => {
-    received.push(JSON.parse(String(event.data)) as SessionMessage);
+    const data = typeof event.data === 'string' ? event.data : `<${event.data.byteLength} bytes of binary>`;
+    const decoded = decodeFrame(data);
+    if (decoded.ok) received.push(decoded.frame);
+    else undeclared.push({ data, problem: decoded.problem });
+  });
+  // Thrown here, the error fails the test even when it never waits for the frame that broke the contract.
+  onTestFinished(() => {
+    if (undeclared.length > 0) throw undeclaredError(undeclared);
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     socket.addEventListener('close', (event) => resolve({ code: event.code, reason: event.reason }));
@@ -65,12 +94,47 @@ export async function connect(
   return {
     socket,
     received,
+    undeclared,
     closed,
-    until: (predicate, timeoutMs) => waitFor(() => predicate(received), timeoutMs),
+    until: (predicate, timeoutMs) =>
+      waitFor(() => {
+        if (undeclared.length > 0) throw undeclaredError(undeclared);
+        return predicate(received);
+      }, timeoutMs),
     send: (frame) => socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame)),
   };
 }
 
-export function messagesOnly(received: SessionMessage[]): SessionMessage[] {
-  return received.filter((message) => message.type === 'message');
+function decodeFrame(data: string): { ok: true; frame: ServerFrame } | { ok: false; problem: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch (error) {
+    return { ok: false, problem: `not JSON: ${(error as Error).message}` };
+  }
+  const decoded = ServerFrameSchema.safeParse(json);
+  if (decoded.success) return { ok: true, frame: decoded.data };
+  return { ok: false, problem: decoded.error.issues.map((issue) => `${issue.path.join('.') || '(frame)'}: ${issue.message}`).join('; ') };
+}
+
+function undeclaredError(undeclared: UndeclaredFrame[]): Error {
+  const list = undeclared.map((frame) => `  ${frame.data.slice(0, 200)} (${frame.problem})`).join('\n');
+  return new Error(`the server sent ${undeclared.length} frame(s) the spec's ServerFrame does not declare:\n${list}`);
+}
+
+/** The broadcasts (sequenced frames) among what was received. */
+export function broadcastsOnly(received: ServerFrame[]): SessionMessage[] {
+  return received.filter((frame): frame is SessionMessage => frame.type === 'message' || frame.type === 'presence');
+}
+
+export function messagesOnly(received: ServerFrame[]): MessageFrame[] {
+  return framesOf(received, 'message');
+}
+
+/** Frames of one type among what was received. */
+export function framesOf<Type extends ServerFrame['type']>(
+  received: ServerFrame[],
+  type: Type,
+): Array<Extract<ServerFrame, { type: Type }>> {
+  return received.filter((frame): frame is Extract<ServerFrame, { type: Type }> => frame.type === type);
 }

@@ -1,21 +1,31 @@
 /**
  * Calling the Worker from tests. `api` is the generated typed client wired to the Worker's own
- * fetch (the `main` module, in this isolate, with the real D1). `callWorker` sends a raw request,
+ * fetch (the `main` module, in this isolate, with the real D1), with the response contract check
+ * (response-contract.ts) on every call. `callWorker` sends a raw request,
  * optionally with an env that differs from the configured one (production settings, another D1).
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import { createSwitchyardClient } from '../../generated/client.ts';
+import { createApp } from '../../src/app.ts';
 import worker from '../../src/index.ts';
+import { responseContractCheck } from './response-contract.ts';
 
 export const BASE_URL = 'https://switchyard.test';
 
+// Built once from an app of its own: the route definitions are module singletons, so its registry
+// holds the very routes the Worker serves.
+const responseContract = responseContractCheck(createApp());
+
+/** The generated client against the Worker; every response it gets is checked against its route's documentation. */
 export function apiClient(options: { apiKey?: string; headers?: Record<string, string> } = {}) {
-  return createSwitchyardClient({
+  const client = createSwitchyardClient({
     baseUrl: BASE_URL,
     fetch: (request) => exports.default.fetch(request),
     ...options,
   });
+  client.use(responseContract);
+  return client;
 }
 
 export const api = apiClient();

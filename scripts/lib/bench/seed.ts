@@ -7,11 +7,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { insertApiKeySql, type NewApiKey } from '../../../src/db/api-keys.ts';
-import { type DeviceKind, type DeviceRecord, insertDevice } from '../../../src/db/devices.ts';
+import { type DeviceRecord, insertDevice } from '../../../src/db/devices.ts';
 import { insertOrganizationSql, newOrganization } from '../../../src/db/organizations.ts';
 import { generateApiKey } from '../../../src/lib/api-key.ts';
 import { nowIso } from '../../../src/lib/clock.ts';
 import { newId } from '../../../src/lib/ids.ts';
+import { DEVICE_KINDS } from '../../../src/schemas/devices.ts';
 import { SCOPES } from '../../../src/schemas/scopes.ts';
 import { ROOT } from '../local-worker.ts';
 
@@ -19,7 +20,6 @@ export const SEEDED_DEVICES = 200;
 /** Requests per minute per route class: far beyond what a run can send, so no request is ever limited. */
 export const UNREACHABLE_LIMIT = 1_000_000_000;
 
-const KINDS: DeviceKind[] = ['phone', 'browser', 'iot', 'server', 'other'];
 /** Seeded devices sort before anything created during the run, so a list always pages the same rows. */
 const SEED_EPOCH = Date.parse('2026-01-01T00:00:00.000Z');
 
@@ -54,7 +54,7 @@ export async function createSeed(): Promise<Seed> {
       id: newId('device'),
       orgId: org.id,
       name: `Benchmark device ${index + 1}`,
-      kind: KINDS[index % KINDS.length] as DeviceKind,
+      kind: DEVICE_KINDS[index % DEVICE_KINDS.length] ?? 'other',
       externalId: `bench-${index + 1}`,
       metadata: { floor: index % 12, model: 'Pixel 9', kiosk: index % 2 === 0 },
       tags: ['bench', `group:${index % 8}`],

@@ -8,7 +8,7 @@
  */
 import type { Context } from 'hono';
 import type { AppEnv, AuthContext } from '../../context.ts';
-import { getApiKey } from '../../db/api-keys.ts';
+import * as apiKeys from '../../db/api-keys.ts';
 import { ApiError } from '../../errors.ts';
 import type { Scope } from '../../schemas/scopes.ts';
 
@@ -38,6 +38,6 @@ export function requireExpiryWithinCaller(auth: AuthContext, expiresAt: string |
  */
 export async function requireKeyWithinCaller(c: Context<AppEnv>, id: string, action: string): Promise<void> {
   const auth = c.get('auth');
-  const target = await getApiKey(c.get('config').db, auth.orgId, id);
+  const target = await apiKeys.getApiKey(c.get('config').db, auth.orgId, id);
   if (target) requireScopesWithinCaller(auth, target.scopes, action);
 }

@@ -1,11 +1,11 @@
-import { insertApiKey, type NewApiKey } from '../../db/api-keys.ts';
-import { insertAuditEvent } from '../../db/audit-events.ts';
+import * as apiKeys from '../../db/api-keys.ts';
 import { generateApiKey } from '../../lib/api-key.ts';
 import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { ApiKeyCreateSchema, ApiKeyWithSecretSchema } from '../../schemas/api-keys.ts';
-import { problemResponse } from '../../schemas/responses.ts';
-import { auditContext } from '../audit-context.ts';
+import { locationHeader, problemResponse } from '../../schemas/responses.ts';
+import { auditEvent } from '../audit.ts';
+import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
 import { requireExpiryWithinCaller, requireScopesWithinCaller } from './authorize.ts';
 import { apiKeyLocation, presentApiKey } from './present.ts';
@@ -20,7 +20,7 @@ export const createApiKeyRoute = defineRoute({
     "Creates a key in the calling key's organisation and mode. Its scopes must be a subset of the calling key's, and it may not outlive the calling key. The secret is in this response only.",
   scope: 'keys:admin',
   rateLimit: 'write',
-  idempotent: 'claim',
+  idempotent: 'atomic',
   request: {
     body: { required: true, content: { 'application/json': { schema: ApiKeyCreateSchema } } },
   },
@@ -30,7 +30,7 @@ export const createApiKeyRoute = defineRoute({
     ),
     201: {
       description: 'The key, with its secret.',
-      headers: { Location: { description: "The new key's URL.", required: true, schema: { type: 'string' } } },
+      headers: locationHeader("The new key's URL."),
       content: { 'application/json': { schema: ApiKeyWithSecretSchema } },
       links: {
         GetApiKey: { operationId: 'getApiKey', parameters: { id: '$response.body#/id' }, description: 'Read the new key.' },
@@ -57,7 +57,7 @@ export const createApiKey: AppRouteHandler<typeof createApiKeyRoute> = async (c)
   const auth = c.get('auth');
   const now = nowIso();
   const generated = await generateApiKey(auth.mode);
-  const key: NewApiKey = {
+  const key: apiKeys.NewApiKey = {
     id: newId('apiKey'),
     orgId: auth.orgId,
     name: input.name,
@@ -72,10 +72,9 @@ export const createApiKey: AppRouteHandler<typeof createApiKeyRoute> = async (c)
     rotatedTo: null,
   };
   const { db } = c.get('config');
-  await db.batch([
-    insertApiKey(db, key),
-    insertAuditEvent(db, await auditContext(c), { action: 'api_key.created', targetType: 'api_key', targetId: key.id, at: now }),
-  ]);
-  c.header('Location', apiKeyLocation(key.id));
-  return c.json({ ...presentApiKey(key), secret: generated.secret }, 201);
+  return commit(
+    c,
+    { statements: [apiKeys.insertApiKey(db, key), await auditEvent(c, 'api_key.created', key.id, now)] },
+    { status: 201, headers: { Location: apiKeyLocation(key.id) }, json: { ...presentApiKey(key), secret: generated.secret } },
+  );
 };

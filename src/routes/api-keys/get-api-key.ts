@@ -1,7 +1,6 @@
-import { getApiKey as findApiKey } from '../../db/api-keys.ts';
-import { ApiError } from '../../errors.ts';
 import { ApiKeyPathSchema, ApiKeySchema } from '../../schemas/api-keys.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { loadApiKey } from './load.ts';
 import { presentApiKey } from './present.ts';
 
 export const getApiKeyRoute = defineRoute({
@@ -21,7 +20,6 @@ export const getApiKeyRoute = defineRoute({
 
 export const getApiKey: AppRouteHandler<typeof getApiKeyRoute> = async (c) => {
   const { id } = c.req.valid('param');
-  const key = await findApiKey(c.get('config').db, c.get('auth').orgId, id);
-  if (!key) throw new ApiError('not_found', { detail: `No API key ${id}.` });
+  const key = await loadApiKey(c.get('config').db, c.get('auth').orgId, id);
   return c.json(presentApiKey(key), 200);
 };

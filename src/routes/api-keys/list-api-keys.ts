@@ -1,8 +1,9 @@
-import { listApiKeys as queryApiKeys } from '../../db/api-keys.ts';
+import * as apiKeys from '../../db/api-keys.ts';
+import type { CursorPosition } from '../../lib/cursor.ts';
 import { ApiKeyListSchema } from '../../schemas/api-keys.ts';
 import { PaginationQuerySchema } from '../../schemas/common.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
-import { nextCursor, positionAfter } from '../pagination.ts';
+import { listBody } from '../pagination.ts';
 import { presentApiKey } from './present.ts';
 
 const LIST = 'api_keys';
@@ -25,13 +26,6 @@ export const listApiKeysRoute = defineRoute({
 export const listApiKeys: AppRouteHandler<typeof listApiKeysRoute> = async (c) => {
   const { limit, cursor } = c.req.valid('query');
   const { orgId } = c.get('auth');
-  const after = positionAfter(cursor, orgId, LIST);
-  const { keys, hasMore } = await queryApiKeys(c.get('config').db, orgId, limit, after);
-  return c.json(
-    {
-      data: keys.map(presentApiKey),
-      next_cursor: nextCursor(orgId, LIST, keys, hasMore),
-    },
-    200,
-  );
+  const read = (after: CursorPosition | undefined) => apiKeys.listApiKeys(c.get('config').db, orgId, limit, after);
+  return c.json(await listBody(orgId, LIST, cursor, read, presentApiKey), 200);
 };

@@ -3,10 +3,10 @@
  * API key records as the API shows them.
  */
 import type { z } from '@hono/zod-openapi';
-import type { ApiKeyRecord } from '../../db/api-keys.ts';
+import type * as apiKeys from '../../db/api-keys.ts';
 import type { ApiKeySchema } from '../../schemas/api-keys.ts';
 
-export function presentApiKey(key: ApiKeyRecord): z.infer<typeof ApiKeySchema> {
+export function presentApiKey(key: apiKeys.ApiKeyRecord): z.infer<typeof ApiKeySchema> {
   return {
     id: key.id,
     name: key.name,

@@ -1,11 +1,11 @@
-import { forgetKey } from '../../db/api-key-cache.ts';
-import { revokeApiKey as revoke } from '../../db/api-keys.ts';
-import { insertAuditEvent } from '../../db/audit-events.ts';
-import { ApiError } from '../../errors.ts';
+import * as apiKeyCache from '../../db/api-key-cache.ts';
+import * as apiKeys from '../../db/api-keys.ts';
+import { ApiError, notFound } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { ApiKeyPathSchema } from '../../schemas/api-keys.ts';
 import { problemResponse } from '../../schemas/responses.ts';
-import { auditContext } from '../audit-context.ts';
+import { auditEvent } from '../audit.ts';
+import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
 import { requireKeyWithinCaller } from './authorize.ts';
 
@@ -40,16 +40,15 @@ export const revokeApiKey: AppRouteHandler<typeof revokeApiKeyRoute> = async (c)
   }
   const { db } = c.get('config');
   const now = nowIso();
-  const [revoked] = await db.batch([
-    revoke(db, orgId, id, now),
-    insertAuditEvent(
-      db,
-      await auditContext(c),
-      { action: 'api_key.revoked', targetType: 'api_key', targetId: id, at: now },
-      { onlyIfChanged: true },
-    ),
-  ]);
-  if (revoked?.meta.changes !== 1) throw new ApiError('not_found', { detail: `No API key ${id}.` });
-  forgetKey(id);
-  return c.body(null, 204);
+  const revoked = await commit(
+    c,
+    {
+      statements: [apiKeys.revokeApiKey(db, orgId, id, now), await auditEvent(c, 'api_key.revoked', id, now, { onlyIfChanged: true })],
+      conditional: true,
+      afterCommit: () => apiKeyCache.forgetKey(id),
+    },
+    { status: 204 },
+  );
+  if (revoked) return revoked;
+  throw notFound('API key', id);
 };

@@ -1,7 +1,9 @@
-import { listAuditEvents as queryAuditEvents } from '../../db/audit-events.ts';
+import * as auditEvents from '../../db/audit-events.ts';
+import type { CursorPosition } from '../../lib/cursor.ts';
 import { AuditEventListSchema, AuditEventQuerySchema } from '../../schemas/audit-events.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
-import { nextCursor, positionAfter } from '../pagination.ts';
+import { listBody } from '../pagination.ts';
+import { presentAuditEvent } from './present.ts';
 
 const LIST = 'audit_events';
 
@@ -23,30 +25,8 @@ export const listAuditEventsRoute = defineRoute({
 export const listAuditEvents: AppRouteHandler<typeof listAuditEventsRoute> = async (c) => {
   const { limit, cursor, action, target_type, target_id, since, until } = c.req.valid('query');
   const { orgId } = c.get('auth');
+  const filter = { action, targetType: target_type, targetId: target_id, since, until };
   // The cursor is bound to the list, not the filters: a client changing filters mid-way only changes what it sees next.
-  const after = positionAfter(cursor, orgId, LIST);
-  const { events, hasMore } = await queryAuditEvents(
-    c.get('config').db,
-    orgId,
-    { action, targetType: target_type, targetId: target_id, since, until },
-    limit,
-    after,
-  );
-  return c.json(
-    {
-      data: events.map((event) => ({
-        id: event.id,
-        action: event.action,
-        target_type: event.targetType,
-        target_id: event.targetId,
-        actor_key_id: event.actorKeyId,
-        request_id: event.requestId,
-        ip_hash: event.ipHash,
-        user_agent: event.userAgent,
-        created_at: event.createdAt,
-      })),
-      next_cursor: nextCursor(orgId, LIST, events, hasMore),
-    },
-    200,
-  );
+  const read = (after: CursorPosition | undefined) => auditEvents.listAuditEvents(c.get('config').db, orgId, filter, limit, after);
+  return c.json(await listBody(orgId, LIST, cursor, read, presentAuditEvent), 200);
 };

@@ -1,15 +1,13 @@
-import { insertAuditEvent } from '../../db/audit-events.ts';
-import { type DeviceRecord, insertDevice, isExternalIdConflict } from '../../db/devices.ts';
-import { ApiError } from '../../errors.ts';
+import * as devices from '../../db/devices.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { versionEtag } from '../../lib/etag.ts';
 import { newId } from '../../lib/ids.ts';
-import { commitChange } from '../../middleware/idempotency.ts';
-import { DeviceCreateSchema, DeviceSchema } from '../../schemas/devices.ts';
-import { problemResponse } from '../../schemas/responses.ts';
-import { auditContext } from '../audit-context.ts';
+import { DEVICE_ETAG_HEADER, DeviceCreateSchema, DeviceSchema } from '../../schemas/devices.ts';
+import { locationHeader, problemResponse } from '../../schemas/responses.ts';
+import { auditEvent } from '../audit.ts';
+import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
-import { deviceLocation, ETAG_HEADER, presentDevice } from './present.ts';
+import { deviceLocation, externalIdConflict, presentDevice } from './present.ts';
 
 export const createDeviceRoute = defineRoute({
   method: 'post',
@@ -27,7 +25,7 @@ export const createDeviceRoute = defineRoute({
   responses: {
     201: {
       description: 'The device.',
-      headers: { Location: { description: "The device's URL.", required: true, schema: { type: 'string' } }, ...ETAG_HEADER },
+      headers: { ...locationHeader("The device's URL."), ...DEVICE_ETAG_HEADER },
       content: { 'application/json': { schema: DeviceSchema } },
       links: {
         GetDevice: { operationId: 'getDevice', parameters: { id: '$response.body#/id' }, description: 'Read the device.' },
@@ -39,18 +37,11 @@ export const createDeviceRoute = defineRoute({
   },
 });
 
-export function externalIdTaken(externalId: string | null): ApiError {
-  return new ApiError('conflict', {
-    detail: `Another device in this organisation has external_id ${JSON.stringify(externalId)}.`,
-    errors: [{ location: 'body', pointer: '/external_id', detail: 'Already used by another device', code: 'duplicate' }],
-  });
-}
-
 export const createDevice: AppRouteHandler<typeof createDeviceRoute> = async (c) => {
   const input = c.req.valid('json');
   const { orgId } = c.get('auth');
   const now = nowIso();
-  const device: DeviceRecord = {
+  const device: devices.DeviceRecord = {
     id: newId('device'),
     orgId,
     name: input.name,
@@ -65,26 +56,16 @@ export const createDevice: AppRouteHandler<typeof createDeviceRoute> = async (c)
     version: 1,
   };
   const { db } = c.get('config');
-  const created = {
-    status: 201,
-    headers: { Location: deviceLocation(device.id), ETag: versionEtag(device.version) },
-    json: presentDevice(device),
-  };
-  try {
-    await commitChange(
-      c,
-      [
-        insertDevice(db, device),
-        insertAuditEvent(db, await auditContext(c), { action: 'device.created', targetType: 'device', targetId: device.id, at: now }),
-      ],
-      created,
-    );
-  } catch (error) {
-    if (isExternalIdConflict(error)) throw externalIdTaken(device.externalId);
-    throw error;
-  }
-  // Set only now: headers set before the change would also reach an error response rendered instead.
-  c.header('Location', created.headers.Location);
-  c.header('ETag', created.headers.ETag);
-  return c.json(created.json, 201);
+  return commit(
+    c,
+    {
+      statements: [devices.insertDevice(db, device), await auditEvent(c, 'device.created', device.id, now)],
+      conflict: externalIdConflict(device.externalId),
+    },
+    {
+      status: 201,
+      headers: { Location: deviceLocation(device.id), ETag: versionEtag(device.version) },
+      json: presentDevice(device),
+    },
+  );
 };

@@ -1,10 +1,9 @@
 import { z } from '@hono/zod-openapi';
-import { getDevice as findDevice } from '../../db/devices.ts';
-import { ApiError } from '../../errors.ts';
 import { noneMatchHits, versionEtag } from '../../lib/etag.ts';
-import { DevicePathSchema, DeviceSchema } from '../../schemas/devices.ts';
+import { DEVICE_ETAG_HEADER, DevicePathSchema, DeviceSchema } from '../../schemas/devices.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
-import { ETAG_HEADER, presentDevice } from './present.ts';
+import { loadDevice } from './load.ts';
+import { presentDevice } from './present.ts';
 
 export const getDeviceRoute = defineRoute({
   method: 'get',
@@ -26,15 +25,14 @@ export const getDeviceRoute = defineRoute({
     }),
   },
   responses: {
-    200: { description: 'The device.', headers: ETAG_HEADER, content: { 'application/json': { schema: DeviceSchema } } },
-    304: { description: 'Not modified: `If-None-Match` names the current version.', headers: ETAG_HEADER },
+    200: { description: 'The device.', headers: DEVICE_ETAG_HEADER, content: { 'application/json': { schema: DeviceSchema } } },
+    304: { description: 'Not modified: `If-None-Match` names the current version.', headers: DEVICE_ETAG_HEADER },
   },
 });
 
 export const getDevice: AppRouteHandler<typeof getDeviceRoute> = async (c) => {
   const { id } = c.req.valid('param');
-  const device = await findDevice(c.get('config').db, c.get('auth').orgId, id);
-  if (!device) throw new ApiError('not_found', { detail: `No device ${id}.` });
+  const device = await loadDevice(c.get('config').db, c.get('auth').orgId, id);
   const etag = versionEtag(device.version);
   c.header('ETag', etag);
   if (noneMatchHits(c.req.valid('header')['If-None-Match'], etag)) return c.body(null, 304);

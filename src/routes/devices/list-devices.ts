@@ -1,7 +1,8 @@
-import { listDevices as queryDevices } from '../../db/devices.ts';
+import * as devices from '../../db/devices.ts';
+import type { CursorPosition } from '../../lib/cursor.ts';
 import { DeviceListQuerySchema, DeviceListSchema } from '../../schemas/devices.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
-import { nextCursor, positionAfter } from '../pagination.ts';
+import { listBody } from '../pagination.ts';
 import { presentDevice } from './present.ts';
 
 const LIST = 'devices';
@@ -25,13 +26,7 @@ export const listDevicesRoute = defineRoute({
 export const listDevices: AppRouteHandler<typeof listDevicesRoute> = async (c) => {
   const { limit, cursor, status, kind, tag, q } = c.req.valid('query');
   const { orgId } = c.get('auth');
-  const after = positionAfter(cursor, orgId, LIST);
-  const { devices, hasMore } = await queryDevices(c.get('config').db, orgId, { status, kind, tag, q }, limit, after);
-  return c.json(
-    {
-      data: devices.map(presentDevice),
-      next_cursor: nextCursor(orgId, LIST, devices, hasMore),
-    },
-    200,
-  );
+  const read = (after: CursorPosition | undefined) =>
+    devices.listDevices(c.get('config').db, orgId, { status, kind, tag, q }, limit, after);
+  return c.json(await listBody(orgId, LIST, cursor, read, presentDevice), 200);
 };

@@ -1,14 +1,13 @@
 /**
  * @module
- * Device records as the API shows them, and the headers that go with them.
+ * Device records as the API shows them, and the conflict a change of one can run into.
  */
 import type { z } from '@hono/zod-openapi';
-import { type DeviceRecord, getDevice } from '../../db/devices.ts';
+import * as devices from '../../db/devices.ts';
 import { ApiError } from '../../errors.ts';
-import { ifMatchHolds, versionEtag } from '../../lib/etag.ts';
 import type { DeviceSchema } from '../../schemas/devices.ts';
 
-export function presentDevice(device: DeviceRecord): z.infer<typeof DeviceSchema> {
+export function presentDevice(device: devices.DeviceRecord): z.infer<typeof DeviceSchema> {
   return {
     id: device.id,
     name: device.name,
@@ -28,23 +27,13 @@ export function deviceLocation(id: string): string {
   return `/v1/devices/${id}`;
 }
 
-/** The ETag header of a device response, documented once for every route that sends it. */
-export const ETAG_HEADER = {
-  ETag: {
-    description: 'The entity tag of this version of the device, for `If-None-Match` and `If-Match`.',
-    required: true,
-    schema: { type: 'string', example: '"v3"' },
-  },
-} as const;
-
-/** The device a PATCH or DELETE is about to change: 404 when absent, 412 when If-Match names another version. */
-export async function deviceForChange(db: D1Database, orgId: string, id: string, ifMatch: string | undefined): Promise<DeviceRecord> {
-  const current = await getDevice(db, orgId, id);
-  if (!current) throw new ApiError('not_found', { detail: `No device ${id}.` });
-  if (!ifMatchHolds(ifMatch, versionEtag(current.version))) {
-    throw new ApiError('precondition_failed', {
-      detail: `The device is at ${versionEtag(current.version)}; If-Match named another version.`,
-    });
-  }
-  return current;
+/** Maps the change's constraint violation to the caller's 409 when the `external_id` it sets is another device's. */
+export function externalIdConflict(externalId: string | null): (error: unknown) => ApiError | undefined {
+  return (error) =>
+    devices.isExternalIdConflict(error)
+      ? new ApiError('conflict', {
+          detail: `Another device in this organisation has external_id ${JSON.stringify(externalId)}.`,
+          errors: [{ location: 'body', pointer: '/external_id', detail: 'Already used by another device', code: 'duplicate' }],
+        })
+      : undefined;
 }

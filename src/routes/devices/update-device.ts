@@ -1,26 +1,24 @@
-import { z } from '@hono/zod-openapi';
-import { insertAuditEvent } from '../../db/audit-events.ts';
-import { type DeviceRecord, isExternalIdConflict, updateDevice as writeDevice } from '../../db/devices.ts';
+import * as devices from '../../db/devices.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { versionEtag } from '../../lib/etag.ts';
-import { DevicePathSchema, DeviceSchema, DeviceUpdateSchema } from '../../schemas/devices.ts';
+import {
+  DEVICE_ETAG_HEADER,
+  DeviceIfMatchHeaderSchema,
+  DevicePathSchema,
+  DeviceSchema,
+  DeviceUpdateSchema,
+} from '../../schemas/devices.ts';
 import { problemResponse } from '../../schemas/responses.ts';
-import { auditContext } from '../audit-context.ts';
+import { auditEvent } from '../audit.ts';
+import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { disconnectDevice } from '../sessions/room.ts';
-import { externalIdTaken } from './create-device.ts';
-import { deviceForChange, ETAG_HEADER, presentDevice } from './present.ts';
+import { loadDeviceForChange } from './load.ts';
+import { externalIdConflict, presentDevice } from './present.ts';
 
 /** Without If-Match, a write that lost a race is retried on the new version this many times. */
 const ATTEMPTS = 3;
-
-// No example: only the ETag of the device's current version is valid, so any fixed one is a 412.
-export const IfMatchHeaderSchema = z.object({
-  'If-Match': z.string().max(1024).optional().openapi({
-    description: 'The `ETag` you last read: the change is made only if the device is still at that version (else 412).',
-  }),
-});
 
 export const updateDeviceRoute = defineRoute({
   method: 'patch',
@@ -34,11 +32,11 @@ export const updateDeviceRoute = defineRoute({
   rateLimit: 'write',
   request: {
     params: DevicePathSchema,
-    headers: IfMatchHeaderSchema,
+    headers: DeviceIfMatchHeaderSchema,
     body: { required: true, content: { 'application/json': { schema: DeviceUpdateSchema } } },
   },
   responses: {
-    200: { description: 'The device as changed.', headers: ETAG_HEADER, content: { 'application/json': { schema: DeviceSchema } } },
+    200: { description: 'The device as changed.', headers: DEVICE_ETAG_HEADER, content: { 'application/json': { schema: DeviceSchema } } },
     409: problemResponse('Another device of the organisation has this `external_id` (`conflict`, naming the field).'),
     412: problemResponse('`If-Match` does not name the current version: read the device again.'),
   },
@@ -50,11 +48,10 @@ export const updateDevice: AppRouteHandler<typeof updateDeviceRoute> = async (c)
   const ifMatch = c.req.valid('header')['If-Match'];
   const { orgId } = c.get('auth');
   const { db } = c.get('config');
-  const context = await auditContext(c);
   for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
-    const current = await deviceForChange(db, orgId, id, ifMatch);
+    const current = await loadDeviceForChange(db, orgId, id, ifMatch);
     const now = nowIso();
-    const next: DeviceRecord = {
+    const next: devices.DeviceRecord = {
       ...current,
       name: patch.name ?? current.name,
       kind: patch.kind ?? current.kind,
@@ -65,23 +62,22 @@ export const updateDevice: AppRouteHandler<typeof updateDeviceRoute> = async (c)
       updatedAt: now,
       version: current.version + 1,
     };
-    let changed: number | undefined;
-    try {
-      const [written] = await db.batch([
-        writeDevice(db, next, current.version),
-        insertAuditEvent(db, context, { action: 'device.updated', targetType: 'device', targetId: id, at: now }, { onlyIfChanged: true }),
-      ]);
-      changed = written?.meta.changes;
-    } catch (error) {
-      if (isExternalIdConflict(error)) throw externalIdTaken(next.externalId);
-      throw error;
-    }
-    if (changed === 1) {
-      // A disabled device keeps no live socket: it is closed in every open session it joined.
-      if (next.status === 'disabled' && current.status !== 'disabled') await disconnectDevice(c, id, next.version);
-      c.header('ETag', versionEtag(next.version));
-      return c.json(presentDevice(next), 200);
-    }
+    const disabled = next.status === 'disabled' && current.status !== 'disabled';
+    const updated = await commit(
+      c,
+      {
+        statements: [
+          devices.updateDevice(db, next, current.version),
+          await auditEvent(c, 'device.updated', id, now, { onlyIfChanged: true }),
+        ],
+        conditional: true,
+        conflict: externalIdConflict(next.externalId),
+        // A disabled device keeps no live socket: it is closed in every open session it joined.
+        afterCommit: disabled ? () => disconnectDevice(c, id, next.version) : undefined,
+      },
+      { status: 200, headers: { ETag: versionEtag(next.version) }, json: presentDevice(next) },
+    );
+    if (updated) return updated;
     // Changed or deleted since it was read: with If-Match that is the caller's conflict, without it read again.
     if (ifMatch !== undefined) {
       throw new ApiError('precondition_failed', { detail: 'The device changed while this update was made; read it again.' });

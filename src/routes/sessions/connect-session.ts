@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
-import { recordDeviceConnection } from '../../db/device-connections.ts';
-import { type DeviceStanding, deviceStandingOf, selectDeviceStanding, stampDeviceSeen } from '../../db/devices.ts';
-import { effectiveSession, getSession, type SessionRecord, selectSession, sessionOf } from '../../db/sessions.ts';
+import * as deviceConnections from '../../db/device-connections.ts';
+import * as devices from '../../db/devices.ts';
+import * as sessions from '../../db/sessions.ts';
 import { JOIN_REFUSAL_HEADER, type JoinRefusal, joinHeaders } from '../../durable-objects/session-room-protocol.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
@@ -22,7 +22,7 @@ export const connectSessionRoute = defineRoute({
   tags: ['Sessions'],
   summary: 'Open the session WebSocket',
   description: [
-    'Upgrades to a WebSocket on which the participant receives every `SessionMessage` of the session, in `seq` order, and sends `ClientFrame`s.',
+    'Upgrades to a WebSocket on which the participant receives `ServerFrame`s (every `SessionMessage` of the session, in `seq` order, plus `error` and `pong` frames addressed to it alone), and sends `ClientFrame`s.',
     `Authenticate with a connect token (not an API key): as a subprotocol, \`Sec-WebSocket-Protocol: ${SUBPROTOCOL}, <token>\` (the server answers \`${SUBPROTOCOL}\`), or as the \`token\` query parameter (redacted from logs). The token and the \`Origin\` are checked before the upgrade: no socket is opened on failure. A browser \`Origin\` must be on the CORS allowlist; clients that send none (devices, servers) are authenticated by the token alone.`,
     'Reconnect with `last_seq` (the highest `seq` processed) to receive what was missed, in order, exactly once; the room keeps the last 1,000 messages.',
     'Close codes: 4000 session ended, 4001 session expired, 4003 the participant (a device) was disabled or deleted, 4008 no frame or ping for 60 s, 1009 a frame over 1 MiB. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.',
@@ -57,8 +57,8 @@ export const connectSessionRoute = defineRoute({
         }),
     }),
   },
-  // The frames on the socket: the server sends SessionMessage, the client ClientFrame (components).
-  'x-websocket': { subprotocol: SUBPROTOCOL, serverMessage: 'SessionMessage', clientFrame: 'ClientFrame' },
+  // The frames on the socket: the server sends ServerFrame, the client ClientFrame (components).
+  'x-websocket': { subprotocol: SUBPROTOCOL, serverFrame: 'ServerFrame', clientFrame: 'ClientFrame' },
   responses: {
     101: { description: 'Switching protocols: the WebSocket is open.' },
     401: problemResponse(
@@ -80,14 +80,14 @@ async function readForConnect(
   participant: string,
   device: boolean,
   now: string,
-): Promise<[SessionRecord | undefined, DeviceStanding | undefined]> {
-  if (!device) return [await getSession(db, orgId, sessionId), undefined];
+): Promise<[sessions.SessionRecord | undefined, devices.DeviceStanding | undefined]> {
+  if (!device) return [await sessions.getSession(db, orgId, sessionId), undefined];
   const [, session, standing] = await db.batch([
-    recordDeviceConnection(db, { orgId, deviceId: participant, sessionId, at: now }),
-    selectSession(db, orgId, sessionId),
-    selectDeviceStanding(db, orgId, participant),
+    deviceConnections.recordDeviceConnection(db, { orgId, deviceId: participant, sessionId, at: now }),
+    sessions.selectSession(db, orgId, sessionId),
+    devices.selectDeviceStanding(db, orgId, participant),
   ]);
-  return [sessionOf(session), deviceStandingOf(standing)];
+  return [sessions.sessionOf(session), devices.deviceStandingOf(standing)];
 }
 
 function originAllowed(allowed: string[] | '*', origin: string): boolean {
@@ -128,7 +128,7 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
   const device = isDeviceParticipant(claims.sub);
   const [stored, standing] = await readForConnect(config.db, claims.org, id, claims.sub, device, now);
   if (!stored) throw invalid();
-  const session = effectiveSession(stored, now);
+  const session = sessions.effectiveSession(stored, now);
   if (session.status === 'ended') throw refusalError('session_ended', id);
   requireParticipantAllowed(session, claims.sub, standing);
   if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
@@ -151,7 +151,8 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
   if (answer.status !== 101) throw refusalError(answer.headers.get(JOIN_REFUSAL_HEADER) as JoinRefusal | null, id);
   if (device) {
     c.executionCtx.waitUntil(
-      stampDeviceSeen(config.db, claims.org, claims.sub, now)
+      devices
+        .stampDeviceSeen(config.db, claims.org, claims.sub, now)
         .run()
         .then(() => undefined),
     );

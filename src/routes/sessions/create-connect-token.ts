@@ -1,15 +1,15 @@
-import { insertAuditEvent } from '../../db/audit-events.ts';
-import { getDevice } from '../../db/devices.ts';
-import { effectiveSession } from '../../db/sessions.ts';
+import * as devices from '../../db/devices.ts';
+import * as sessions from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { mintConnectToken } from '../../lib/session-token.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { ConnectTokenSchema, DEFAULT_TOKEN_TTL_SECONDS, SessionPathSchema, TokenCreateSchema } from '../../schemas/sessions.ts';
-import { auditContext } from '../audit-context.ts';
+import { auditEvent } from '../audit.ts';
+import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { loadSession } from './load.ts';
 import { isDeviceParticipant, requireParticipantAllowed } from './participant.ts';
-import { findSession } from './present.ts';
 
 export const createConnectTokenRoute = defineRoute({
   method: 'post',
@@ -21,7 +21,7 @@ export const createConnectTokenRoute = defineRoute({
     "Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels. The same is checked again when the token is used to connect.",
   scope: 'sessions:write',
   rateLimit: 'token',
-  idempotent: 'claim',
+  idempotent: 'atomic',
   request: {
     params: SessionPathSchema,
     body: { required: true, content: { 'application/json': { schema: TokenCreateSchema } } },
@@ -40,8 +40,8 @@ export const authorizeConnectToken: RouteAuthorizer<typeof createConnectTokenRou
   const { participant } = c.req.valid('json');
   const { orgId } = c.get('auth');
   const { db } = c.get('config');
-  const session = await findSession(db, orgId, id);
-  const device = isDeviceParticipant(participant) ? await getDevice(db, orgId, participant) : undefined;
+  const session = await loadSession(db, orgId, id);
+  const device = isDeviceParticipant(participant) ? await devices.getDevice(db, orgId, participant) : undefined;
   requireParticipantAllowed(session, participant, device);
 };
 
@@ -51,7 +51,7 @@ export const createConnectToken: AppRouteHandler<typeof createConnectTokenRoute>
   const { orgId } = c.get('auth');
   const config = c.get('config');
   const now = nowIso();
-  const session = effectiveSession(await findSession(config.db, orgId, id), now);
+  const session = sessions.effectiveSession(await loadSession(config.db, orgId, id), now);
   if (session.status === 'ended') throw new ApiError('session_ended', { detail: `Session ${id} has ended; open a new one.` });
 
   // Never past the session's own end.
@@ -62,11 +62,9 @@ export const createConnectToken: AppRouteHandler<typeof createConnectTokenRoute>
     orgId,
     ttlSeconds: Math.min(ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, Math.max(1, secondsLeft)),
   });
-  await insertAuditEvent(config.db, await auditContext(c), {
-    action: 'session.token_issued',
-    targetType: 'session',
-    targetId: id,
-    at: now,
-  }).run();
-  return c.json({ token: minted.token, session_id: id, participant, expires_at: minted.expiresAt.toISOString() }, 201);
+  return commit(
+    c,
+    { statements: [await auditEvent(c, 'session.token_issued', id, now)] },
+    { status: 201, json: { token: minted.token, session_id: id, participant, expires_at: minted.expiresAt.toISOString() } },
+  );
 };

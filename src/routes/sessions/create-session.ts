@@ -1,12 +1,12 @@
-import { insertAuditEvent } from '../../db/audit-events.ts';
-import { existingDeviceIds } from '../../db/devices.ts';
-import { insertSession, type SessionRecord } from '../../db/sessions.ts';
+import * as devices from '../../db/devices.ts';
+import * as sessions from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
-import { problemResponse } from '../../schemas/responses.ts';
+import { locationHeader, problemResponse } from '../../schemas/responses.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, SessionCreateSchema, SessionSchema } from '../../schemas/sessions.ts';
-import { auditContext } from '../audit-context.ts';
+import { auditEvent } from '../audit.ts';
+import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { presentSession, sessionLocation } from './present.ts';
 
@@ -22,14 +22,14 @@ export const createSessionRoute = defineRoute({
     'Opens a realtime session. It ends by itself after `ttl_seconds`. Every device in `allowed_device_ids` must be a device of the organisation.',
   scope: 'sessions:write',
   rateLimit: 'write',
-  idempotent: 'claim',
+  idempotent: 'atomic',
   request: {
     body: { required: true, content: { 'application/json': { schema: SessionCreateSchema } } },
   },
   responses: {
     201: {
       description: 'The session.',
-      headers: { Location: { description: "The session's URL.", required: true, schema: { type: 'string' } } },
+      headers: locationHeader("The session's URL."),
       content: { 'application/json': { schema: SessionSchema } },
       links: {
         GetSession: { operationId: 'getSession', parameters: { id: '$response.body#/id' }, description: 'Read the session.' },
@@ -51,7 +51,7 @@ export const createSession: AppRouteHandler<typeof createSessionRoute> = async (
   const { db } = c.get('config');
   const allowed = input.allowed_device_ids ?? null;
   if (allowed !== null) {
-    const known = await existingDeviceIds(db, orgId, allowed);
+    const known = await devices.existingDeviceIds(db, orgId, allowed);
     const unknownIndex = allowed.findIndex((id) => !known.has(id));
     if (unknownIndex !== -1) {
       throw new ApiError('not_found', {
@@ -62,7 +62,7 @@ export const createSession: AppRouteHandler<typeof createSessionRoute> = async (
   }
   const now = new Date();
   const createdAt = nowIso();
-  const session: SessionRecord = {
+  const session: sessions.SessionRecord = {
     id: newId('session'),
     orgId,
     allowedDeviceIds: allowed,
@@ -72,10 +72,9 @@ export const createSession: AppRouteHandler<typeof createSessionRoute> = async (
     endReason: null,
     createdAt,
   };
-  await db.batch([
-    insertSession(db, session),
-    insertAuditEvent(db, await auditContext(c), { action: 'session.created', targetType: 'session', targetId: session.id, at: createdAt }),
-  ]);
-  c.header('Location', sessionLocation(session.id));
-  return c.json(presentSession(session, createdAt), 201);
+  return commit(
+    c,
+    { statements: [sessions.insertSession(db, session), await auditEvent(c, 'session.created', session.id, createdAt)] },
+    { status: 201, headers: { Location: sessionLocation(session.id) }, json: presentSession(session, createdAt) },
+  );
 };

@@ -1,10 +1,11 @@
-import { insertAuditEvent } from '../../db/audit-events.ts';
-import { endSession as markEnded } from '../../db/sessions.ts';
+import * as sessions from '../../db/sessions.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { SessionPathSchema, SessionSchema } from '../../schemas/sessions.ts';
-import { auditContext } from '../audit-context.ts';
+import { auditEvent } from '../audit.ts';
+import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
-import { findSession, presentSession } from './present.ts';
+import { loadSession } from './load.ts';
+import { presentSession } from './present.ts';
 import { roomFor } from './room.ts';
 
 export const endSessionRoute = defineRoute({
@@ -28,18 +29,21 @@ export const endSession: AppRouteHandler<typeof endSessionRoute> = async (c) => 
   const { id } = c.req.valid('param');
   const { orgId } = c.get('auth');
   const { db } = c.get('config');
-  await findSession(db, orgId, id);
+  const current = await loadSession(db, orgId, id);
   const now = nowIso();
-  await db.batch([
-    markEnded(db, orgId, id, now),
-    insertAuditEvent(
-      db,
-      await auditContext(c),
-      { action: 'session.ended', targetType: 'session', targetId: id, at: now },
-      { onlyIfChanged: true },
-    ),
-  ]);
-  // After the D1 change is durable: closes every socket. Idempotent, so a retried end repeats it.
+  const ended = await commit(
+    c,
+    {
+      statements: [sessions.endSession(db, orgId, id, now), await auditEvent(c, 'session.ended', id, now, { onlyIfChanged: true })],
+      conditional: true,
+      // After the D1 change is durable: closes every socket.
+      afterCommit: () => roomFor(c, id).end('ended'),
+    },
+    { status: 200, json: presentSession({ ...current, endedAt: now, endReason: 'ended' }, now) },
+  );
+  if (ended) return ended;
+  // It had ended already: the answer is the session as it ended. The room is told again (that is
+  // idempotent), so a retry after a failure to reach it still closes every socket.
   await roomFor(c, id).end('ended');
-  return c.json(presentSession(await findSession(db, orgId, id), now), 200);
+  return c.json(presentSession(await loadSession(db, orgId, id), now), 200);
 };

@@ -1,7 +1,8 @@
 import { nowIso } from '../../lib/clock.ts';
 import { SessionPathSchema, SessionSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
-import { findSession, presentSession } from './present.ts';
+import { loadSession } from './load.ts';
+import { presentSession } from './present.ts';
 
 export const getSessionRoute = defineRoute({
   method: 'get',
@@ -20,6 +21,6 @@ export const getSessionRoute = defineRoute({
 
 export const getSession: AppRouteHandler<typeof getSessionRoute> = async (c) => {
   const { id } = c.req.valid('param');
-  const session = await findSession(c.get('config').db, c.get('auth').orgId, id);
+  const session = await loadSession(c.get('config').db, c.get('auth').orgId, id);
   return c.json(presentSession(session, nowIso()), 200);
 };

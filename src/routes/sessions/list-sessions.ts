@@ -1,8 +1,9 @@
-import { listSessions as querySessions } from '../../db/sessions.ts';
+import * as sessions from '../../db/sessions.ts';
 import { nowIso } from '../../lib/clock.ts';
+import type { CursorPosition } from '../../lib/cursor.ts';
 import { SessionListQuerySchema, SessionListSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
-import { nextCursor, positionAfter } from '../pagination.ts';
+import { listBody } from '../pagination.ts';
 import { presentSession } from './present.ts';
 
 const LIST = 'sessions';
@@ -26,9 +27,6 @@ export const listSessions: AppRouteHandler<typeof listSessionsRoute> = async (c)
   const { limit, cursor, status } = c.req.valid('query');
   const { orgId } = c.get('auth');
   const now = nowIso();
-  const { sessions, hasMore } = await querySessions(c.get('config').db, orgId, { status, now }, limit, positionAfter(cursor, orgId, LIST));
-  return c.json(
-    { data: sessions.map((session) => presentSession(session, now)), next_cursor: nextCursor(orgId, LIST, sessions, hasMore) },
-    200,
-  );
+  const read = (after: CursorPosition | undefined) => sessions.listSessions(c.get('config').db, orgId, { status, now }, limit, after);
+  return c.json(await listBody(orgId, LIST, cursor, read, (session) => presentSession(session, now)), 200);
 };

@@ -3,8 +3,8 @@
  * Who may join a session, checked when a connect token is minted and again when it is used: the
  * device may have been disabled or deleted in between, and a token outlives neither check.
  */
-import type { DeviceStanding } from '../../db/devices.ts';
-import type { SessionRecord } from '../../db/sessions.ts';
+import type * as devices from '../../db/devices.ts';
+import type * as sessions from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { ParticipantSchema } from '../../schemas/sessions.ts';
 
@@ -17,7 +17,11 @@ export function isDeviceParticipant(participant: string): boolean {
  * device of the organisation (`device`, as just read; undefined when there is none) and on the
  * allow-list when the session has one; a session with an allow-list takes no client labels.
  */
-export function requireParticipantAllowed(session: SessionRecord, participant: string, device: DeviceStanding | undefined): void {
+export function requireParticipantAllowed(
+  session: sessions.SessionRecord,
+  participant: string,
+  device: devices.DeviceStanding | undefined,
+): void {
   if (!ParticipantSchema.safeParse(participant).success) {
     throw new ApiError('participant_not_allowed', { detail: 'The participant is neither a device id nor a client label.' });
   }

@@ -3,12 +3,11 @@
  * Sessions as the API shows them.
  */
 import type { z } from '@hono/zod-openapi';
-import { effectiveSession, getSession, type SessionRecord } from '../../db/sessions.ts';
-import { ApiError } from '../../errors.ts';
+import * as sessions from '../../db/sessions.ts';
 import type { SessionSchema } from '../../schemas/sessions.ts';
 
-export function presentSession(session: SessionRecord, now: string): z.infer<typeof SessionSchema> {
-  const effective = effectiveSession(session, now);
+export function presentSession(session: sessions.SessionRecord, now: string): z.infer<typeof SessionSchema> {
+  const effective = sessions.effectiveSession(session, now);
   return {
     id: effective.id,
     status: effective.status,
@@ -23,10 +22,4 @@ export function presentSession(session: SessionRecord, now: string): z.infer<typ
 
 export function sessionLocation(id: string): string {
   return `/v1/sessions/${id}`;
-}
-
-export async function findSession(db: D1Database, orgId: string, id: string): Promise<SessionRecord> {
-  const session = await getSession(db, orgId, id);
-  if (!session) throw new ApiError('not_found', { detail: `No session ${id}.` });
-  return session;
 }

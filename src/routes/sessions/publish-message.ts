@@ -1,26 +1,12 @@
-import { z } from '@hono/zod-openapi';
-import { effectiveSession } from '../../db/sessions.ts';
+import * as sessions from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { MAX_FRAME_BYTES, SessionMessageSchema } from '../../schemas/realtime.ts';
 import { problemResponse } from '../../schemas/responses.ts';
-import { SessionPathSchema } from '../../schemas/sessions.ts';
+import { SessionPathSchema, SessionPublishSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
-import { findSession } from './present.ts';
+import { loadSession } from './load.ts';
 import { refusalError, roomFor } from './room.ts';
-
-const PublishSchema = z
-  .object({
-    payload: z
-      .unknown()
-      .refine((value) => value !== undefined, 'Required')
-      .openapi({
-        description: 'Any JSON, at most 1 MiB serialised, delivered to every participant as a `message` from `server`.',
-        example: { text: 'maintenance in 5 minutes' },
-      }),
-  })
-  .strict()
-  .openapi('SessionPublish', { description: 'A server message to broadcast.' });
 
 export const publishMessageRoute = defineRoute({
   method: 'post',
@@ -34,7 +20,7 @@ export const publishMessageRoute = defineRoute({
   idempotent: 'claim',
   request: {
     params: SessionPathSchema,
-    body: { required: true, content: { 'application/json': { schema: PublishSchema } } },
+    body: { required: true, content: { 'application/json': { schema: SessionPublishSchema } } },
   },
   responses: {
     202: {
@@ -51,7 +37,7 @@ export const publishMessage: AppRouteHandler<typeof publishMessageRoute> = async
   if (new TextEncoder().encode(JSON.stringify(payload)).byteLength > MAX_FRAME_BYTES) {
     throw new ApiError('payload_too_large', { detail: `A message payload must not exceed ${MAX_FRAME_BYTES} bytes.` });
   }
-  const session = effectiveSession(await findSession(c.get('config').db, c.get('auth').orgId, id), nowIso());
+  const session = sessions.effectiveSession(await loadSession(c.get('config').db, c.get('auth').orgId, id), nowIso());
   if (session.status === 'ended') throw refusalError('session_ended', id);
   const published = await roomFor(c, id).publish(payload);
   if ('refused' in published) throw refusalError(published.refused, id);

@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../../context.ts';
-import { openSessionsOfDevice } from '../../db/device-connections.ts';
+import * as deviceConnections from '../../db/device-connections.ts';
 import type { SessionRoom } from '../../durable-objects/session-room.ts';
 import type { JoinRefusal } from '../../durable-objects/session-room-protocol.ts';
 import { ApiError } from '../../errors.ts';
@@ -35,7 +35,7 @@ const DELETED_DEVICE_VERSION = Number.MAX_SAFE_INTEGER;
  */
 export async function disconnectDevice(c: Context<AppEnv>, deviceId: string, version = DELETED_DEVICE_VERSION): Promise<void> {
   const { orgId } = c.get('auth');
-  const sessionIds = await openSessionsOfDevice(c.get('config').db, orgId, deviceId, nowIso());
+  const sessionIds = await deviceConnections.openSessionsOfDevice(c.get('config').db, orgId, deviceId, nowIso());
   const results = await Promise.allSettled(sessionIds.map((sessionId) => roomFor(c, sessionId).removeParticipant(deviceId, version)));
   results.forEach((result, index) => {
     if (result.status === 'rejected') {

@@ -1,4 +1,4 @@
-import { isMigrationApplied, REQUIRED_MIGRATION } from '../../db/migrations.ts';
+import * as migrations from '../../db/migrations.ts';
 import { ApiError } from '../../errors.ts';
 import { withTimeout } from '../../lib/resilience.ts';
 import { problemResponse, RETRY_AFTER_HEADER } from '../../schemas/responses.ts';
@@ -28,11 +28,11 @@ export const getReady: AppRouteHandler<typeof getReadyRoute> = async (c) => {
   const started = Date.now();
   let applied: boolean;
   try {
-    applied = await withTimeout(isMigrationApplied(db, REQUIRED_MIGRATION), READY_TIMEOUT_MS, 'D1 readiness query');
+    applied = await withTimeout(migrations.isMigrationApplied(db, migrations.REQUIRED_MIGRATION), READY_TIMEOUT_MS, 'D1 readiness query');
   } catch (error) {
     throw notReady('The database did not answer in time or could not be queried.', error);
   }
-  if (!applied) throw notReady(`The database is missing migration ${REQUIRED_MIGRATION}.`);
+  if (!applied) throw notReady(`The database is missing migration ${migrations.REQUIRED_MIGRATION}.`);
   return c.json({ status: 'ready' as const, checks: { database: { status: 'ok' as const, duration_ms: Date.now() - started } } }, 200);
 };
 

@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { expectProblem } from '../helpers/problem.ts';
-import { createTenant, type Tenant } from '../helpers/tenants.ts';
-import { callWorker } from '../helpers/worker.ts';
+import { expectProblem } from '../../helpers/problem.ts';
+import { createTenant, type Tenant } from '../../helpers/tenants.ts';
+import { callWorker } from '../../helpers/worker.ts';
 
 function send(tenant: Tenant, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   return callWorker(path, {

@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { REQUIRED_MIGRATION } from '../../src/db/migrations.ts';
-import { READY_TIMEOUT_MS } from '../../src/routes/system/get-ready.ts';
-import { expectProblem } from '../helpers/problem.ts';
-import { api, callWorker } from '../helpers/worker.ts';
+import { REQUIRED_MIGRATION } from '../../../src/db/migrations.ts';
+import { READY_TIMEOUT_MS } from '../../../src/routes/system/get-ready.ts';
+import { expectProblem } from '../../helpers/problem.ts';
+import { api, callWorker } from '../../helpers/worker.ts';
 
 describe('GET /health', () => {
   it('answers ok through the generated client', async () => {

@@ -5,14 +5,14 @@
 import { env } from 'cloudflare:workers';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { purgeEndedDeviceConnections } from '../../src/db/device-connections.ts';
-import type { SessionRoom } from '../../src/durable-objects/session-room.ts';
-import { joinHeaders } from '../../src/durable-objects/session-room-protocol.ts';
-import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../src/lib/session-token.ts';
-import { CLOSE_CODES } from '../../src/schemas/realtime.ts';
-import { expectProblem } from '../helpers/problem.ts';
-import { connect, connectRequest, mintToken } from '../helpers/realtime.ts';
-import { createTenant, type Tenant } from '../helpers/tenants.ts';
+import { purgeEndedDeviceConnections } from '../../../src/db/device-connections.ts';
+import type { SessionRoom } from '../../../src/durable-objects/session-room.ts';
+import { joinHeaders } from '../../../src/durable-objects/session-room-protocol.ts';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../../src/lib/session-token.ts';
+import { CLOSE_CODES } from '../../../src/schemas/realtime.ts';
+import { expectProblem } from '../../helpers/problem.ts';
+import { connect, connectRequest, mintToken } from '../../helpers/realtime.ts';
+import { createTenant, type Tenant } from '../../helpers/tenants.ts';
 
 async function setUp(sessionBody: (deviceId: string) => Record<string, unknown> = () => ({})) {
   const tenant = await createTenant();

@@ -1,7 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { expectProblem } from '../helpers/problem.ts';
-import { createTenant } from '../helpers/tenants.ts';
+import { insertApiKey } from '../../../src/db/api-keys.ts';
+import { insertAuditEvent } from '../../../src/db/audit-events.ts';
+import { expectProblem } from '../../helpers/problem.ts';
+import { createTenant } from '../../helpers/tenants.ts';
 
 describe('GET /v1/audit-events', () => {
   it('records every key change with actor, request id, hashed IP and user agent', async () => {
@@ -59,8 +61,6 @@ describe('GET /v1/audit-events', () => {
       .first<{ n: number }>();
     // A duplicate primary key makes the batch's INSERT fail, so the whole batch must roll back.
     const existing = await tenant.addKey();
-    const { insertApiKey } = await import('../../src/db/api-keys.ts');
-    const { insertAuditEvent } = await import('../../src/db/audit-events.ts');
     const duplicate = insertApiKey(env.DB, {
       id: existing.id,
       orgId: tenant.orgId,

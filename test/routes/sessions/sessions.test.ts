@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { verifyConnectToken } from '../../src/lib/session-token.ts';
-import { expectProblem } from '../helpers/problem.ts';
-import { createTenant, type Tenant } from '../helpers/tenants.ts';
-import { callWorker } from '../helpers/worker.ts';
+import { verifyConnectToken } from '../../../src/lib/session-token.ts';
+import { expectProblem } from '../../helpers/problem.ts';
+import { createTenant, type Tenant } from '../../helpers/tenants.ts';
+import { callWorker } from '../../helpers/worker.ts';
 
 const SECRET = env.SESSION_JWT_SECRET ?? '';
 

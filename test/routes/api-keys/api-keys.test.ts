@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../src/lib/api-key.ts';
-import { expectProblem } from '../helpers/problem.ts';
-import { createTenant } from '../helpers/tenants.ts';
-import { apiClient, callWorker } from '../helpers/worker.ts';
+import { hashApiKey } from '../../../src/lib/api-key.ts';
+import { expectProblem } from '../../helpers/problem.ts';
+import { createTenant } from '../../helpers/tenants.ts';
+import { apiClient, callWorker } from '../../helpers/worker.ts';
 
 const KEY_SECRET = /^sy_test_[0-9A-Za-z]{38}$/;
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { LAST_SEEN_RESOLUTION_MS, PRUNE_EVERY, RETAINED_MESSAGES, STALE_AFTER_MS } from '../../src/durable-objects/session-room.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../src/lib/session-token.ts';
 import { expectProblem } from '../helpers/problem.ts';
-import { connect, connectRequest, messagesOnly, mintToken, waitFor } from '../helpers/realtime.ts';
+import { broadcastsOnly, connect, connectRequest, framesOf, messagesOnly, mintToken, waitFor } from '../helpers/realtime.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 
 async function openSession(tenant: Tenant, body: Record<string, unknown> = {}) {
@@ -47,7 +47,7 @@ describe('session WebSockets', () => {
     for (let n = 1; n <= 3; n += 1)
       await tenant.api.POST('/v1/sessions/{id}/messages', { params: { path: { id: sessionId } }, body: { payload: { n } } });
     await first.until((received) => messagesOnly(received).length === 3);
-    const lastSeen = Math.max(...first.received.map((message) => message.seq));
+    const lastSeen = Math.max(...broadcastsOnly(first.received).map((message) => message.seq));
     first.socket.close(1000, 'going away');
     await first.closed;
     for (let n = 4; n <= 6; n += 1)
@@ -55,7 +55,7 @@ describe('session WebSockets', () => {
     const second = await connect(sessionId, token, { lastSeq: lastSeen });
     await tenant.api.POST('/v1/sessions/{id}/messages', { params: { path: { id: sessionId } }, body: { payload: { n: 7 } } });
     await second.until((received) => messagesOnly(received).some((message) => (message.payload as { n: number }).n === 7));
-    const seqs = second.received.map((message) => message.seq);
+    const seqs = broadcastsOnly(second.received).map((message) => message.seq);
     expect(seqs.every((seq) => seq > lastSeen)).toBe(true);
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(messagesOnly(second.received).map((message) => (message.payload as { n: number }).n)).toEqual([4, 5, 6, 7]);
@@ -68,7 +68,7 @@ describe('session WebSockets', () => {
     const client = await connect(sessionId, await mintToken(tenant, sessionId));
     client.send({ type: 'message', payload: 'before' });
     await client.until((received) => messagesOnly(received).length === 1);
-    const before = client.received.at(-1)?.seq ?? 0;
+    const before = broadcastsOnly(client.received).at(-1)?.seq ?? 0;
     await evictDurableObject(roomStub(sessionId));
     const published = await tenant.api.POST('/v1/sessions/{id}/messages', {
       params: { path: { id: sessionId } },
@@ -92,9 +92,37 @@ describe('session WebSockets', () => {
     await waitFor(() => raw.includes('{"type":"pong"}'));
     client.send('not json');
     client.send({ type: 'shout', payload: 1 });
-    await waitFor(() => raw.filter((frame) => frame.includes('"invalid_frame"')).length === 2);
+    await client.until((received) => framesOf(received, 'error').length === 2);
+    expect(framesOf(client.received, 'error').map((frame) => frame.code)).toEqual(['invalid_frame', 'invalid_frame']);
     client.send({ type: 'message', payload: 'still open' });
     await client.until((received) => messagesOnly(received).length === 1);
+  });
+
+  it('answers a ping the runtime does not match byte for byte itself, with the same pong', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const client = await connect(sessionId, await mintToken(tenant, sessionId));
+    client.send('{ "type": "ping" }');
+    await client.until((received) => framesOf(received, 'pong').length === 1);
+    expect(framesOf(client.received, 'error')).toEqual([]);
+  });
+
+  it('every frame a socket receives is one the spec declares: an undeclared one fails the test that received it', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const client = await connect(sessionId, await mintToken(tenant, sessionId, 'client:contract'));
+    // The room's own sockets, made to send what the room's typed serializeFrame would refuse to build.
+    await runInDurableObject(roomStub(sessionId), (_room, state) => {
+      for (const socket of state.getWebSockets()) {
+        socket.send('{"type":"surprise"}');
+        socket.send('{"type":"pong","extra":1}');
+      }
+    });
+    await expect(client.until(() => false)).rejects.toThrow(/does not declare/);
+    await waitFor(() => client.undeclared.length === 2);
+    expect(client.undeclared.map((frame) => frame.data)).toEqual(['{"type":"surprise"}', '{"type":"pong","extra":1}']);
+    // Provoked on purpose: acknowledged, so the check at the end of the test passes.
+    client.undeclared.splice(0);
   });
 
   it('closes a frame over 1 MiB with 1009', async () => {
@@ -119,9 +147,7 @@ describe('session WebSockets', () => {
     const afterAck = await tenant.api.GET('/v1/sessions/{id}/participants', { params: { path: { id: sessionId } } });
     expect(afterAck.data?.data.find((entry) => entry.participant === 'client:bob')?.last_ack_seq).toBe(2);
     bob.socket.close(1000, 'bye');
-    await alice.until((received) =>
-      received.some((message) => message.type === 'presence' && (message.payload as { event: string }).event === 'left'),
-    );
+    await alice.until((received) => framesOf(received, 'presence').some((message) => message.payload.event === 'left'));
   });
 
   it('ending the session closes every socket with 4000 and refuses new tokens and connections', async () => {
@@ -308,12 +334,7 @@ describe('client frames are read as strictly as HTTP bodies', () => {
     const sessionId = await openSession(tenant);
     const sender = await connect(sessionId, await mintToken(tenant, sessionId, 'client:sender'));
     const observer = await connect(sessionId, await mintToken(tenant, sessionId, 'client:observer'));
-    const errors: Array<{ type: string; code: string; detail: string }> = [];
-    sender.socket.addEventListener('message', (event) => {
-      const frame = JSON.parse(String(event.data)) as { type: string; code: string; detail: string };
-      if (frame.type === 'error') errors.push(frame);
-    });
-    return { tenant, sessionId, sender, observer, errors };
+    return { tenant, sessionId, sender, observer, errors: () => framesOf(sender.received, 'error') };
   }
 
   it('one depth limit for both: a frame 11 deep is refused and not broadcast, 10 deep is, like the HTTP body', async () => {
@@ -322,9 +343,9 @@ describe('client frames are read as strictly as HTTP bodies', () => {
     sender.send({ type: 'message', payload: nested(10) });
     sender.send({ type: 'message', payload: nested(9) });
     await observer.until((received) => messagesOnly(received).length === 1);
-    await waitFor(() => errors.length === 1);
+    await waitFor(() => errors().length === 1);
     expect(messagesOnly(observer.received)[0]?.payload).toEqual(nested(9));
-    expect(errors[0]).toEqual({
+    expect(errors()[0]).toEqual({
       type: 'error',
       code: 'invalid_frame',
       detail: `Nested deeper than 10 levels at /payload${'/level'.repeat(9)}`,
@@ -350,15 +371,15 @@ describe('client frames are read as strictly as HTTP bodies', () => {
     sender.send(frame);
     sender.send({ type: 'message', payload: 'after' });
     await observer.until((received) => messagesOnly(received).length === 1);
-    await waitFor(() => errors.length === 1);
+    await waitFor(() => errors().length === 1);
     expect(messagesOnly(observer.received)[0]?.payload).toBe('after');
-    expect(errors[0]).toEqual({ type: 'error', code: 'invalid_frame', detail });
+    expect(errors()[0]).toEqual({ type: 'error', code: 'invalid_frame', detail });
   });
 
   it('malformed JSON gets an error frame saying so', async () => {
     const { sender, errors } = await room();
     sender.send('{"type":"message",');
-    await waitFor(() => errors.length === 1);
-    expect(errors[0]?.detail).toMatch(/^Frames are JSON text: /);
+    await waitFor(() => errors().length === 1);
+    expect(errors()[0]?.detail).toMatch(/^Frames are JSON text: /);
   });
 });

@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { insertDevice } from '../../src/db/devices.ts';
-import { newId } from '../../src/lib/ids.ts';
-import { expectProblem } from '../helpers/problem.ts';
-import { createTenant, type Tenant } from '../helpers/tenants.ts';
+import { insertDevice } from '../../../src/db/devices.ts';
+import { newId } from '../../../src/lib/ids.ts';
+import { expectProblem } from '../../helpers/problem.ts';
+import { createTenant, type Tenant } from '../../helpers/tenants.ts';
 
 /** Inserts devices straight into D1 (fast), with strictly increasing creation times. */
 async function seedDevices(tenant: Tenant, count: number, start = Date.now()) {

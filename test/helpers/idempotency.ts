@@ -1,0 +1,44 @@
+/**
+ * Requests with an `Idempotency-Key`, sent raw (the replay's exact bytes and headers are what the
+ * tests compare), and what the `idempotency_keys` table holds for a tenant.
+ */
+import { env } from 'cloudflare:workers';
+import type { Tenant } from './tenants.ts';
+import { callWorker } from './worker.ts';
+
+export function postWithKey(tenant: Tenant, path: string, idempotencyKey: string, body: unknown): Promise<Response> {
+  return callWorker(path, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${tenant.key.secret}`, 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
+    body: JSON.stringify(body),
+  });
+}
+
+export interface SavedRecord {
+  state: string;
+  response_status: number | null;
+}
+
+/** The saved records of a tenant, by key. */
+export async function savedRecords(tenant: Tenant): Promise<Record<string, SavedRecord>> {
+  const { results } = await env.DB.prepare('SELECT key, state, response_status FROM idempotency_keys WHERE org_id = ?1')
+    .bind(tenant.orgId)
+    .all<SavedRecord & { key: string }>();
+  return Object.fromEntries(results.map(({ key, ...record }) => [key, record]));
+}
+
+/** Makes a saved record look as if it were saved more than 24 hours ago. */
+export async function ageRecords(tenant: Tenant): Promise<void> {
+  await env.DB.prepare("UPDATE idempotency_keys SET expires_at = '2000-01-01T00:00:00.000Z' WHERE org_id = ?1").bind(tenant.orgId).run();
+}
+
+export async function countRows(
+  table: 'api_keys' | 'devices' | 'sessions' | 'audit_events',
+  tenant: Tenant,
+  where = '1 = 1',
+): Promise<number> {
+  const row = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE org_id = ?1 AND ${where}`)
+    .bind(tenant.orgId)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}

@@ -1,0 +1,184 @@
+/**
+ * Idempotency keys on the `atomic` routes, every route whose change is D1 only: the answer is
+ * saved in the same D1 batch as the change. The `claim` routes are covered in
+ * idempotency-claim.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import spec from '../../openapi/openapi.json';
+import type { AuditAction } from '../../src/schemas/audit-events.ts';
+import { ageRecords, countRows, postWithKey, savedRecords } from '../helpers/idempotency.ts';
+import { expectProblem } from '../helpers/problem.ts';
+import { createTenant, type Tenant } from '../helpers/tenants.ts';
+import { callTestApp } from '../helpers/test-app.ts';
+
+interface AtomicCase {
+  /** The audit action the change writes: counting its events counts the changes made. */
+  action: AuditAction;
+  /** The request's path, with whatever it acts on created first. */
+  path(tenant: Tenant): Promise<string>;
+  body: unknown;
+}
+
+async function sessionOf(tenant: Tenant): Promise<string> {
+  const { data } = await tenant.api.POST('/v1/sessions', { body: {} });
+  if (!data) throw new Error('could not open a session');
+  return data.id;
+}
+
+const ATOMIC: Record<string, AtomicCase> = {
+  createApiKey: { action: 'api_key.created', path: async () => '/v1/api-keys', body: { name: 'atomic', scopes: ['devices:read'] } },
+  rotateApiKey: {
+    action: 'api_key.rotated',
+    path: async (tenant) => `/v1/api-keys/${(await tenant.addKey()).id}/rotate`,
+    body: { grace_period_seconds: 60 },
+  },
+  createDevice: { action: 'device.created', path: async () => '/v1/devices', body: { name: 'atomic', kind: 'phone' } },
+  createSession: { action: 'session.created', path: async () => '/v1/sessions', body: {} },
+  createConnectToken: {
+    action: 'session.token_issued',
+    path: async (tenant) => `/v1/sessions/${await sessionOf(tenant)}/tokens`,
+    body: { participant: 'client:atomic' },
+  },
+};
+
+const CLAIM = ['endSession', 'publishSessionMessage'];
+
+function auditEvents(tenant: Tenant, action: AuditAction): Promise<number> {
+  return countRows('audit_events', tenant, `action = '${action}'`);
+}
+
+it('the spec marks exactly these operations atomic, and only the two with a Durable Object effect claim', () => {
+  const operations = Object.values(spec.paths as Record<string, Record<string, { operationId: string; 'x-idempotent'?: string }>>).flatMap(
+    (item) => Object.values(item),
+  );
+  const marked = (mode: string) =>
+    operations
+      .filter((operation) => operation['x-idempotent'] === mode)
+      .map((operation) => operation.operationId)
+      .sort();
+  expect(marked('atomic')).toEqual(Object.keys(ATOMIC).sort());
+  expect(marked('claim')).toEqual([...CLAIM].sort());
+});
+
+describe.each(Object.entries(ATOMIC))('%s under one Idempotency-Key', (_, atomic) => {
+  it('N concurrent requests make one change, and every answer is the first, byte for byte', async () => {
+    const tenant = await createTenant();
+    const path = await atomic.path(tenant);
+    const responses = await Promise.all(Array.from({ length: 8 }, () => postWithKey(tenant, path, 'concurrent', atomic.body)));
+    expect(responses.map((response) => response.status)).toEqual(Array(8).fill(201));
+    expect(responses.filter((response) => response.headers.get('Idempotent-Replayed') === null)).toHaveLength(1);
+    expect(new Set(await Promise.all(responses.map((response) => response.text()))).size).toBe(1);
+    expect(await auditEvents(tenant, atomic.action)).toBe(1);
+    expect(await savedRecords(tenant)).toEqual({ concurrent: { state: 'completed', response_status: 201 } });
+  });
+
+  it('a retry replays; after 24 hours the key is forgotten and the request runs again', async () => {
+    const tenant = await createTenant();
+    const path = await atomic.path(tenant);
+    const first = await postWithKey(tenant, path, 'retry', atomic.body);
+    expect(first.status).toBe(201);
+    const replay = await postWithKey(tenant, path, 'retry', atomic.body);
+    expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(await replay.text()).toBe(await first.text());
+    expect(await auditEvents(tenant, atomic.action)).toBe(1);
+    await ageRecords(tenant);
+    const again = await postWithKey(tenant, path, 'retry', atomic.body);
+    expect(again.headers.get('Idempotent-Replayed')).toBeNull();
+    // A rotation runs again and is refused (the key was rotated); a creation creates again.
+    expect(await auditEvents(tenant, atomic.action)).toBe(again.status === 201 ? 2 : 1);
+  });
+});
+
+describe('Idempotency-Key on POST /v1/devices', () => {
+  const body = { name: 'atomic', kind: 'phone' };
+
+  it('replays Location and ETag with the body', async () => {
+    const tenant = await createTenant();
+    const first = await postWithKey(tenant, '/v1/devices', 'replay', body);
+    const second = await postWithKey(tenant, '/v1/devices', 'replay', body);
+    expect(second.headers.get('Location')).toBe(first.headers.get('Location'));
+    expect(second.headers.get('ETag')).toBe('"v1"');
+  });
+
+  it('the same key with a different body is a 422, and changes nothing', async () => {
+    const tenant = await createTenant();
+    expect((await postWithKey(tenant, '/v1/devices', 'reused', body)).status).toBe(201);
+    await expectProblem(
+      await postWithKey(tenant, '/v1/devices', 'reused', { name: 'different', kind: 'iot' }),
+      422,
+      'idempotency_key_reused',
+    );
+    expect(await countRows('devices', tenant, "name = 'different'")).toBe(0);
+  });
+
+  it("a refusal by the handler is saved and replayed, and carries none of the success's headers", async () => {
+    const tenant = await createTenant();
+    const taken = await tenant.api.POST('/v1/devices', { body: { name: 'first', kind: 'phone', external_id: 'dup' } });
+    expect(taken.response.status).toBe(201);
+    const duplicate = { name: 'second', kind: 'phone', external_id: 'dup' };
+    const refused = await postWithKey(tenant, '/v1/devices', 'refused', duplicate);
+    const refusedText = await refused.clone().text();
+    await expectProblem(refused, 409, 'conflict');
+    expect(refused.headers.get('Location')).toBeNull();
+    expect(refused.headers.get('ETag')).toBeNull();
+    // Even once the conflict is gone, the key answers what it answered first.
+    await tenant.api.DELETE('/v1/devices/{id}', { params: { path: { id: taken.data?.id ?? '' } } });
+    const replay = await postWithKey(tenant, '/v1/devices', 'refused', duplicate);
+    expect(replay.status).toBe(409);
+    expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(await replay.text()).toBe(refusedText);
+    expect(await countRows('devices', tenant, "name = 'second'")).toBe(0);
+  });
+
+  it('a request that failed validation saves nothing: the same key then works', async () => {
+    const tenant = await createTenant();
+    await expectProblem(await postWithKey(tenant, '/v1/devices', 'after-400', { name: '', kind: 'phone' }), 400, 'validation_failed');
+    expect(await savedRecords(tenant)).toEqual({});
+    expect((await postWithKey(tenant, '/v1/devices', 'after-400', body)).status).toBe(201);
+  });
+
+  it('a key used on another route first is refused here as a different request', async () => {
+    const tenant = await createTenant();
+    expect((await postWithKey(tenant, '/v1/sessions', 'shared', {})).status).toBe(201);
+    await expectProblem(await postWithKey(tenant, '/v1/devices', 'shared', body), 422, 'idempotency_key_reused');
+    expect(await countRows('devices', tenant)).toBe(0);
+  });
+});
+
+describe('a conditional change under an atomic key', () => {
+  function touch(tenant: Tenant, key: string, deviceId: string): Promise<Response> {
+    return callTestApp('/test/touch', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${tenant.key.secret}`, 'Content-Type': 'application/json', 'Idempotency-Key': key },
+      body: JSON.stringify({ device_id: deviceId }),
+    });
+  }
+
+  it('saves its answer with the change when the change is made', async () => {
+    const tenant = await createTenant();
+    const { data } = await tenant.api.POST('/v1/devices', { body: { name: 'touched', kind: 'iot' } });
+    expect((await touch(tenant, 'made', data?.id ?? '')).status).toBe(200);
+    expect(await savedRecords(tenant)).toEqual({ made: { state: 'completed', response_status: 200 } });
+  });
+
+  it('saves no success when the change is not made: the refusal is the answer, first and on replay', async () => {
+    const tenant = await createTenant();
+    await expectProblem(await touch(tenant, 'not-made', `dev_${'0'.repeat(22)}`), 404, 'not_found');
+    expect(await savedRecords(tenant)).toEqual({ 'not-made': { state: 'completed', response_status: 404 } });
+    const replay = await touch(tenant, 'not-made', `dev_${'0'.repeat(22)}`);
+    expect(replay.status).toBe(404);
+    expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
+  });
+});
+
+describe('Idempotency-Key and the route authorizer', () => {
+  it('a refusal by an authorisation check is never saved: it is made again on every request', async () => {
+    const tenant = await createTenant({ scopes: ['keys:admin'] });
+    const body = { name: 'too much', scopes: ['audit:read'] };
+    await expectProblem(await postWithKey(tenant, '/v1/api-keys', 'refused', body), 403, 'insufficient_scope');
+    const again = await postWithKey(tenant, '/v1/api-keys', 'refused', body);
+    await expectProblem(again, 403, 'insufficient_scope');
+    expect(again.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(await savedRecords(tenant)).toEqual({});
+  });
+});
