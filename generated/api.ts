@@ -638,7 +638,7 @@ export interface components {
                 };
             };
         };
-        /** @description An RFC 9457 problem document with status 503: `code` is `not_ready`. */
+        /** @description An RFC 9457 problem document with status 503: `code` is one of `not_ready`, `service_unavailable`, `circuit_open`. */
         Problem503: {
             /**
              * Format: uri
@@ -672,7 +672,7 @@ export interface components {
              * @example not_ready
              * @enum {string}
              */
-            code: "not_ready";
+            code: "not_ready" | "service_unavailable" | "circuit_open";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -1037,6 +1037,49 @@ export interface components {
              * @enum {string}
              */
             code: "rate_limited";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description An RFC 9457 problem document with status 504: `code` is `timeout`. */
+        Problem504: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem; documented per `code`.
+             * @example https://switchyard.dev/problems/timeout
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example A service this request needs did not answer in time
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 504
+             * @enum {integer}
+             */
+            status: 504;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example A service this request needs did not answer in time
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example timeout
+             * @enum {string}
+             */
+            code: "timeout";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -1810,6 +1853,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     createApiKey: {
@@ -1964,6 +2037,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     getApiKey: {
@@ -2071,6 +2174,36 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
                 };
             };
         };
@@ -2191,6 +2324,36 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
                 };
             };
         };
@@ -2363,6 +2526,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     listAuditEvents: {
@@ -2471,6 +2664,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     listDevices: {
@@ -2575,6 +2798,36 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
                 };
             };
         };
@@ -2733,6 +2986,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     getDevice: {
@@ -2860,6 +3143,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     deleteDevice: {
@@ -2981,6 +3294,36 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
                 };
             };
         };
@@ -3153,6 +3496,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     listSessions: {
@@ -3251,6 +3624,36 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
                 };
             };
         };
@@ -3420,6 +3823,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     getSession: {
@@ -3527,6 +3960,36 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
                 };
             };
         };
@@ -3667,6 +4130,36 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
                 };
             };
         };
@@ -3837,6 +4330,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     connectSession: {
@@ -3943,6 +4466,32 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
                 };
             };
         };
@@ -4115,6 +4664,36 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
         };
     };
     listSessionParticipants: {
@@ -4222,6 +4801,36 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
                 };
             };
         };

@@ -32,6 +32,8 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
 import type { RateLimiter, RateLimitGrant } from '../durable-objects/rate-limiter.ts';
 import { ApiError } from '../errors.ts';
+import { setBounded } from '../lib/bounded-map.ts';
+import { breakerFor, CircuitOpenError, guardedCall } from '../lib/resilience.ts';
 
 export type RateLimitClass = 'read' | 'write' | 'token';
 
@@ -254,11 +256,42 @@ export class IsolateLeases {
 
 const isolateLeases = new IsolateLeases();
 
+/** One lease round trip's deadline: the RateLimiter answers from memory, so half a second means it is stuck. */
+export const LEASE_TIMEOUT_MS = 500;
+export const RATE_LIMITER_BREAKER = { failureThreshold: 5, openMs: 5_000 } as const;
+/**
+ * While the RateLimiter cannot be reached, each isolate serves this share of a limit per window on
+ * its own: never unlimited, and small enough that a few isolates together stay near the real limit.
+ */
+export const DEGRADED_SHARE = 0.1;
+
+/**
+ * A Durable Object error the runtime marks as worth repeating on a fresh stub; never an overloaded
+ * object (repeating adds load). Repeating a lease whose reply was lost leases twice: that strands
+ * tokens (fewer requests admitted), never admits more than the limit.
+ */
+function isRetryableObjectError(error: unknown): boolean {
+  const flags = error as { retryable?: unknown; overloaded?: unknown };
+  return error instanceof Error && flags.retryable === true && flags.overloaded !== true;
+}
+
 function channelFor(c: Context<AppEnv>): LeaseChannel {
   // env.ts checks the binding's shape only; its class is fixed by wrangler.toml.
   const namespace = c.get('config').rateLimiter as unknown as DurableObjectNamespace<RateLimiter>;
+  const breaker = breakerFor(namespace, 'RateLimiter', RATE_LIMITER_BREAKER);
   return {
-    lease: (subject, limit, wanted) => namespace.get(namespace.idFromName(subject)).lease(limit, RATE_LIMIT_WINDOW_SECONDS, wanted),
+    // A fresh stub per attempt: a stub that threw may be broken.
+    lease: (subject, limit, wanted) =>
+      guardedCall(() => namespace.get(namespace.idFromName(subject)).lease(limit, RATE_LIMIT_WINDOW_SECONDS, wanted), {
+        label: 'RateLimiter',
+        timeoutMs: LEASE_TIMEOUT_MS,
+        budgetMs: 2 * LEASE_TIMEOUT_MS,
+        retry: { attempts: 2, baseDelayMs: 20, maxDelayMs: 100 },
+        isTransient: isRetryableObjectError,
+        // The RateLimiter never throws by design: any error is it failing to answer.
+        isFailure: () => true,
+        breaker,
+      }),
     background: (subject, task) =>
       c.executionCtx.waitUntil(
         task.catch((error: unknown) => c.get('logger').warn('could not prefetch a rate-limit lease', { subject, error })),
@@ -266,7 +299,34 @@ function channelFor(c: Context<AppEnv>): LeaseChannel {
   };
 }
 
-/** Counts one request for `subject`; sets the RateLimit headers; throws 429 when over the limit. */
+interface LocalWindow {
+  startedAt: number;
+  spent: number;
+}
+
+// What each subject has spent of its degraded allowance in this isolate, per fixed window.
+const degradedWindows = new Map<string, LocalWindow>();
+
+/** The decision while the RateLimiter is unreachable: this isolate's share of the limit, counted here. */
+function takeDegraded(subject: string, allowance: number, now: number): RateLimitDecision {
+  const windowMs = RATE_LIMIT_WINDOW_SECONDS * 1000;
+  let window = degradedWindows.get(subject);
+  if (window === undefined || now - window.startedAt >= windowMs) {
+    window = { startedAt: now, spent: 0 };
+    setBounded(degradedWindows, subject, window, MAX_LEASED_SUBJECTS);
+  }
+  const allowed = window.spent < allowance;
+  if (allowed) window.spent += 1;
+  const resetSeconds = Math.max(1, Math.ceil((window.startedAt + windowMs - now) / 1000));
+  return { allowed, remaining: allowance - window.spent, resetSeconds, waited: true };
+}
+
+/**
+ * Counts one request for `subject`; sets the RateLimit headers; throws 429 when over the limit.
+ * When the RateLimiter cannot be reached (its calls fail or time out, or its circuit is open), the
+ * request is counted against a reduced local allowance instead, and the headers name that policy
+ * (`<policy>-degraded`) and its quota, so they stay true.
+ */
 export async function enforceRateLimit(
   c: Context<AppEnv>,
   subject: string,
@@ -274,12 +334,23 @@ export async function enforceRateLimit(
   limit: number,
   leaseSize: number,
 ): Promise<RateLimitDecision> {
-  const decision = await isolateLeases.take(channelFor(c), subject, limit, leaseSize);
-  c.header('RateLimit-Policy', `"${policy}";q=${limit};w=${RATE_LIMIT_WINDOW_SECONDS}`);
-  c.header('RateLimit', `"${policy}";r=${decision.remaining};t=${decision.resetSeconds}`);
+  let decision: RateLimitDecision;
+  let quota = limit;
+  let name = policy;
+  try {
+    decision = await isolateLeases.take(channelFor(c), subject, limit, leaseSize);
+  } catch (error) {
+    quota = Math.max(1, Math.floor(limit * DEGRADED_SHARE));
+    name = `${policy}-degraded`;
+    // Once per failed call; while the circuit is open no call is made, and the transition was logged.
+    if (!(error instanceof CircuitOpenError)) c.get('logger').warn('rate limiter unreachable: reduced local allowance', { subject, error });
+    decision = takeDegraded(subject, quota, Date.now());
+  }
+  c.header('RateLimit-Policy', `"${name}";q=${quota};w=${RATE_LIMIT_WINDOW_SECONDS}`);
+  c.header('RateLimit', `"${name}";r=${decision.remaining};t=${decision.resetSeconds}`);
   if (!decision.allowed) {
     throw new ApiError('rate_limited', {
-      detail: `The ${policy} limit of ${limit} requests per ${RATE_LIMIT_WINDOW_SECONDS} s is used up; retry after ${decision.resetSeconds} s.`,
+      detail: `The ${name} limit of ${quota} requests per ${RATE_LIMIT_WINDOW_SECONDS} s is used up; retry after ${decision.resetSeconds} s.`,
       headers: { 'Retry-After': String(decision.resetSeconds) },
     });
   }

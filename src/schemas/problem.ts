@@ -47,6 +47,9 @@ export const ERROR_CATALOG = {
   internal_error: { status: 500, title: 'Internal server error' },
   service_misconfigured: { status: 500, title: 'The service is misconfigured' },
   not_ready: { status: 503, title: 'The service is not ready' },
+  service_unavailable: { status: 503, title: 'A service this request needs is unavailable' },
+  circuit_open: { status: 503, title: 'A service this request needs is failing; calls to it are paused' },
+  timeout: { status: 504, title: 'A service this request needs did not answer in time' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

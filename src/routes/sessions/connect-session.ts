@@ -21,6 +21,7 @@ export const connectSessionRoute = defineRoute({
   operationId: 'connectSession',
   tags: ['Sessions'],
   summary: 'Open the session WebSocket',
+  usesDatabase: true,
   description: [
     'Upgrades to a WebSocket on which the participant receives `ServerFrame`s (every `SessionMessage` of the session, in `seq` order, plus `error` and `pong` frames addressed to it alone), and sends `ClientFrame`s.',
     `Authenticate with a connect token (not an API key): as a subprotocol, \`Sec-WebSocket-Protocol: ${SUBPROTOCOL}, <token>\` (the server answers \`${SUBPROTOCOL}\`), or as the \`token\` query parameter (redacted from logs). The token and the \`Origin\` are checked before the upgrade: no socket is opened on failure. A browser \`Origin\` must be on the CORS allowlist; clients that send none (devices, servers) are authenticated by the token alone.`,

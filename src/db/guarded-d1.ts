@@ -1,0 +1,126 @@
+/**
+ * @module
+ * The D1 binding every request uses: each query runs under a deadline, a read that fails in a way
+ * D1 documents as transient is repeated with backoff, and a circuit breaker per binding fails
+ * requests fast while D1 keeps failing. The db modules and handlers are unchanged: they see a
+ * D1Database.
+ *
+ * Reads repeat, writes do not: a write whose reply was lost may have committed, and repeating it
+ * here would make it twice. A write that fails or times out answers 503 / 504 saying the change
+ * may have been made; the client repeats it with the same `Idempotency-Key`, and the record that
+ * committed with the change (middleware/idempotency.ts) answers the repeat instead of running it
+ * again. A timeout or a transient failure becomes a problem with `Retry-After`, never a 500; an
+ * answer from D1 that is not transient (a constraint, bad SQL) passes through as it is.
+ */
+import { ApiError } from '../errors.ts';
+import { breakerFor, type CircuitBreaker, CircuitOpenError, type GuardOptions, guardedCall, TimeoutError } from '../lib/resilience.ts';
+
+/** One attempt's deadline: a D1 query answers in milliseconds, so a second means it is stuck. */
+export const D1_READ_TIMEOUT_MS = 1_000;
+export const D1_WRITE_TIMEOUT_MS = 2_000;
+/** All attempts of a read, and the waits between them. */
+export const D1_READ_BUDGET_MS = 2_500;
+export const D1_BREAKER = { failureThreshold: 5, openMs: 5_000 } as const;
+const READ_RETRY = { attempts: 3, baseDelayMs: 25, maxDelayMs: 200 } as const;
+const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * The failures Cloudflare documents as transient for D1: the connection dropped, the database's
+ * storage object was reset, or an internal error. "Overloaded" is not among them: repeating adds load.
+ */
+const TRANSIENT = /Network connection lost|storage caused object to be reset|D1_ERROR.*internal/i;
+const OVERLOADED = /overloaded/i;
+
+export function isTransientD1Error(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const text = `${error.message} ${String(error.cause ?? '')}`;
+  return TRANSIENT.test(text) && !OVERLOADED.test(text);
+}
+
+/** What the breaker counts besides transient failures: an overloaded database is not answering either. */
+function isOverloaded(error: unknown): boolean {
+  return error instanceof Error && OVERLOADED.test(`${error.message} ${String(error.cause ?? '')}`);
+}
+
+function breakerOf(db: D1Database): CircuitBreaker {
+  return breakerFor(db, 'D1', D1_BREAKER);
+}
+
+type Kind = 'read' | 'write';
+
+function problemFor(error: unknown, kind: Kind): unknown {
+  const headers = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
+  const mayHaveCommitted =
+    kind === 'write' ? ' The change may have been made: repeat the request with the same Idempotency-Key to learn its outcome.' : '';
+  if (error instanceof CircuitOpenError) {
+    return new ApiError('circuit_open', {
+      detail: 'The database has been failing; requests to it are paused for a few seconds.',
+      headers: { 'Retry-After': String(Math.ceil(error.retryAfterMs / 1000)) },
+      cause: error,
+    });
+  }
+  if (error instanceof TimeoutError) {
+    return new ApiError('timeout', { detail: `The database did not answer in time.${mayHaveCommitted}`, headers, cause: error });
+  }
+  if (isTransientD1Error(error) || isOverloaded(error)) {
+    return new ApiError('service_unavailable', { detail: `The database is unavailable.${mayHaveCommitted}`, headers, cause: error });
+  }
+  return error;
+}
+
+async function run<T>(db: D1Database, kind: Kind, call: () => Promise<T>): Promise<T> {
+  const shared = { isTransient: isTransientD1Error, isFailure: isOverloaded, breaker: breakerOf(db) };
+  const options: GuardOptions =
+    kind === 'read'
+      ? { ...shared, label: 'D1 read', timeoutMs: D1_READ_TIMEOUT_MS, budgetMs: D1_READ_BUDGET_MS, retry: READ_RETRY }
+      : {
+          ...shared,
+          label: 'D1 write',
+          timeoutMs: D1_WRITE_TIMEOUT_MS,
+          budgetMs: D1_WRITE_TIMEOUT_MS,
+          retry: { ...READ_RETRY, attempts: 1 },
+        };
+  try {
+    return await guardedCall(call, options);
+  } catch (error) {
+    throw problemFor(error, kind);
+  }
+}
+
+// The real statement behind each guarded one, so a batch hands D1 the statements it made.
+const unguarded = new WeakMap<D1PreparedStatement, D1PreparedStatement>();
+
+function isRead(sql: string): boolean {
+  return /^\s*(SELECT|WITH)\b/i.test(sql);
+}
+
+function guardStatement(db: D1Database, statement: D1PreparedStatement, sql: string): D1PreparedStatement {
+  const kind: Kind = isRead(sql) ? 'read' : 'write';
+  const guarded = {
+    bind: (...values: unknown[]) => guardStatement(db, statement.bind(...values), sql),
+    first: (column?: string) => run(db, kind, () => (column === undefined ? statement.first() : statement.first(column))),
+    run: () => run(db, kind, () => statement.run()),
+    all: () => run(db, kind, () => statement.all()),
+    raw: (options?: { columnNames?: boolean }) =>
+      run(db, kind, () => (options?.columnNames ? statement.raw({ columnNames: true }) : statement.raw())),
+  };
+  // The object has every method of D1PreparedStatement; its overloads cannot be spelled as one literal.
+  const typed = guarded as unknown as D1PreparedStatement;
+  unguarded.set(typed, statement);
+  return typed;
+}
+
+/** `db` with every query guarded. */
+export function guardD1(db: D1Database): D1Database {
+  const guarded = {
+    prepare: (sql: string) => guardStatement(db, db.prepare(sql), sql),
+    // A batch is a transaction of writes (or a read beside one): never repeated here.
+    batch: <T>(statements: D1PreparedStatement[]) =>
+      run(db, 'write', () => db.batch<T>(statements.map((statement) => unguarded.get(statement) ?? statement))),
+    exec: (sql: string) => run(db, 'write', () => db.exec(sql)),
+    withSession: (constraintOrBookmark?: D1SessionBookmark | D1SessionConstraint) => db.withSession(constraintOrBookmark),
+    dump: () => db.dump(),
+  };
+  // As above: the members of D1Database, the session API passed through unguarded (unused here).
+  return guarded as unknown as D1Database;
+}

@@ -1,0 +1,121 @@
+/**
+ * Fault injection in the Workers runtime: a wrapper around the real D1 binding (used only by tests)
+ * that makes chosen calls fail the ways D1 fails in production. Cloudflare's own failures cannot be
+ * caused here, so their documented error messages are thrown instead; every other call reaches the
+ * real database.
+ */
+import { env } from 'cloudflare:workers';
+
+export const D1_FAILURES = {
+  connectionLost: 'D1_ERROR: Network connection lost.',
+  objectReset: 'D1_ERROR: Internal error in D1 DB storage caused object to be reset.',
+  internal: 'D1_ERROR: internal error; reference = 0123456789abcdef',
+  overloaded: 'D1_ERROR: D1 DB is overloaded. Too many requests queued.',
+} as const;
+
+export type Fault =
+  /** Fails before the query reaches the database. */
+  | { kind: 'fail'; message: string }
+  /** Never answers. */
+  | { kind: 'hang' }
+  /** Runs on the database, then the reply is lost. */
+  | { kind: 'lose-reply'; message: string };
+
+export interface D1Call {
+  /** The statements' SQL: one for a query, several for a batch. */
+  sql: string[];
+  method: 'first' | 'all' | 'run' | 'raw' | 'batch';
+}
+
+export interface FaultyD1 {
+  db: D1Database;
+  /** Every call that reached the wrapper, in order. */
+  calls: D1Call[];
+}
+
+/** Fails the `times` calls that `matches` picks (from the first matching call on), then lets calls through. */
+export function faultyD1(fault: Fault, matches: (call: D1Call) => boolean, times = 1): FaultyD1 {
+  const real = env.DB;
+  const calls: D1Call[] = [];
+  let left = times;
+  const inject = async <T>(call: D1Call, work: () => Promise<T>): Promise<T> => {
+    calls.push(call);
+    if (left <= 0 || !matches(call)) return work();
+    left -= 1;
+    if (fault.kind === 'hang') return new Promise<T>(() => {});
+    if (fault.kind === 'fail') throw new Error(fault.message);
+    await work();
+    throw new Error(fault.message);
+  };
+  const realOf = new WeakMap<object, D1PreparedStatement>();
+  const sqlOf = new WeakMap<object, string>();
+  const wrap = (statement: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    const wrapped = {
+      bind: (...values: unknown[]) => wrap(statement.bind(...values), sql),
+      first: (column?: string) => inject({ sql: [sql], method: 'first' }, () => (column ? statement.first(column) : statement.first())),
+      all: () => inject({ sql: [sql], method: 'all' }, () => statement.all()),
+      run: () => inject({ sql: [sql], method: 'run' }, () => statement.run()),
+      raw: () => inject({ sql: [sql], method: 'raw' }, () => statement.raw()),
+    };
+    realOf.set(wrapped, statement);
+    sqlOf.set(wrapped, sql);
+    // Every method of D1PreparedStatement; the overloads cannot be spelled as one literal.
+    return wrapped as unknown as D1PreparedStatement;
+  };
+  const db = {
+    prepare: (sql: string) => wrap(real.prepare(sql), sql),
+    batch: (statements: D1PreparedStatement[]) =>
+      inject({ sql: statements.map((statement) => sqlOf.get(statement) ?? '?'), method: 'batch' }, () =>
+        real.batch(statements.map((statement) => realOf.get(statement) ?? statement)),
+      ),
+    exec: (sql: string) => real.exec(sql),
+  };
+  // The members of D1Database the Worker uses.
+  return { db: db as unknown as D1Database, calls };
+}
+
+/** Calls whose SQL mentions `text` (a table, a clause). */
+export function touching(text: string): (call: D1Call) => boolean {
+  return (call) => call.sql.some((sql) => sql.includes(text));
+}
+
+/** A Durable Object error as the runtime raises it: with its `retryable` / `overloaded` flags. */
+export function objectError(message: string, flags: { retryable?: boolean; overloaded?: boolean }): Error {
+  return Object.assign(new Error(message), flags);
+}
+
+export interface FaultyNamespace {
+  namespace: DurableObjectNamespace;
+  /** How many RPC calls reached the wrapper. */
+  calls: () => number;
+}
+
+/**
+ * A Durable Object namespace whose stubs' RPC methods fail the first `times` calls with `fault`
+ * ('hang': never answer), then reach the real object.
+ */
+export function faultyNamespace(real: DurableObjectNamespace, fault: Error | 'hang', times = Number.POSITIVE_INFINITY): FaultyNamespace {
+  let calls = 0;
+  const namespace = {
+    idFromName: (name: string) => real.idFromName(name),
+    get: (id: DurableObjectId) => {
+      const stub = real.get(id) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      return new Proxy(stub, {
+        get(target, method) {
+          const original = Reflect.get(target, method);
+          if (typeof original !== 'function' || typeof method !== 'string' || method === 'fetch') return original;
+          return async (...args: unknown[]) => {
+            calls += 1;
+            if (calls <= times) {
+              if (fault === 'hang') return new Promise(() => {});
+              throw fault;
+            }
+            return Reflect.apply(original, target, args);
+          };
+        },
+      });
+    },
+  };
+  // The members of DurableObjectNamespace the Worker uses (idFromName, get).
+  return { namespace: namespace as unknown as DurableObjectNamespace, calls: () => calls };
+}
