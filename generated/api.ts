@@ -1853,7 +1853,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -1868,7 +1868,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2037,7 +2037,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2052,7 +2052,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2176,7 +2176,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2191,7 +2191,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2326,7 +2326,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2341,7 +2341,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2526,7 +2526,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2541,7 +2541,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2664,7 +2664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2679,7 +2679,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2800,7 +2800,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2815,7 +2815,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2986,7 +2986,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3001,7 +3001,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3143,7 +3143,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3158,7 +3158,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3296,7 +3296,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3311,7 +3311,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3496,7 +3496,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3511,7 +3511,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3626,7 +3626,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3641,7 +3641,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3823,7 +3823,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3838,7 +3838,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3962,7 +3962,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3977,7 +3977,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4132,7 +4132,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4147,7 +4147,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4330,7 +4330,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4345,7 +4345,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4468,7 +4468,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -4481,7 +4481,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -4664,7 +4664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4679,7 +4679,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4803,7 +4803,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description The database is unavailable (`service_unavailable`) or failing, and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4818,7 +4818,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem503"];
                 };
             };
-            /** @description The database did not answer in time (`timeout`); retry after `Retry-After`. */
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];

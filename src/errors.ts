@@ -5,6 +5,7 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { CircuitOpenError, TimeoutError } from './lib/resilience.ts';
 import {
   ERROR_CATALOG,
   type ErrorCode,
@@ -15,6 +16,9 @@ import {
   PROBLEM_TYPE_BASE,
   type Problem,
 } from './schemas/problem.ts';
+
+/** How soon a client may retry after a dependency failed (an open circuit says its own). */
+const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
 
 export interface ApiErrorOptions {
   detail?: string;
@@ -47,6 +51,28 @@ export class ApiError extends Error {
 /** The 404 of a resource that is not in the caller's organisation (or nowhere): the same answer for both. */
 export function notFound(kind: 'API key' | 'device' | 'session', id: string): ApiError {
   return new ApiError('not_found', { detail: `No ${kind} ${id}.` });
+}
+
+/**
+ * The problem for a dependency that failed to answer: 503 `circuit_open` while its calls are
+ * paused, 504 `timeout` when it did not answer in time, else 503 `service_unavailable`; each with
+ * `Retry-After`, the failure as the logged cause. `effect` tells the client what may have happened
+ * anyway (a change made, a message sent) and how to find out.
+ */
+export function dependencyProblem(dependency: string, error: unknown, effect = ''): ApiError {
+  const suffix = effect === '' ? '' : ` ${effect}`;
+  if (error instanceof CircuitOpenError) {
+    return new ApiError('circuit_open', {
+      detail: `${dependency} has been failing; calls to it are paused for a few seconds.${suffix}`,
+      headers: { 'Retry-After': String(Math.ceil(error.retryAfterMs / 1000)) },
+      cause: error,
+    });
+  }
+  const headers = { 'Retry-After': String(DEPENDENCY_RETRY_AFTER_SECONDS) };
+  if (error instanceof TimeoutError) {
+    return new ApiError('timeout', { detail: `${dependency} did not answer in time.${suffix}`, headers, cause: error });
+  }
+  return new ApiError('service_unavailable', { detail: `${dependency} is unavailable.${suffix}`, headers, cause: error });
 }
 
 /**

@@ -12,7 +12,7 @@
  * again. A timeout or a transient failure becomes a problem with `Retry-After`, never a 500; an
  * answer from D1 that is not transient (a constraint, bad SQL) passes through as it is.
  */
-import { ApiError } from '../errors.ts';
+import { dependencyProblem } from '../errors.ts';
 import { breakerFor, type CircuitBreaker, CircuitOpenError, type GuardOptions, guardedCall, TimeoutError } from '../lib/resilience.ts';
 
 /** One attempt's deadline: a D1 query answers in milliseconds, so a second means it is stuck. */
@@ -22,7 +22,6 @@ export const D1_WRITE_TIMEOUT_MS = 2_000;
 export const D1_READ_BUDGET_MS = 2_500;
 export const D1_BREAKER = { failureThreshold: 5, openMs: 5_000 } as const;
 const READ_RETRY = { attempts: 3, baseDelayMs: 25, maxDelayMs: 200 } as const;
-const RETRY_AFTER_SECONDS = 1;
 
 /**
  * The failures Cloudflare documents as transient for D1: the connection dropped, the database's
@@ -48,24 +47,11 @@ function breakerOf(db: D1Database): CircuitBreaker {
 
 type Kind = 'read' | 'write';
 
+const MAY_HAVE_CHANGED = 'The change may have been made: repeat the request with the same Idempotency-Key to learn its outcome.';
+
 function problemFor(error: unknown, kind: Kind): unknown {
-  const headers = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
-  const mayHaveCommitted =
-    kind === 'write' ? ' The change may have been made: repeat the request with the same Idempotency-Key to learn its outcome.' : '';
-  if (error instanceof CircuitOpenError) {
-    return new ApiError('circuit_open', {
-      detail: 'The database has been failing; requests to it are paused for a few seconds.',
-      headers: { 'Retry-After': String(Math.ceil(error.retryAfterMs / 1000)) },
-      cause: error,
-    });
-  }
-  if (error instanceof TimeoutError) {
-    return new ApiError('timeout', { detail: `The database did not answer in time.${mayHaveCommitted}`, headers, cause: error });
-  }
-  if (isTransientD1Error(error) || isOverloaded(error)) {
-    return new ApiError('service_unavailable', { detail: `The database is unavailable.${mayHaveCommitted}`, headers, cause: error });
-  }
-  return error;
+  const failed = error instanceof CircuitOpenError || error instanceof TimeoutError || isTransientD1Error(error) || isOverloaded(error);
+  return failed ? dependencyProblem('The database', error, kind === 'write' ? MAY_HAVE_CHANGED : '') : error;
 }
 
 async function run<T>(db: D1Database, kind: Kind, call: () => Promise<T>): Promise<T> {

@@ -5,6 +5,7 @@
  * issue 12 note: it runs on workerd, but has no total-time budget, queues half-open callers instead
  * of failing them fast, and costs 4–7× more CPU per call); what a Worker needs is this small.
  */
+import { setBounded } from './bounded-map.ts';
 
 export class TimeoutError extends Error {
   constructor(label: string, milliseconds: number) {
@@ -109,6 +110,7 @@ export function createBreaker(label: string, options: BreakerOptions): CircuitBr
 }
 
 const breakersByBinding = new WeakMap<object, Map<string, CircuitBreaker>>();
+const MAX_BREAKERS_PER_BINDING = 10_000;
 
 function logTransition(label: string, from: CircuitState, to: CircuitState): void {
   console.warn(JSON.stringify({ level: 'warn', message: 'circuit state changed', dependency: label, from, to }));
@@ -128,7 +130,8 @@ export function breakerFor(binding: object, label: string, options: Omit<Breaker
   let breaker = byLabel.get(label);
   if (breaker === undefined) {
     breaker = createBreaker(label, { ...options, onStateChange: logTransition });
-    byLabel.set(label, breaker);
+    // One per room can mean many labels: the oldest is dropped, and its room starts closed again.
+    setBounded(byLabel, label, breaker, MAX_BREAKERS_PER_BINDING);
   }
   return breaker;
 }

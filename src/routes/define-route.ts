@@ -41,8 +41,8 @@ export interface RouteOptions {
   rateLimit?: RateLimitClass;
   /** How the route honours `Idempotency-Key` (every authenticated POST should); omitted, it does not. */
   idempotent?: IdempotencyMode;
-  /** Whether the route queries D1, and so documents its 503 / 504 (db/guarded-d1.ts); authenticated routes always do. */
-  usesDatabase?: boolean;
+  /** Whether the route calls D1 or a Durable Object, and so documents their 503 / 504 (db/guarded-d1.ts, sessions/room.ts); authenticated routes always do. */
+  callsDependencies?: boolean;
 }
 
 // No example: a fixed key sent with two different bodies is rightly a 422, so a new one is made per request.
@@ -106,22 +106,25 @@ function withIdempotencyConflict(responses: Responses, mode: IdempotencyMode): R
   return { ...responses, 409: problemResponse(description, headers) };
 }
 
-/** The 503 / 504 of a route whose database is down or slow; for a change, what the client should do about it. */
-function databaseUnavailable(changes: boolean): Responses {
+/** The 503 / 504 of a route whose dependency is down or slow; for a change, what the client should do about it. */
+function dependencyUnavailable(changes: boolean): Responses {
   const retry = changes
     ? ' A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome.'
     : '';
   return {
     503: problemResponse(
-      `The database is unavailable (\`service_unavailable\`) or failing, and calls to it are paused (\`circuit_open\`); retry after \`Retry-After\`.${retry}`,
+      `A service the request needs (the database, the session's room) is unavailable (\`service_unavailable\`), or failing and calls to it are paused (\`circuit_open\`); retry after \`Retry-After\`.${retry}`,
       RETRY_AFTER_HEADER,
     ),
-    504: problemResponse(`The database did not answer in time (\`timeout\`); retry after \`Retry-After\`.${retry}`, RETRY_AFTER_HEADER),
+    504: problemResponse(
+      `A service the request needs did not answer in time (\`timeout\`); retry after \`Retry-After\`.${retry}`,
+      RETRY_AFTER_HEADER,
+    ),
   };
 }
 
 export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions) {
-  const { scope, rateLimit: rateLimitClass, idempotent, usesDatabase, ...config } = route;
+  const { scope, rateLimit: rateLimitClass, idempotent, callsDependencies, ...config } = route;
   const hasBody = config.request?.body !== undefined;
   const hasPathParams = config.request?.params !== undefined;
   const authenticated = scope !== undefined;
@@ -149,7 +152,7 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
       : {}),
     ...(authenticated ? { 429: problemResponse('A rate limit is used up; see `Retry-After`.', RETRY_AFTER_HEADER) } : {}),
     500: problemResponse('An unexpected error; quote the `request_id` when reporting it.'),
-    ...(authenticated || usesDatabase ? databaseUnavailable(config.method !== 'get') : {}),
+    ...(authenticated || callsDependencies ? dependencyUnavailable(config.method !== 'get') : {}),
   };
   const ownResponses = withHeaders(
     idempotent ? withIdempotencyConflict(config.responses, idempotent) : config.responses,

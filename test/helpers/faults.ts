@@ -91,19 +91,31 @@ export interface FaultyNamespace {
 }
 
 /**
- * A Durable Object namespace whose stubs' RPC methods fail the first `times` calls with `fault`
- * ('hang': never answer), then reach the real object.
+ * A Durable Object namespace whose stubs' RPC methods (and `fetch`) fail the first `times` calls with
+ * `fault` ('hang': never answer), then reach the real object; with `onlyFor`, only the object of
+ * that name fails.
  */
-export function faultyNamespace(real: DurableObjectNamespace, fault: Error | 'hang', times = Number.POSITIVE_INFINITY): FaultyNamespace {
+export function faultyNamespace(
+  real: DurableObjectNamespace,
+  fault: Error | 'hang',
+  times = Number.POSITIVE_INFINITY,
+  onlyFor?: string,
+): FaultyNamespace {
   let calls = 0;
+  const names = new Map<string, string>();
   const namespace = {
-    idFromName: (name: string) => real.idFromName(name),
+    idFromName: (name: string) => {
+      const id = real.idFromName(name);
+      names.set(id.toString(), name);
+      return id;
+    },
     get: (id: DurableObjectId) => {
       const stub = real.get(id) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      const targeted = onlyFor === undefined || names.get(id.toString()) === onlyFor;
       return new Proxy(stub, {
         get(target, method) {
           const original = Reflect.get(target, method);
-          if (typeof original !== 'function' || typeof method !== 'string' || method === 'fetch') return original;
+          if (!targeted || typeof original !== 'function' || typeof method !== 'string') return original;
           return async (...args: unknown[]) => {
             calls += 1;
             if (calls <= times) {

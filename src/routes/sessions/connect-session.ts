@@ -11,7 +11,7 @@ import { problemResponse } from '../../schemas/responses.ts';
 import { EXAMPLE_TOKEN, SessionPathSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { isDeviceParticipant, requireParticipantAllowed } from './participant.ts';
-import { refusalError, roomFor } from './room.ts';
+import { callRoom, refusalError } from './room.ts';
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
@@ -21,7 +21,7 @@ export const connectSessionRoute = defineRoute({
   operationId: 'connectSession',
   tags: ['Sessions'],
   summary: 'Open the session WebSocket',
-  usesDatabase: true,
+  callsDependencies: true,
   description: [
     'Upgrades to a WebSocket on which the participant receives `ServerFrame`s (every `SessionMessage` of the session, in `seq` order, plus `error` and `pong` frames addressed to it alone), and sends `ClientFrame`s.',
     `Authenticate with a connect token (not an API key): as a subprotocol, \`Sec-WebSocket-Protocol: ${SUBPROTOCOL}, <token>\` (the server answers \`${SUBPROTOCOL}\`), or as the \`token\` query parameter (redacted from logs). The token and the \`Origin\` are checked before the upgrade: no socket is opened on failure. A browser \`Origin\` must be on the CORS allowlist; clients that send none (devices, servers) are authenticated by the token alone.`,
@@ -137,25 +137,26 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
     throw new ApiError('upgrade_required', { detail: 'Open this URL as a WebSocket (Upgrade: websocket).' });
   }
 
-  const answer = await roomFor(c, id).fetch(
-    new Request(c.req.url, {
-      headers: joinHeaders({
-        participant: claims.sub,
-        expiresAt: session.expiresAt,
-        maxParticipants: session.maxParticipants,
-        lastSeq,
-        protocol: offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined,
-        deviceVersion: standing?.version,
-      }),
-    }),
-  );
+  const join = joinHeaders({
+    participant: claims.sub,
+    expiresAt: session.expiresAt,
+    maxParticipants: session.maxParticipants,
+    lastSeq,
+    protocol: offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined,
+    deviceVersion: standing?.version,
+  });
+  // Not repeated: a join whose answer was lost may have been accepted (its socket then goes stale and closes).
+  const answer = await callRoom(c, id, (room) => room.fetch(new Request(c.req.url, { headers: join })), { repeatable: false });
   if (answer.status !== 101) throw refusalError(answer.headers.get(JOIN_REFUSAL_HEADER) as JoinRefusal | null, id);
   if (device) {
     c.executionCtx.waitUntil(
       devices
         .stampDeviceSeen(config.db, claims.org, claims.sub, now)
         .run()
-        .then(() => undefined),
+        .then(
+          () => undefined,
+          (error: unknown) => c.get('logger').warn('could not stamp last_seen_at', { device_id: claims.sub, error }),
+        ),
     );
   }
   // A fresh Response: the room's has immutable headers, and the middleware adds its own.

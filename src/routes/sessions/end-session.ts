@@ -6,7 +6,9 @@ import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { loadSession } from './load.ts';
 import { presentSession } from './present.ts';
-import { roomFor } from './room.ts';
+import { callRoom } from './room.ts';
+
+const ENDED_IN_DATABASE = 'The session is ended (no new token or connection is accepted); repeat the request to close its open sockets.';
 
 export const endSessionRoute = defineRoute({
   method: 'post',
@@ -37,13 +39,13 @@ export const endSession: AppRouteHandler<typeof endSessionRoute> = async (c) => 
       statements: [sessions.endSession(db, orgId, id, now), await auditEvent(c, 'session.ended', id, now, { onlyIfChanged: true })],
       conditional: true,
       // After the D1 change is durable: closes every socket.
-      afterCommit: () => roomFor(c, id).end('ended'),
+      afterCommit: () => callRoom(c, id, (room) => room.end('ended'), { repeatable: true, effect: ENDED_IN_DATABASE }),
     },
     { status: 200, json: presentSession({ ...current, endedAt: now, endReason: 'ended' }, now) },
   );
   if (ended) return ended;
   // It had ended already: the answer is the session as it ended. The room is told again (that is
   // idempotent), so a retry after a failure to reach it still closes every socket.
-  await roomFor(c, id).end('ended');
+  await callRoom(c, id, (room) => room.end('ended'), { repeatable: true, effect: ENDED_IN_DATABASE });
   return c.json(presentSession(await loadSession(db, orgId, id), now), 200);
 };

@@ -1,7 +1,7 @@
 import { SessionParticipantListSchema, SessionPathSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { loadSession } from './load.ts';
-import { roomFor } from './room.ts';
+import { callRoom } from './room.ts';
 
 export const listParticipantsRoute = defineRoute({
   method: 'get',
@@ -21,7 +21,7 @@ export const listParticipantsRoute = defineRoute({
 export const listParticipants: AppRouteHandler<typeof listParticipantsRoute> = async (c) => {
   const { id } = c.req.valid('param');
   await loadSession(c.get('config').db, c.get('auth').orgId, id);
-  const participants = await roomFor(c, id).participants();
+  const participants = await callRoom(c, id, (room) => room.participants(), { repeatable: true });
   return c.json(
     {
       data: participants.map((entry) => ({

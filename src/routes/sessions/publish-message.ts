@@ -6,7 +6,7 @@ import { problemResponse } from '../../schemas/responses.ts';
 import { SessionPathSchema, SessionPublishSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { loadSession } from './load.ts';
-import { refusalError, roomFor } from './room.ts';
+import { callRoom, refusalError } from './room.ts';
 
 export const publishMessageRoute = defineRoute({
   method: 'post',
@@ -39,7 +39,11 @@ export const publishMessage: AppRouteHandler<typeof publishMessageRoute> = async
   }
   const session = sessions.effectiveSession(await loadSession(c.get('config').db, c.get('auth').orgId, id), nowIso());
   if (session.status === 'ended') throw refusalError('session_ended', id);
-  const published = await roomFor(c, id).publish(payload);
+  // Never repeated: a publish whose reply was lost may have been broadcast.
+  const published = await callRoom(c, id, async (room) => await room.publish(payload), {
+    repeatable: false,
+    effect: 'The message may have been sent: read the session before publishing it again.',
+  });
   if ('refused' in published) throw refusalError(published.refused, id);
   return c.json(published, 202);
 };

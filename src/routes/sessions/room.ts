@@ -7,13 +7,63 @@ import type { AppEnv } from '../../context.ts';
 import * as deviceConnections from '../../db/device-connections.ts';
 import type { SessionRoom } from '../../durable-objects/session-room.ts';
 import type { JoinRefusal } from '../../durable-objects/session-room-protocol.ts';
-import { ApiError } from '../../errors.ts';
+import { ApiError, dependencyProblem } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
+import { breakerFor, guardedCall } from '../../lib/resilience.ts';
 
-export function roomFor(c: Context<AppEnv>, sessionId: string): DurableObjectStub<SessionRoom> {
+function roomsOf(c: Context<AppEnv>): DurableObjectNamespace<SessionRoom> {
   // env.ts checks the binding's shape only; its class is fixed by wrangler.toml.
-  const namespace = c.get('config').sessionRooms as unknown as DurableObjectNamespace<SessionRoom>;
+  return c.get('config').sessionRooms as unknown as DurableObjectNamespace<SessionRoom>;
+}
+
+function roomFor(c: Context<AppEnv>, sessionId: string): DurableObjectStub<SessionRoom> {
+  const namespace = roomsOf(c);
   return namespace.get(namespace.idFromName(sessionId));
+}
+
+/** One call to a room: the room answers from memory and its own storage, so 2 s means it is stuck. */
+export const ROOM_CALL_TIMEOUT_MS = 2_000;
+export const ROOM_BREAKER = { failureThreshold: 5, openMs: 5_000 } as const;
+
+export interface RoomCallOptions {
+  /** Whether the call may be made twice (reads, and calls that are idempotent in the room: end, remove). */
+  repeatable: boolean;
+  /** What may have happened anyway when it fails, for the client (a message sent). */
+  effect?: string;
+}
+
+/** A Durable Object error worth repeating on a fresh stub: `.retryable`, never `.overloaded`. */
+function isRetryableObjectError(error: unknown): boolean {
+  const flags = error as { retryable?: unknown; overloaded?: unknown };
+  return error instanceof Error && flags.retryable === true && flags.overloaded !== true;
+}
+
+/**
+ * Calls the session's room under a deadline and the room's own breaker (one room failing does not
+ * pause the others); a repeatable call is made once more, on a fresh stub, after a retryable error.
+ * A failure is a 503 / 504 problem with `Retry-After`, never a 500.
+ */
+export async function callRoom<T>(
+  c: Context<AppEnv>,
+  sessionId: string,
+  call: (room: DurableObjectStub<SessionRoom>) => Promise<T>,
+  options: RoomCallOptions,
+): Promise<T> {
+  const label = `SessionRoom ${sessionId}`;
+  try {
+    return await guardedCall(() => call(roomFor(c, sessionId)), {
+      label,
+      timeoutMs: ROOM_CALL_TIMEOUT_MS,
+      budgetMs: 2 * ROOM_CALL_TIMEOUT_MS,
+      retry: { attempts: options.repeatable ? 2 : 1, baseDelayMs: 20, maxDelayMs: 100 },
+      isTransient: isRetryableObjectError,
+      // The room's own refusals are answers, not errors: anything thrown is the room failing.
+      isFailure: () => true,
+      breaker: breakerFor(roomsOf(c), label, ROOM_BREAKER),
+    });
+  } catch (error) {
+    throw dependencyProblem(`The session's room`, error, options.effect);
+  }
 }
 
 export function refusalError(refusal: JoinRefusal | null, sessionId: string): ApiError {
@@ -36,7 +86,9 @@ const DELETED_DEVICE_VERSION = Number.MAX_SAFE_INTEGER;
 export async function disconnectDevice(c: Context<AppEnv>, deviceId: string, version = DELETED_DEVICE_VERSION): Promise<void> {
   const { orgId } = c.get('auth');
   const sessionIds = await deviceConnections.openSessionsOfDevice(c.get('config').db, orgId, deviceId, nowIso());
-  const results = await Promise.allSettled(sessionIds.map((sessionId) => roomFor(c, sessionId).removeParticipant(deviceId, version)));
+  const results = await Promise.allSettled(
+    sessionIds.map((sessionId) => callRoom(c, sessionId, (room) => room.removeParticipant(deviceId, version), { repeatable: true })),
+  );
   results.forEach((result, index) => {
     if (result.status === 'rejected') {
       c.get('logger').warn("could not close a removed device's sockets", {
