@@ -47,7 +47,8 @@ function breakerOf(db: D1Database): CircuitBreaker {
 
 type Kind = 'read' | 'write';
 
-const MAY_HAVE_CHANGED = 'The change may have been made: repeat the request with the same Idempotency-Key to learn its outcome.';
+const MAY_HAVE_CHANGED =
+  'The change may have been made: repeat the request with the same Idempotency-Key (or read the resource) to learn its outcome.';
 
 function problemFor(error: unknown, kind: Kind): unknown {
   const failed = error instanceof CircuitOpenError || error instanceof TimeoutError || isTransientD1Error(error) || isOverloaded(error);

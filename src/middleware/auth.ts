@@ -66,7 +66,10 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     // The checksum refuses typos and made-up keys without a database read.
     if (secret === undefined || checkApiKeyFormat(secret) === undefined) return refuse(c);
     const config = c.get('config');
-    const credentials = await credentialsFor(config.db, await hashApiKey(secret), (refresh) => c.executionCtx.waitUntil(refresh));
+    // While D1 is down a cached key keeps working until its TTL; the failed refresh is only logged.
+    const refreshLater = (refresh: Promise<unknown>) =>
+      c.executionCtx.waitUntil(refresh.catch((error: unknown) => c.get('logger').warn('could not refresh a cached API key', { error })));
+    const credentials = await credentialsFor(config.db, await hashApiKey(secret), refreshLater);
     const now = nowIso();
     if (
       !credentials ||

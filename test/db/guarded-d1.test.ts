@@ -119,3 +119,18 @@ describe('the D1 circuit breaker', () => {
     expect((await callWorker('/ready', {}, { DB: env.DB })).status).toBe(200);
   });
 });
+
+describe('authentication while D1 fails', () => {
+  const keyLookups = touching('FROM api_keys k JOIN organizations o');
+
+  it('a key this isolate has read keeps authenticating from its cache; an unread one is a 503, never a 401', async () => {
+    const warm = await createTenant();
+    const id = await deviceOf(warm);
+    const faulty = faultyD1({ kind: 'fail', message: D1_FAILURES.connectionLost }, keyLookups, 100);
+    expect((await getDevice(warm, id, faulty)).status).toBe(200);
+    const cold = await createTenant();
+    const refused = await getDevice(cold, id, faulty);
+    await expectProblem(refused, 503, 'service_unavailable');
+    expect(refused.headers.get('WWW-Authenticate')).toBeNull();
+  });
+});
