@@ -16,10 +16,10 @@ import { dependencyProblem } from '../errors.ts';
 import { breakerFor, type CircuitBreaker, CircuitOpenError, type GuardOptions, guardedCall, TimeoutError } from '../lib/resilience.ts';
 
 /** One attempt's deadline: a D1 query answers in milliseconds, so a second means it is stuck. */
-export const D1_READ_TIMEOUT_MS = 1_000;
-export const D1_WRITE_TIMEOUT_MS = 2_000;
+const D1_READ_TIMEOUT_MS = 1_000;
+const D1_WRITE_TIMEOUT_MS = 2_000;
 /** All attempts of a read, and the waits between them. */
-export const D1_READ_BUDGET_MS = 2_500;
+const D1_READ_BUDGET_MS = 2_500;
 export const D1_BREAKER = { failureThreshold: 5, openMs: 5_000 } as const;
 const READ_RETRY = { attempts: 3, baseDelayMs: 25, maxDelayMs: 200 } as const;
 
@@ -30,7 +30,7 @@ const READ_RETRY = { attempts: 3, baseDelayMs: 25, maxDelayMs: 200 } as const;
 const TRANSIENT = /Network connection lost|storage caused object to be reset|D1_ERROR.*internal/i;
 const OVERLOADED = /overloaded/i;
 
-export function isTransientD1Error(error: unknown): boolean {
+function isTransientD1Error(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const text = `${error.message} ${String(error.cause ?? '')}`;
   return TRANSIENT.test(text) && !OVERLOADED.test(text);

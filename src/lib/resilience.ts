@@ -136,6 +136,15 @@ export function breakerFor(binding: object, label: string, options: Omit<Breaker
   return breaker;
 }
 
+/**
+ * A Durable Object error the runtime marks as worth repeating on a fresh stub (`.retryable`); never
+ * an overloaded object's (`.overloaded`): repeating adds load.
+ */
+export function isRetryableObjectError(error: unknown): boolean {
+  const flags = error as { retryable?: unknown; overloaded?: unknown };
+  return error instanceof Error && flags.retryable === true && flags.overloaded !== true;
+}
+
 export interface RetryPolicy {
   /** Calls in all, the first included; 1 means no retry. */
   attempts: number;

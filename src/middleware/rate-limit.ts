@@ -33,7 +33,7 @@ import type { AppEnv } from '../context.ts';
 import type { RateLimiter, RateLimitGrant } from '../durable-objects/rate-limiter.ts';
 import { ApiError } from '../errors.ts';
 import { setBounded } from '../lib/bounded-map.ts';
-import { breakerFor, CircuitOpenError, guardedCall } from '../lib/resilience.ts';
+import { breakerFor, CircuitOpenError, guardedCall, isRetryableObjectError } from '../lib/resilience.ts';
 
 export type RateLimitClass = 'read' | 'write' | 'token';
 
@@ -265,16 +265,6 @@ export const RATE_LIMITER_BREAKER = { failureThreshold: 5, openMs: 5_000 } as co
  */
 export const DEGRADED_SHARE = 0.1;
 
-/**
- * A Durable Object error the runtime marks as worth repeating on a fresh stub; never an overloaded
- * object (repeating adds load). Repeating a lease whose reply was lost leases twice: that strands
- * tokens (fewer requests admitted), never admits more than the limit.
- */
-function isRetryableObjectError(error: unknown): boolean {
-  const flags = error as { retryable?: unknown; overloaded?: unknown };
-  return error instanceof Error && flags.retryable === true && flags.overloaded !== true;
-}
-
 function channelFor(c: Context<AppEnv>): LeaseChannel {
   // env.ts checks the binding's shape only; its class is fixed by wrangler.toml.
   const namespace = c.get('config').rateLimiter as unknown as DurableObjectNamespace<RateLimiter>;
@@ -287,6 +277,7 @@ function channelFor(c: Context<AppEnv>): LeaseChannel {
         timeoutMs: LEASE_TIMEOUT_MS,
         budgetMs: 2 * LEASE_TIMEOUT_MS,
         retry: { attempts: 2, baseDelayMs: 20, maxDelayMs: 100 },
+        // Repeating a lease whose reply was lost leases twice: that strands tokens, never admits more than the limit.
         isTransient: isRetryableObjectError,
         // The RateLimiter never throws by design: any error is it failing to answer.
         isFailure: () => true,

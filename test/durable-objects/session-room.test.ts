@@ -5,14 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { LAST_SEEN_RESOLUTION_MS, PRUNE_EVERY, RETAINED_MESSAGES, STALE_AFTER_MS } from '../../src/durable-objects/session-room.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../src/lib/session-token.ts';
 import { expectProblem } from '../helpers/problem.ts';
-import { broadcastsOnly, connect, connectRequest, framesOf, messagesOnly, mintToken, waitFor } from '../helpers/realtime.ts';
+import { broadcastsOnly, connect, connectRequest, framesOf, messagesOnly, mintToken, openSession, waitFor } from '../helpers/realtime.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
-
-async function openSession(tenant: Tenant, body: Record<string, unknown> = {}) {
-  const { data } = await tenant.api.POST('/v1/sessions', { body });
-  if (!data) throw new Error('no session');
-  return data.id;
-}
 
 function roomStub(sessionId: string) {
   return env.SESSION_ROOM.get(env.SESSION_ROOM.idFromName(sessionId));

@@ -39,6 +39,13 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 3_000): Prom
   }
 }
 
+/** Opens a session through the API and returns its id. */
+export async function openSession(tenant: Tenant, body: Record<string, unknown> = {}): Promise<string> {
+  const { data } = await tenant.api.POST('/v1/sessions', { body });
+  if (!data) throw new Error('could not open a session');
+  return data.id;
+}
+
 export async function mintToken(tenant: Tenant, sessionId: string, participant = 'client:tester'): Promise<string> {
   const { data, response } = await tenant.api.POST('/v1/sessions/{id}/tokens', {
     params: { path: { id: sessionId } },

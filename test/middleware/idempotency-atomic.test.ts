@@ -8,6 +8,7 @@ import spec from '../../openapi/openapi.json';
 import type { AuditAction } from '../../src/schemas/audit-events.ts';
 import { ageRecords, countRows, postWithKey, savedRecords } from '../helpers/idempotency.ts';
 import { expectProblem } from '../helpers/problem.ts';
+import { openSession } from '../helpers/realtime.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { callTestApp } from '../helpers/test-app.ts';
 
@@ -17,12 +18,6 @@ interface AtomicCase {
   /** The request's path, with whatever it acts on created first. */
   path(tenant: Tenant): Promise<string>;
   body: unknown;
-}
-
-async function sessionOf(tenant: Tenant): Promise<string> {
-  const { data } = await tenant.api.POST('/v1/sessions', { body: {} });
-  if (!data) throw new Error('could not open a session');
-  return data.id;
 }
 
 const ATOMIC: Record<string, AtomicCase> = {
@@ -36,7 +31,7 @@ const ATOMIC: Record<string, AtomicCase> = {
   createSession: { action: 'session.created', path: async () => '/v1/sessions', body: {} },
   createConnectToken: {
     action: 'session.token_issued',
-    path: async (tenant) => `/v1/sessions/${await sessionOf(tenant)}/tokens`,
+    path: async (tenant) => `/v1/sessions/${await openSession(tenant)}/tokens`,
     body: { participant: 'client:atomic' },
   },
 };

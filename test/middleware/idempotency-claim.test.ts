@@ -7,13 +7,8 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { ageRecords, postWithKey, savedRecords } from '../helpers/idempotency.ts';
 import { expectProblem } from '../helpers/problem.ts';
+import { openSession } from '../helpers/realtime.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
-
-async function sessionOf(tenant: Tenant): Promise<string> {
-  const { data } = await tenant.api.POST('/v1/sessions', { body: {} });
-  if (!data) throw new Error('could not open a session');
-  return data.id;
-}
 
 function publish(tenant: Tenant, sessionId: string, key: string, payload: unknown = { text: 'once' }): Promise<Response> {
   return postWithKey(tenant, `/v1/sessions/${sessionId}/messages`, key, { payload });
@@ -29,7 +24,7 @@ async function broadcasts(tenant: Tenant, sessionId: string): Promise<number> {
 describe('Idempotency-Key on a claim route', () => {
   it('replays the first response with Idempotent-Replayed, and broadcasts once', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     const first = await publish(tenant, sessionId, 'replay');
     expect(first.status).toBe(202);
     expect(first.headers.get('Idempotent-Replayed')).toBeNull();
@@ -43,7 +38,7 @@ describe('Idempotency-Key on a claim route', () => {
 
   it('the same key with a different body is a 422, and broadcasts nothing', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     expect((await publish(tenant, sessionId, 'reused')).status).toBe(202);
     await expectProblem(await publish(tenant, sessionId, 'reused', { text: 'different' }), 422, 'idempotency_key_reused');
     expect(await broadcasts(tenant, sessionId)).toBe(1);
@@ -52,15 +47,15 @@ describe('Idempotency-Key on a claim route', () => {
   it('keys are per organisation: another organisation may use the same key', async () => {
     const alpha = await createTenant();
     const beta = await createTenant();
-    expect((await publish(alpha, await sessionOf(alpha), 'shared')).status).toBe(202);
-    const response = await publish(beta, await sessionOf(beta), 'shared');
+    expect((await publish(alpha, await openSession(alpha), 'shared')).status).toBe(202);
+    const response = await publish(beta, await openSession(beta), 'shared');
     expect(response.status).toBe(202);
     expect(response.headers.get('Idempotent-Replayed')).toBeNull();
   });
 
   it('N concurrent requests with one key run the handler once; the others get 409 with Retry-After, or the replay', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     const responses = await Promise.all(Array.from({ length: 10 }, () => publish(tenant, sessionId, 'concurrent')));
     const bodies = new Set<string>();
     for (const response of responses) {
@@ -76,7 +71,7 @@ describe('Idempotency-Key on a claim route', () => {
 
   it('a request that failed validation saves nothing: the same key then works with a valid body', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     const invalid = await postWithKey(tenant, `/v1/sessions/${sessionId}/messages`, 'after-400', { text: 'no payload' });
     await expectProblem(invalid, 400, 'validation_failed');
     expect(await savedRecords(tenant)).toEqual({});
@@ -85,7 +80,7 @@ describe('Idempotency-Key on a claim route', () => {
 
   it("a refusal by the handler is the request's result and is replayed", async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     await tenant.api.POST('/v1/sessions/{id}/end', { params: { path: { id: sessionId } } });
     const first = await publish(tenant, sessionId, 'refused');
     const firstText = await first.clone().text();
@@ -100,7 +95,7 @@ describe('Idempotency-Key on a claim route', () => {
 
   it('an abandoned in-flight claim (its request died) can be taken over once its lock expires', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     expect((await publish(tenant, sessionId, 'abandoned')).status).toBe(202);
     await env.DB.prepare(
       "UPDATE idempotency_keys SET state = 'in_flight', locked_until = '2000-01-01T00:00:00.000Z', response_status = NULL WHERE org_id = ?1 AND key = 'abandoned'",
@@ -114,7 +109,7 @@ describe('Idempotency-Key on a claim route', () => {
 
   it('a key older than 24 hours is forgotten', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     expect((await publish(tenant, sessionId, 'old')).status).toBe(202);
     await ageRecords(tenant);
     const again = await publish(tenant, sessionId, 'old');
@@ -129,13 +124,13 @@ describe('Idempotency-Key on a claim route', () => {
     ['with a space', 'has space'],
   ])('refuses a malformed key (%s) with 400', async (_, key) => {
     const tenant = await createTenant();
-    const problem = await expectProblem(await publish(tenant, await sessionOf(tenant), key), 400, 'validation_failed');
+    const problem = await expectProblem(await publish(tenant, await openSession(tenant), key), 400, 'validation_failed');
     expect(problem.errors?.[0]).toMatchObject({ location: 'header' });
   });
 
   it('requests without the header are not deduplicated', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     await broadcasts(tenant, sessionId);
     expect(await broadcasts(tenant, sessionId)).toBe(1);
   });

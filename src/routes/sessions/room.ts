@@ -9,7 +9,7 @@ import type { SessionRoom } from '../../durable-objects/session-room.ts';
 import type { JoinRefusal } from '../../durable-objects/session-room-protocol.ts';
 import { ApiError, dependencyProblem } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
-import { breakerFor, guardedCall } from '../../lib/resilience.ts';
+import { breakerFor, guardedCall, isRetryableObjectError } from '../../lib/resilience.ts';
 
 function roomsOf(c: Context<AppEnv>): DurableObjectNamespace<SessionRoom> {
   // env.ts checks the binding's shape only; its class is fixed by wrangler.toml.
@@ -25,17 +25,11 @@ function roomFor(c: Context<AppEnv>, sessionId: string): DurableObjectStub<Sessi
 export const ROOM_CALL_TIMEOUT_MS = 2_000;
 export const ROOM_BREAKER = { failureThreshold: 5, openMs: 5_000 } as const;
 
-export interface RoomCallOptions {
+interface RoomCallOptions {
   /** Whether the call may be made twice (reads, and calls that are idempotent in the room: end, remove). */
   repeatable: boolean;
   /** What may have happened anyway when it fails, for the client (a message sent). */
   effect?: string;
-}
-
-/** A Durable Object error worth repeating on a fresh stub: `.retryable`, never `.overloaded`. */
-function isRetryableObjectError(error: unknown): boolean {
-  const flags = error as { retryable?: unknown; overloaded?: unknown };
-  return error instanceof Error && flags.retryable === true && flags.overloaded !== true;
 }
 
 /**

@@ -8,14 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { ROOM_BREAKER, ROOM_CALL_TIMEOUT_MS } from '../../../src/routes/sessions/room.ts';
 import { faultyNamespace, objectError } from '../../helpers/faults.ts';
 import { expectProblem } from '../../helpers/problem.ts';
+import { openSession } from '../../helpers/realtime.ts';
 import { createTenant, type Tenant } from '../../helpers/tenants.ts';
 import { callWorker } from '../../helpers/worker.ts';
-
-async function sessionOf(tenant: Tenant): Promise<string> {
-  const { data } = await tenant.api.POST('/v1/sessions', { body: {} });
-  if (!data) throw new Error('could not open a session');
-  return data.id;
-}
 
 function participants(tenant: Tenant, sessionId: string, rooms: DurableObjectNamespace): Promise<Response> {
   return callWorker(
@@ -42,7 +37,7 @@ const reset = () => objectError('Durable Object reset because its code was updat
 describe('a failing session room', () => {
   it('a read is made once more on a fresh stub after a retryable error', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     const faulty = faultyNamespace(env.SESSION_ROOM, reset(), 1);
     expect((await participants(tenant, sessionId, faulty.namespace)).status).toBe(200);
     expect(faulty.calls()).toBe(2);
@@ -50,7 +45,7 @@ describe('a failing session room', () => {
 
   it('a publish is never repeated: 503 saying the message may have been sent', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     const faulty = faultyNamespace(env.SESSION_ROOM, reset(), 1);
     const problem = await expectProblem(await publish(tenant, sessionId, faulty.namespace), 503, 'service_unavailable');
     expect(problem.detail).toContain('may have been sent');
@@ -59,7 +54,7 @@ describe('a failing session room', () => {
 
   it('a room that never answers is a 504 with Retry-After, not a hang', async () => {
     const tenant = await createTenant();
-    const sessionId = await sessionOf(tenant);
+    const sessionId = await openSession(tenant);
     const faulty = faultyNamespace(env.SESSION_ROOM, 'hang');
     const started = Date.now();
     const response = await participants(tenant, sessionId, faulty.namespace);
@@ -70,8 +65,8 @@ describe('a failing session room', () => {
 
   it("opens that room's circuit only: the other rooms keep answering", async () => {
     const tenant = await createTenant();
-    const failing = await sessionOf(tenant);
-    const healthy = await sessionOf(tenant);
+    const failing = await openSession(tenant);
+    const healthy = await openSession(tenant);
     const faulty = faultyNamespace(env.SESSION_ROOM, objectError('Durable Object storage failed.', {}), Number.POSITIVE_INFINITY, failing);
     for (let failure = 0; failure < ROOM_BREAKER.failureThreshold; failure += 1) {
       await expectProblem(await publish(tenant, failing, faulty.namespace), 503, 'service_unavailable');
