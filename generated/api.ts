@@ -29,7 +29,7 @@ export interface paths {
         };
         /**
          * Readiness probe
-         * @description Answers 200 when D1 answers within 2000 ms and has the schema this code needs, else 503 with `Retry-After`.
+         * @description Checks each dependency concurrently. 503 with `Retry-After` when D1 does not answer within 2000 ms or lacks the schema this code needs: nothing can be served. Otherwise 200: `ready` when a RateLimiter and a SessionRoom answered too, `degraded` (still serving) when one did not; `checks` says which, with this Worker instance's circuit breaker states.
          */
         get: operations["getReady"];
         put?: never;
@@ -614,22 +614,63 @@ export interface components {
             /** @description Each invalid field, for validation problems. */
             errors?: components["schemas"]["FieldError"][];
         };
-        /** @description Readiness: the Worker and its dependencies can serve traffic. */
+        /** @description Readiness: whether the Worker and each of its dependencies can serve traffic. */
         Readiness: {
             /**
-             * @description Always `ready` on a 200: every dependency answered.
+             * @description `ready`: every dependency answered. `degraded`: the database answered, so the API serves requests, but another dependency did not (see `checks`): rate limits are then enforced from a reduced local allowance, or realtime sessions cannot be reached.
              * @enum {string}
              */
-            status: "ready";
-            /** @description Each dependency that was checked. */
+            status: "ready" | "degraded";
+            /** @description Each dependency, checked concurrently. */
             checks: {
-                /** @description The D1 database check. */
+                /** @description The D1 database: required, so it is never degraded on a 200. */
                 database: {
                     /**
-                     * @description D1 answered and has the schema this code needs.
+                     * @description D1 answered and has the schema this code needs (otherwise the answer is a 503).
                      * @enum {string}
                      */
                     status: "ok";
+                    /**
+                     * @description This Worker instance's circuit breaker for the dependency: `open` while its calls are paused after repeated failures, `half-open` while one probe is out.
+                     * @enum {string}
+                     */
+                    circuit: "closed" | "open" | "half-open";
+                    /**
+                     * @description How long the check took, in milliseconds.
+                     * @example 2
+                     */
+                    duration_ms: number;
+                };
+                /** @description The RateLimiter Durable Objects that count requests against rate limits. */
+                rate_limiter: {
+                    /**
+                     * @description `degraded`: the RateLimiter did not answer (or its circuit is open); requests are served against a reduced per-instance allowance, and `RateLimit-Policy` names the class with `-degraded`.
+                     * @enum {string}
+                     */
+                    status: "ok" | "degraded";
+                    /**
+                     * @description This Worker instance's circuit breaker for the dependency: `open` while its calls are paused after repeated failures, `half-open` while one probe is out.
+                     * @enum {string}
+                     */
+                    circuit: "closed" | "open" | "half-open";
+                    /**
+                     * @description How long the check took, in milliseconds.
+                     * @example 2
+                     */
+                    duration_ms: number;
+                };
+                /** @description The SessionRoom Durable Objects, one per session, that fan messages out. */
+                session_rooms: {
+                    /**
+                     * @description `unavailable`: a SessionRoom did not answer; sessions cannot be joined, published to or ended until it does.
+                     * @enum {string}
+                     */
+                    status: "ok" | "unavailable";
+                    /**
+                     * @description How many sessions' rooms this Worker instance has paused calls to after repeated failures.
+                     * @example 0
+                     */
+                    open_circuits: number;
                     /**
                      * @description How long the check took, in milliseconds.
                      * @example 2
@@ -1709,7 +1750,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready to serve traffic. */
+            /** @description The API can serve traffic, fully or degraded. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -1742,7 +1783,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem500"];
                 };
             };
-            /** @description A dependency is unreachable, too slow, or not migrated. */
+            /** @description The database is unreachable, too slow, or not migrated. */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -2211,7 +2252,10 @@ export interface operations {
     revokeApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description The API key id (not the secret). */
                 id: string;
@@ -2285,7 +2329,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
-            /** @description The key named is the one making the request (`cannot_revoke_self`). */
+            /** @description The key named is the one making the request (`cannot_revoke_self`), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2296,6 +2340,19 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -3181,6 +3238,8 @@ export interface operations {
             header?: {
                 /** @description The `ETag` you last read: the change is made only if the device is still at that version (else 412). */
                 "If-Match"?: string;
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
             };
             path: {
                 /** @description The device id. */
@@ -3255,6 +3314,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
+            /** @description The response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
             /** @description `If-Match` does not name the current version: read the device again. */
             412: {
                 headers: {
@@ -3266,6 +3338,19 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem412"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */
@@ -3334,6 +3419,8 @@ export interface operations {
             header?: {
                 /** @description The `ETag` you last read: the change is made only if the device is still at that version (else 412). */
                 "If-Match"?: string;
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
             };
             path: {
                 /** @description The device id. */
@@ -3416,7 +3503,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem404"];
                 };
             };
-            /** @description Another device of the organisation has this `external_id` (`conflict`, naming the field). */
+            /** @description Another device of the organisation has this `external_id` (`conflict`, naming the field), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3466,6 +3553,19 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem415"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */

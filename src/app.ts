@@ -11,6 +11,7 @@ import type { AppEnv } from './context.ts';
 import { ApiError, codeForStatus, renderProblem } from './errors.ts';
 import { requireValidConfig } from './middleware/config.ts';
 import { cors } from './middleware/cors.ts';
+import { REQUEST_DEADLINE_MS, requestDeadline } from './middleware/deadline.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { urlLimits } from './middleware/request-limits.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
@@ -49,7 +50,12 @@ const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
 
 const NEW_REQUEST_ID = () => `req_${crypto.randomUUID().replaceAll('-', '')}`;
 
-export function createApp(): OpenAPIHono<AppEnv> {
+export interface AppOptions {
+  /** The request deadline (middleware/deadline.ts); tests shorten it. */
+  requestDeadlineMs?: number;
+}
+
+export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: true });
 
   // Order matters: ids and logging first so every response has them, security headers around
@@ -57,6 +63,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.use(requestId({ generator: NEW_REQUEST_ID, limitLength: 128 }));
   app.use(requestContext());
   app.use(securityHeaders());
+  app.use(requestDeadline(options.requestDeadlineMs ?? REQUEST_DEADLINE_MS));
   app.use(requireValidConfig());
   app.use(cors());
   app.use(urlLimits());

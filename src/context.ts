@@ -35,6 +35,8 @@ export interface AppVariables {
   /** `performance.now()` at the start of the request. */
   startedAt: number;
   logger: Logger;
+  /** `Date.now()` by which the request must be answered (middleware/deadline.ts); dependency calls stop waiting then. */
+  deadlineAt: number;
   config: Config;
   auth: AuthContext;
   /** The Idempotency-Key of an `atomic` idempotent route, until its result is saved. */

@@ -13,7 +13,15 @@
  * answer from D1 that is not transient (a constraint, bad SQL) passes through as it is.
  */
 import { dependencyProblem } from '../errors.ts';
-import { breakerFor, type CircuitBreaker, CircuitOpenError, type GuardOptions, guardedCall, TimeoutError } from '../lib/resilience.ts';
+import {
+  breakerFor,
+  type CircuitBreaker,
+  CircuitOpenError,
+  type CircuitState,
+  type GuardOptions,
+  guardedCall,
+  TimeoutError,
+} from '../lib/resilience.ts';
 
 /** One attempt's deadline: a D1 query answers in milliseconds, so a second means it is stuck. */
 const D1_READ_TIMEOUT_MS = 1_000;
@@ -45,6 +53,11 @@ function breakerOf(db: D1Database): CircuitBreaker {
   return breakerFor(db, 'D1', D1_BREAKER);
 }
 
+/** This isolate's breaker state for the (unguarded) binding, for `/ready`. */
+export function d1Circuit(db: D1Database): CircuitState {
+  return breakerOf(db).state();
+}
+
 type Kind = 'read' | 'write';
 
 const MAY_HAVE_CHANGED =
@@ -55,8 +68,8 @@ function problemFor(error: unknown, kind: Kind): unknown {
   return failed ? dependencyProblem('The database', error, kind === 'write' ? MAY_HAVE_CHANGED : '') : error;
 }
 
-async function run<T>(db: D1Database, kind: Kind, call: () => Promise<T>): Promise<T> {
-  const shared = { isTransient: isTransientD1Error, isFailure: isOverloaded, breaker: breakerOf(db) };
+async function run<T>(db: D1Database, deadlineAt: number | undefined, kind: Kind, call: () => Promise<T>): Promise<T> {
+  const shared = { isTransient: isTransientD1Error, isFailure: isOverloaded, breaker: breakerOf(db), deadlineAt };
   const options: GuardOptions =
     kind === 'read'
       ? { ...shared, label: 'D1 read', timeoutMs: D1_READ_TIMEOUT_MS, budgetMs: D1_READ_BUDGET_MS, retry: READ_RETRY }
@@ -81,15 +94,15 @@ function isRead(sql: string): boolean {
   return /^\s*(SELECT|WITH)\b/i.test(sql);
 }
 
-function guardStatement(db: D1Database, statement: D1PreparedStatement, sql: string): D1PreparedStatement {
+function guardStatement(db: D1Database, deadlineAt: number | undefined, statement: D1PreparedStatement, sql: string): D1PreparedStatement {
   const kind: Kind = isRead(sql) ? 'read' : 'write';
   const guarded = {
-    bind: (...values: unknown[]) => guardStatement(db, statement.bind(...values), sql),
-    first: (column?: string) => run(db, kind, () => (column === undefined ? statement.first() : statement.first(column))),
-    run: () => run(db, kind, () => statement.run()),
-    all: () => run(db, kind, () => statement.all()),
+    bind: (...values: unknown[]) => guardStatement(db, deadlineAt, statement.bind(...values), sql),
+    first: (column?: string) => run(db, deadlineAt, kind, () => (column === undefined ? statement.first() : statement.first(column))),
+    run: () => run(db, deadlineAt, kind, () => statement.run()),
+    all: () => run(db, deadlineAt, kind, () => statement.all()),
     raw: (options?: { columnNames?: boolean }) =>
-      run(db, kind, () => (options?.columnNames ? statement.raw({ columnNames: true }) : statement.raw())),
+      run(db, deadlineAt, kind, () => (options?.columnNames ? statement.raw({ columnNames: true }) : statement.raw())),
   };
   // The object has every method of D1PreparedStatement; its overloads cannot be spelled as one literal.
   const typed = guarded as unknown as D1PreparedStatement;
@@ -97,14 +110,14 @@ function guardStatement(db: D1Database, statement: D1PreparedStatement, sql: str
   return typed;
 }
 
-/** `db` with every query guarded. */
-export function guardD1(db: D1Database): D1Database {
+/** `db` with every query guarded; none waits past `deadlineAt` (the request's, when there is one). */
+export function guardD1(db: D1Database, deadlineAt?: number): D1Database {
   const guarded = {
-    prepare: (sql: string) => guardStatement(db, db.prepare(sql), sql),
+    prepare: (sql: string) => guardStatement(db, deadlineAt, db.prepare(sql), sql),
     // A batch is a transaction of writes (or a read beside one): never repeated here.
     batch: <T>(statements: D1PreparedStatement[]) =>
-      run(db, 'write', () => db.batch<T>(statements.map((statement) => unguarded.get(statement) ?? statement))),
-    exec: (sql: string) => run(db, 'write', () => db.exec(sql)),
+      run(db, deadlineAt, 'write', () => db.batch<T>(statements.map((statement) => unguarded.get(statement) ?? statement))),
+    exec: (sql: string) => run(db, deadlineAt, 'write', () => db.exec(sql)),
     withSession: (constraintOrBookmark?: D1SessionBookmark | D1SessionConstraint) => db.withSession(constraintOrBookmark),
     dump: () => db.dump(),
   };

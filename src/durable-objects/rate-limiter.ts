@@ -129,4 +129,9 @@ export class RateLimiter extends DurableObject {
     const freesInMs = Number.isFinite(oldest) ? Math.max(0, (oldest + horizon) * BUCKET_MS - now) : horizon * BUCKET_MS;
     return { granted, unleased: unleased - granted, expiresInMs, freesInMs };
   }
+
+  /** Answers at once, counting nothing: `/ready` calls it to learn whether RateLimiter objects answer. */
+  ping(): true {
+    return true;
+  }
 }

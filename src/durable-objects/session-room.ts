@@ -183,6 +183,11 @@ export class SessionRoom extends DurableObject {
     return false;
   }
 
+  /** Answers at once, touching no session: `/ready` calls it to learn whether SessionRoom objects answer. */
+  ping(): true {
+    return true;
+  }
+
   /**
    * Closes the participant's sockets (4003) and refuses joins authorised by a read of its device
    * older than `version`: a connect that read the device before it was disabled cannot slip in after.

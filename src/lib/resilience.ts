@@ -136,6 +136,13 @@ export function breakerFor(binding: object, label: string, options: Omit<Breaker
   return breaker;
 }
 
+/** How many of a binding's breakers are in each state now (for `/ready`): one per room means many. */
+export function breakerStates(binding: object, now = Date.now()): Record<CircuitState, number> {
+  const counts: Record<CircuitState, number> = { closed: 0, open: 0, 'half-open': 0 };
+  for (const breaker of breakersByBinding.get(binding)?.values() ?? []) counts[breaker.state(now)] += 1;
+  return counts;
+}
+
 /**
  * A Durable Object error the runtime marks as worth repeating on a fresh stub (`.retryable`); never
  * an overloaded object's (`.overloaded`): repeating adds load.
@@ -169,6 +176,8 @@ export interface GuardOptions {
   /** Whether a failure says the dependency is not answering (counted by the breaker); a transient one always does. */
   isFailure?: (error: unknown) => boolean;
   breaker: CircuitBreaker;
+  /** `Date.now()` past which no attempt may wait (the request's deadline); none when absent. */
+  deadlineAt?: number;
   random?: () => number;
 }
 
@@ -180,10 +189,13 @@ export interface GuardOptions {
  */
 export async function guardedCall<T>(call: () => Promise<T>, options: GuardOptions): Promise<T> {
   const started = Date.now();
+  const endsAt = Math.min(started + options.budgetMs, options.deadlineAt ?? Number.POSITIVE_INFINITY);
   for (let attempt = 1; ; attempt += 1) {
+    const left = endsAt - Date.now();
+    // Out of the request's time before asking: not the dependency's failure, so the breaker is not told.
+    if (left <= 0) throw new TimeoutError(options.label, 0);
     options.breaker.admit();
-    const left = options.budgetMs - (Date.now() - started);
-    const timeoutMs = Math.max(1, Math.min(options.timeoutMs, left));
+    const timeoutMs = Math.min(options.timeoutMs, left);
     try {
       const result = await withTimeout(call(), timeoutMs, options.label);
       options.breaker.succeeded();
@@ -197,7 +209,7 @@ export async function guardedCall<T>(call: () => Promise<T>, options: GuardOptio
       options.breaker.failed();
       if (!transient) throw error;
       const delay = backoffDelay(options.retry, attempt, options.random);
-      if (attempt >= options.retry.attempts || Date.now() - started + delay >= options.budgetMs) throw error;
+      if (attempt >= options.retry.attempts || Date.now() + delay >= endsAt) throw error;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

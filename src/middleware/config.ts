@@ -7,21 +7,8 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
 import { guardD1 } from '../db/guarded-d1.ts';
-import { type Config, loadConfig } from '../env.ts';
+import { loadConfig } from '../env.ts';
 import { ApiError } from '../errors.ts';
-
-// Per loaded configuration (so per isolate): requests share the guarded binding and its breaker.
-const guardedConfigs = new WeakMap<Config, Config>();
-
-/** The configuration with its D1 binding behind deadlines, retries and a breaker (db/guarded-d1.ts). */
-function guarded(config: Config): Config {
-  let result = guardedConfigs.get(config);
-  if (result === undefined) {
-    result = { ...config, db: guardD1(config.db) };
-    guardedConfigs.set(config, result);
-  }
-  return result;
-}
 
 export function requireValidConfig(): MiddlewareHandler<AppEnv> {
   return async function requireValidConfig(c, next) {
@@ -32,7 +19,9 @@ export function requireValidConfig(): MiddlewareHandler<AppEnv> {
         cause: new Error(`invalid configuration: ${loaded.problems.join('; ')}`),
       });
     }
-    c.set('config', guarded(loaded.config));
+    // Per request, so the binding's calls stop at this request's deadline; the breaker behind it is
+    // per binding (so per isolate), shared by every request.
+    c.set('config', { ...loaded.config, db: guardD1(loaded.config.db, c.get('deadlineAt')) });
     await next();
   };
 }

@@ -33,7 +33,7 @@ import type { AppEnv } from '../context.ts';
 import type { RateLimiter, RateLimitGrant } from '../durable-objects/rate-limiter.ts';
 import { ApiError } from '../errors.ts';
 import { setBounded } from '../lib/bounded-map.ts';
-import { breakerFor, CircuitOpenError, guardedCall, isRetryableObjectError } from '../lib/resilience.ts';
+import { breakerFor, CircuitOpenError, type CircuitState, guardedCall, isRetryableObjectError } from '../lib/resilience.ts';
 
 export type RateLimitClass = 'read' | 'write' | 'token';
 
@@ -265,10 +265,27 @@ export const RATE_LIMITER_BREAKER = { failureThreshold: 5, openMs: 5_000 } as co
  */
 export const DEGRADED_SHARE = 0.1;
 
-function channelFor(c: Context<AppEnv>): LeaseChannel {
+function rateLimitersOf(c: Context<AppEnv>): DurableObjectNamespace<RateLimiter> {
   // env.ts checks the binding's shape only; its class is fixed by wrangler.toml.
-  const namespace = c.get('config').rateLimiter as unknown as DurableObjectNamespace<RateLimiter>;
-  const breaker = breakerFor(namespace, 'RateLimiter', RATE_LIMITER_BREAKER);
+  return c.get('config').rateLimiter as unknown as DurableObjectNamespace<RateLimiter>;
+}
+
+function rateLimiterBreaker(namespace: DurableObjectNamespace<RateLimiter>) {
+  return breakerFor(namespace, 'RateLimiter', RATE_LIMITER_BREAKER);
+}
+
+/**
+ * For `/ready`: this isolate's breaker state, and a call that reaches a RateLimiter without
+ * counting anything. The probe is not counted by the breaker: only requests' leases decide it.
+ */
+export function rateLimiterReadiness(c: Context<AppEnv>, probeName: string): { circuit: CircuitState; ping: () => Promise<unknown> } {
+  const namespace = rateLimitersOf(c);
+  return { circuit: rateLimiterBreaker(namespace).state(), ping: () => namespace.get(namespace.idFromName(probeName)).ping() };
+}
+
+function channelFor(c: Context<AppEnv>): LeaseChannel {
+  const namespace = rateLimitersOf(c);
+  const breaker = rateLimiterBreaker(namespace);
   return {
     // A fresh stub per attempt: a stub that threw may be broken.
     lease: (subject, limit, wanted) =>

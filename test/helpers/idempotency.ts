@@ -7,11 +7,20 @@ import type { Tenant } from './tenants.ts';
 import { callWorker } from './worker.ts';
 
 export function postWithKey(tenant: Tenant, path: string, idempotencyKey: string, body: unknown): Promise<Response> {
-  return callWorker(path, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${tenant.key.secret}`, 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
-    body: JSON.stringify(body),
-  });
+  return sendWithKey(tenant, 'POST', path, idempotencyKey, body);
+}
+
+/** A request with an `Idempotency-Key`; a JSON body only when there is one (a DELETE has none). */
+export function sendWithKey(
+  tenant: Tenant,
+  method: 'POST' | 'PATCH' | 'DELETE',
+  path: string,
+  idempotencyKey: string,
+  body?: unknown,
+): Promise<Response> {
+  const headers: Record<string, string> = { Authorization: `Bearer ${tenant.key.secret}`, 'Idempotency-Key': idempotencyKey };
+  if (body === undefined) return callWorker(path, { method, headers });
+  return callWorker(path, { method, headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 }
 
 export interface SavedRecord {

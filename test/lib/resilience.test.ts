@@ -112,3 +112,37 @@ describe('guardedCall', () => {
     expect(Date.now() - started).toBeLessThan(400);
   });
 });
+
+describe('guardedCall inside a request deadline', () => {
+  const guarded = (deadlineAt: number, breaker = createBreaker('dep', { failureThreshold: 1, openMs: 1_000 })) => ({
+    label: 'dep',
+    timeoutMs: 1_000,
+    budgetMs: 5_000,
+    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+    isTransient: () => true,
+    breaker,
+    deadlineAt,
+  });
+
+  it('stops waiting at the deadline, well before its own timeout', async () => {
+    const started = Date.now();
+    await expect(guardedCall(() => new Promise(() => {}), guarded(started + 60))).rejects.toBeInstanceOf(TimeoutError);
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('past the deadline, does not call at all and does not blame the dependency', async () => {
+    const breaker = createBreaker('dep', { failureThreshold: 1, openMs: 1_000 });
+    let calls = 0;
+    await expect(
+      guardedCall(
+        async () => {
+          calls += 1;
+          return 'late';
+        },
+        guarded(Date.now() - 1, breaker),
+      ),
+    ).rejects.toBeInstanceOf(TimeoutError);
+    expect(calls).toBe(0);
+    expect(breaker.state()).toBe('closed');
+  });
+});

@@ -1,12 +1,13 @@
 /**
- * Idempotency keys on the `atomic` routes, every route whose change is D1 only: the answer is
+ * Idempotency keys on the `atomic` routes, every route whose change is D1 only (a device update or
+ * deletion closes sockets after its change, which cannot fail the request): the answer is
  * saved in the same D1 batch as the change. The `claim` routes are covered in
  * idempotency-claim.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import spec from '../../openapi/openapi.json';
 import type { AuditAction } from '../../src/schemas/audit-events.ts';
-import { ageRecords, countRows, postWithKey, savedRecords } from '../helpers/idempotency.ts';
+import { ageRecords, countRows, postWithKey, savedRecords, sendWithKey } from '../helpers/idempotency.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { openSession } from '../helpers/realtime.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
@@ -17,7 +18,11 @@ interface AtomicCase {
   action: AuditAction;
   /** The request's path, with whatever it acts on created first. */
   path(tenant: Tenant): Promise<string>;
-  body: unknown;
+  /** POST when absent. */
+  method?: 'PATCH' | 'DELETE';
+  body?: unknown;
+  /** The success status; 201 when absent. */
+  status?: number;
 }
 
 const ATOMIC: Record<string, AtomicCase> = {
@@ -34,7 +39,35 @@ const ATOMIC: Record<string, AtomicCase> = {
     path: async (tenant) => `/v1/sessions/${await openSession(tenant)}/tokens`,
     body: { participant: 'client:atomic' },
   },
+  updateDevice: {
+    action: 'device.updated',
+    method: 'PATCH',
+    path: async (tenant) => `/v1/devices/${await createDevice(tenant)}`,
+    body: { name: 'renamed' },
+    status: 200,
+  },
+  deleteDevice: {
+    action: 'device.deleted',
+    method: 'DELETE',
+    path: async (tenant) => `/v1/devices/${await createDevice(tenant)}`,
+    status: 204,
+  },
+  revokeApiKey: {
+    action: 'api_key.revoked',
+    method: 'DELETE',
+    path: async (tenant) => `/v1/api-keys/${(await tenant.addKey()).id}`,
+    status: 204,
+  },
 };
+
+async function createDevice(tenant: Tenant): Promise<string> {
+  const { data } = await tenant.api.POST('/v1/devices', { body: { name: 'atomic', kind: 'phone' } });
+  return data?.id ?? '';
+}
+
+function send(tenant: Tenant, atomic: AtomicCase, path: string, key: string): Promise<Response> {
+  return sendWithKey(tenant, atomic.method ?? 'POST', path, key, atomic.body);
+}
 
 const CLAIM = ['endSession', 'publishSessionMessage'];
 
@@ -59,28 +92,31 @@ describe.each(Object.entries(ATOMIC))('%s under one Idempotency-Key', (_, atomic
   it('N concurrent requests make one change, and every answer is the first, byte for byte', async () => {
     const tenant = await createTenant();
     const path = await atomic.path(tenant);
-    const responses = await Promise.all(Array.from({ length: 8 }, () => postWithKey(tenant, path, 'concurrent', atomic.body)));
-    expect(responses.map((response) => response.status)).toEqual(Array(8).fill(201));
+    const status = atomic.status ?? 201;
+    const responses = await Promise.all(Array.from({ length: 8 }, () => send(tenant, atomic, path, 'concurrent')));
+    expect(responses.map((response) => response.status)).toEqual(Array(8).fill(status));
     expect(responses.filter((response) => response.headers.get('Idempotent-Replayed') === null)).toHaveLength(1);
     expect(new Set(await Promise.all(responses.map((response) => response.text()))).size).toBe(1);
     expect(await auditEvents(tenant, atomic.action)).toBe(1);
-    expect(await savedRecords(tenant)).toEqual({ concurrent: { state: 'completed', response_status: 201 } });
+    expect(await savedRecords(tenant)).toEqual({ concurrent: { state: 'completed', response_status: status } });
   });
 
   it('a retry replays; after 24 hours the key is forgotten and the request runs again', async () => {
     const tenant = await createTenant();
     const path = await atomic.path(tenant);
-    const first = await postWithKey(tenant, path, 'retry', atomic.body);
-    expect(first.status).toBe(201);
-    const replay = await postWithKey(tenant, path, 'retry', atomic.body);
+    const status = atomic.status ?? 201;
+    const first = await send(tenant, atomic, path, 'retry');
+    expect(first.status).toBe(status);
+    const replay = await send(tenant, atomic, path, 'retry');
+    expect(replay.status).toBe(status);
     expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
     expect(await replay.text()).toBe(await first.text());
     expect(await auditEvents(tenant, atomic.action)).toBe(1);
     await ageRecords(tenant);
-    const again = await postWithKey(tenant, path, 'retry', atomic.body);
+    const again = await send(tenant, atomic, path, 'retry');
     expect(again.headers.get('Idempotent-Replayed')).toBeNull();
-    // A rotation runs again and is refused (the key was rotated); a creation creates again.
-    expect(await auditEvents(tenant, atomic.action)).toBe(again.status === 201 ? 2 : 1);
+    // A rotation, a deletion or a revocation runs again and is refused (already done); a creation or an update is made again.
+    expect(await auditEvents(tenant, atomic.action)).toBe(again.status === status ? 2 : 1);
   });
 });
 

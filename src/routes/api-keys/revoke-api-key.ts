@@ -19,6 +19,7 @@ export const revokeApiKeyRoute = defineRoute({
     "The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`. The calling key must hold every scope of the key it revokes, so a narrow `keys:admin` key cannot lock out wider ones.",
   scope: 'keys:admin',
   rateLimit: 'write',
+  idempotent: 'atomic',
   request: { params: ApiKeyPathSchema },
   responses: {
     204: { description: 'Revoked.' },

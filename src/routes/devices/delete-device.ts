@@ -19,6 +19,7 @@ export const deleteDeviceRoute = defineRoute({
     'Removes the device; deleting it again is a 404. With `If-Match`, only if it has not changed since. Its session sockets are closed (close code 4003) before the answer, and its connect tokens stop working.',
   scope: 'devices:write',
   rateLimit: 'write',
+  idempotent: 'atomic',
   request: { params: DevicePathSchema, headers: DeviceIfMatchHeaderSchema },
   responses: {
     204: { description: 'Deleted.' },

@@ -30,6 +30,7 @@ export const updateDeviceRoute = defineRoute({
     'Changes the given fields only; `metadata` and `tags` are replaced whole. With `If-Match`, only if the device has not changed since. Disabling a device closes its session sockets (close code 4003) before the answer, and its connect tokens stop working.',
   scope: 'devices:write',
   rateLimit: 'write',
+  idempotent: 'atomic',
   request: {
     params: DevicePathSchema,
     headers: DeviceIfMatchHeaderSchema,

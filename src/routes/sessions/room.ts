@@ -9,7 +9,7 @@ import type { SessionRoom } from '../../durable-objects/session-room.ts';
 import type { JoinRefusal } from '../../durable-objects/session-room-protocol.ts';
 import { ApiError, dependencyProblem } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
-import { breakerFor, guardedCall, isRetryableObjectError } from '../../lib/resilience.ts';
+import { breakerFor, breakerStates, guardedCall, isRetryableObjectError } from '../../lib/resilience.ts';
 
 function roomsOf(c: Context<AppEnv>): DurableObjectNamespace<SessionRoom> {
   // env.ts checks the binding's shape only; its class is fixed by wrangler.toml.
@@ -54,10 +54,20 @@ export async function callRoom<T>(
       // The room's own refusals are answers, not errors: anything thrown is the room failing.
       isFailure: () => true,
       breaker: breakerFor(roomsOf(c), label, ROOM_BREAKER),
+      deadlineAt: c.get('deadlineAt'),
     });
   } catch (error) {
     throw dependencyProblem(`The session's room`, error, options.effect);
   }
+}
+
+/**
+ * For `/ready`: how many rooms' circuits this isolate holds open, and a call that reaches a room
+ * (one probe object stands for the namespace) without touching any session or breaker.
+ */
+export function roomsReadiness(c: Context<AppEnv>, probeName: string): { openCircuits: number; ping: () => Promise<unknown> } {
+  const namespace = roomsOf(c);
+  return { openCircuits: breakerStates(namespace).open, ping: () => namespace.get(namespace.idFromName(probeName)).ping() };
 }
 
 export function refusalError(refusal: JoinRefusal | null, sessionId: string): ApiError {
@@ -74,12 +84,20 @@ const DELETED_DEVICE_VERSION = Number.MAX_SAFE_INTEGER;
 /**
  * Closes the device's sockets in every open session it has connected to, and bars it from joining
  * them on a read of the device older than `version` (the disabling change; omitted, the deletion).
- * Called after the change is committed. A room that cannot be reached is logged; the device's
- * next connection is refused anyway, since connect reads the device again.
+ * Called after the change is committed, so it never fails: a session list or a room that cannot be
+ * reached is logged; the device's next connection is refused anyway, since connect reads the device again.
  */
 export async function disconnectDevice(c: Context<AppEnv>, deviceId: string, version = DELETED_DEVICE_VERSION): Promise<void> {
   const { orgId } = c.get('auth');
-  const sessionIds = await deviceConnections.openSessionsOfDevice(c.get('config').db, orgId, deviceId, nowIso());
+  let sessionIds: string[];
+  try {
+    sessionIds = await deviceConnections.openSessionsOfDevice(c.get('config').db, orgId, deviceId, nowIso());
+  } catch (error) {
+    // The change is committed (and under an atomic key its answer saved): failing now would answer
+    // 503 for a change that was made. Connect reads the device again, so the device is kept out anyway.
+    c.get('logger').warn("could not find a removed device's sessions", { device_id: deviceId, error });
+    return;
+  }
   const results = await Promise.allSettled(
     sessionIds.map((sessionId) => callRoom(c, sessionId, (room) => room.removeParticipant(deviceId, version), { repeatable: true })),
   );

@@ -1,8 +1,14 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { REQUIRED_MIGRATION } from '../../../src/db/migrations.ts';
+import { LEASE_TIMEOUT_MS, RATE_LIMITER_BREAKER } from '../../../src/middleware/rate-limit.ts';
+import { ROOM_BREAKER } from '../../../src/routes/sessions/room.ts';
 import { READY_TIMEOUT_MS } from '../../../src/routes/system/get-ready.ts';
+import type { Readiness } from '../../../src/schemas/system.ts';
+import { faultyNamespace, objectError } from '../../helpers/faults.ts';
 import { expectProblem } from '../../helpers/problem.ts';
+import { openSession } from '../../helpers/realtime.ts';
+import { createTenant } from '../../helpers/tenants.ts';
 import { api, callWorker } from '../../helpers/worker.ts';
 
 describe('GET /health', () => {
@@ -31,12 +37,59 @@ describe('GET /health', () => {
 });
 
 describe('GET /ready', () => {
-  it('is ready when D1 answers and has the required migration', async () => {
+  it('is ready when D1 answers with the required migration and both kinds of Durable Object answer', async () => {
     const { data, response } = await api.GET('/ready');
     expect(response.status).toBe(200);
-    expect(data?.status).toBe('ready');
-    expect(data?.checks.database.status).toBe('ok');
-    expect(data?.checks.database.duration_ms).toBeGreaterThanOrEqual(0);
+    expect(data).toEqual({
+      status: 'ready',
+      checks: {
+        database: { status: 'ok', circuit: 'closed', duration_ms: expect.any(Number) },
+        rate_limiter: { status: 'ok', circuit: 'closed', duration_ms: expect.any(Number) },
+        session_rooms: { status: 'ok', open_circuits: 0, duration_ms: expect.any(Number) },
+      },
+    });
+  });
+
+  it('is degraded, still 200, while the RateLimiter does not answer: requests are served from the local allowance', async () => {
+    const faulty = faultyNamespace(env.RATE_LIMITER, 'hang');
+    const started = Date.now();
+    const response = await callWorker('/ready', {}, { RATE_LIMITER: faulty.namespace });
+    expect(response.status).toBe(200);
+    const body = await response.json<Readiness>();
+    expect(body.status).toBe('degraded');
+    expect(body.checks.rate_limiter.status).toBe('degraded');
+    expect(body.checks.session_rooms.status).toBe('ok');
+    expect(body.checks.rate_limiter.duration_ms).toBeGreaterThanOrEqual(LEASE_TIMEOUT_MS - 5);
+    expect(Date.now() - started).toBeLessThan(LEASE_TIMEOUT_MS + 1_000);
+  });
+
+  it('reports an open RateLimiter circuit without calling it', async () => {
+    const faulty = faultyNamespace(env.RATE_LIMITER, objectError('RateLimiter storage failed.', {}));
+    const tenant = await createTenant();
+    const overrides = { RATE_LIMITER: faulty.namespace };
+    for (let failure = 0; failure < RATE_LIMITER_BREAKER.failureThreshold; failure += 1) {
+      await callWorker('/v1/devices', { headers: { Authorization: `Bearer ${tenant.key.secret}` } }, overrides);
+    }
+    const callsBefore = faulty.calls();
+    const body = await (await callWorker('/ready', {}, overrides)).json<Readiness>();
+    expect(body.checks.rate_limiter).toEqual({ status: 'degraded', circuit: 'open', duration_ms: expect.any(Number) });
+    expect(faulty.calls()).toBe(callsBefore);
+  });
+
+  it('is degraded while SessionRooms fail, and counts the rooms whose circuit this instance holds open', async () => {
+    const tenant = await createTenant();
+    const failing = await openSession(tenant);
+    const faulty = faultyNamespace(env.SESSION_ROOM, objectError('Durable Object storage failed.', {}));
+    const overrides = { SESSION_ROOM: faulty.namespace };
+    for (let failure = 0; failure < ROOM_BREAKER.failureThreshold; failure += 1) {
+      await callWorker(`/v1/sessions/${failing}/participants`, { headers: { Authorization: `Bearer ${tenant.key.secret}` } }, overrides);
+    }
+    const response = await callWorker('/ready', {}, overrides);
+    expect(response.status).toBe(200);
+    const body = await response.json<Readiness>();
+    expect(body.status).toBe('degraded');
+    expect(body.checks.session_rooms).toEqual({ status: 'unavailable', open_circuits: 1, duration_ms: expect.any(Number) });
+    expect(body.checks.rate_limiter.status).toBe('ok');
   });
 
   it('requires the newest migration in migrations/', () => {
