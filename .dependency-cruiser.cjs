@@ -1,7 +1,7 @@
 /**
  * The layers of src/, top to bottom; `npm run lint` refuses an import that points up, and any cycle.
  *
- *   index → app → routes → openapi → middleware → durable-objects → db → errors → context → schemas → lib, env
+ *   index → scheduled → app → routes → openapi → middleware → durable-objects → db → errors → context → schemas → lib, env
  *
  * A module may import from its own layer and from any layer below it. `lib/` holds leaf helpers
  * that know nothing of the API; a cache backed by a table lives beside that table in `db/`.
@@ -13,6 +13,7 @@
  */
 const LAYERS = [
   ['index', '^src/index\\.ts$'],
+  ['scheduled', '^src/scheduled\\.ts$'],
   ['app', '^src/app\\.ts$'],
   ['routes', '^src/routes/'],
   ['openapi', '^src/openapi\\.ts$'],

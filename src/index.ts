@@ -1,15 +1,13 @@
 /**
  * @module
- * The Worker entry: HTTP requests, the hourly clean-up, and the Durable Object classes. The app is
- * built once per isolate; configuration is checked on the first request that uses an env (see
- * middleware/config.ts) and cached for the isolate.
+ * The Worker entry: HTTP requests, the hourly retention run (scheduled.ts), and the Durable Object
+ * classes. The app is built once per isolate; configuration is checked on the first request that
+ * uses an env (see middleware/config.ts) and cached for the isolate.
  */
 import { createApp } from './app.ts';
-import { purgeEndedDeviceConnections } from './db/device-connections.ts';
-import { purgeExpiredIdempotencyKeys } from './db/idempotency-keys.ts';
 import { type Bindings, loadConfig } from './env.ts';
-import { nowIso } from './lib/clock.ts';
 import { createLogger } from './lib/logger.ts';
+import { runRetention } from './scheduled.ts';
 
 export { RateLimiter } from './durable-objects/rate-limiter.ts';
 export { SessionRoom } from './durable-objects/session-room.ts';
@@ -27,10 +25,7 @@ export default {
       logger.error('scheduled run skipped: invalid configuration', { problems: loaded.problems });
       return;
     }
-    const now = nowIso();
-    const deleted = await purgeExpiredIdempotencyKeys(loaded.config.db, now);
-    logger.info('purged expired idempotency keys', { deleted });
-    const connections = await purgeEndedDeviceConnections(loaded.config.db, now);
-    logger.info('purged device connections of ended sessions', { deleted: connections });
+    // The time the run was due, not when it started: a late start deletes what it would have.
+    await runRetention(loaded.config, logger, new Date(controller.scheduledTime));
   },
 } satisfies ExportedHandler<Bindings>;

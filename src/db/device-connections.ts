@@ -35,14 +35,23 @@ export async function openSessionsOfDevice(db: D1Database, orgId: string, device
   return results.map((row) => row.session_id);
 }
 
-/** Deletes the rows of sessions that have ended by `now`; run from the scheduled handler. */
+/** Rows one purge statement deletes at most: small rows, but D1 runs one statement at a time, so kept short. */
+export const DEVICE_CONNECTION_PURGE_BATCH_ROWS = 1_000;
+
+/**
+ * Deletes up to {@link DEVICE_CONNECTION_PURGE_BATCH_ROWS} rows of sessions that have ended by
+ * `now`; run from the scheduled handler. It walks this table (kept small by the purge) and looks
+ * each session up, rather than walking every session ever made. Returns how many were deleted.
+ */
 export async function purgeEndedDeviceConnections(db: D1Database, now: string): Promise<number> {
   const result = await db
     .prepare(
-      `DELETE FROM device_connections
-        WHERE session_id IN (SELECT id FROM sessions WHERE ended_at IS NOT NULL OR expires_at <= ?1)`,
+      `DELETE FROM device_connections WHERE rowid IN (
+         SELECT c.rowid FROM device_connections AS c JOIN sessions AS s ON s.id = c.session_id
+          WHERE s.ended_at IS NOT NULL OR s.expires_at <= ?1
+          LIMIT ?2)`,
     )
-    .bind(now)
+    .bind(now, DEVICE_CONNECTION_PURGE_BATCH_ROWS)
     .run();
   return result.meta.changes;
 }

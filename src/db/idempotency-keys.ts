@@ -137,8 +137,21 @@ export async function releaseIdempotencyKey(db: D1Database, orgId: string, key: 
   await db.prepare("DELETE FROM idempotency_keys WHERE org_id = ?1 AND key = ?2 AND state = 'in_flight'").bind(orgId, key).run();
 }
 
-/** Deletes expired rows; run from the scheduled handler. Returns how many were deleted. */
+/**
+ * Rows one purge statement deletes at most. D1 runs one statement at a time per database, so a
+ * delete holds up every request's query while it runs: 1,000 rows (each with a sealed body and two
+ * index entries) took ~35 ms in a file-backed SQLite with 3 KB bodies (under 10 ms of it CPU).
+ */
+export const IDEMPOTENCY_PURGE_BATCH_ROWS = 1_000;
+
+/**
+ * Deletes up to {@link IDEMPOTENCY_PURGE_BATCH_ROWS} expired rows, found by `idempotency_keys_by_expiry`
+ * (SQLite in D1 has no DELETE … LIMIT); run from the scheduled handler. Returns how many were deleted.
+ */
 export async function purgeExpiredIdempotencyKeys(db: D1Database, now: string): Promise<number> {
-  const result = await db.prepare('DELETE FROM idempotency_keys WHERE expires_at <= ?1').bind(now).run();
+  const result = await db
+    .prepare('DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= ?1 LIMIT ?2)')
+    .bind(now, IDEMPOTENCY_PURGE_BATCH_ROWS)
+    .run();
   return result.meta.changes;
 }

@@ -15,6 +15,19 @@ export const PLAN_LIMITS: Record<Plan, { read: number; write: number; token: num
   unlimited: { read: 1_000_000_000, write: 1_000_000_000, token: 1_000_000_000 },
 };
 
+/**
+ * Days an audit event is kept, by the organisation's current plan (a plan change applies to the
+ * events already stored). `unlimited` lifts rate limits, not retention: it keeps what enterprise
+ * keeps, 400 days (a yearly audit plus a month's slack), since no plan promises more and the
+ * events hold personal data (IP hashes, user agents) that should not be kept for ever.
+ */
+export const AUDIT_RETENTION_DAYS: Record<Plan, number> = {
+  free: 7,
+  pro: 90,
+  enterprise: 400,
+  unlimited: 400,
+};
+
 export interface NewOrganization {
   id: string;
   name: string;

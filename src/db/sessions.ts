@@ -104,3 +104,27 @@ export function listSessions(
                OR (?2 = 'ended' AND (ended_at IS NOT NULL OR expires_at <= ?3)))`;
   return readPage(db, { select, params: [orgId, filter.status ?? null, filter.now], limit, after }, toRecord);
 }
+
+/**
+ * Sessions over since `overBefore` or earlier whose rooms have not been purged yet, the longest
+ * over first; read from `sessions_awaiting_message_purge` alone (the expression is the index's).
+ */
+export async function sessionsAwaitingMessagePurge(db: D1Database, overBefore: string, limit: number): Promise<SessionRecord[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT * FROM sessions
+        WHERE messages_purged_at IS NULL AND coalesce(ended_at, expires_at) <= ?1
+        ORDER BY coalesce(ended_at, expires_at) LIMIT ?2`,
+    )
+    .bind(overBefore, limit)
+    .all<SessionRow>();
+  return results.map(toRecord);
+}
+
+/** Records that these sessions' rooms hold no messages any more, so the scheduled run stops calling them. */
+export async function markMessagesPurged(db: D1Database, ids: string[], at: string): Promise<void> {
+  await db
+    .prepare('UPDATE sessions SET messages_purged_at = ?2 WHERE id IN (SELECT value FROM json_each(?1)) AND messages_purged_at IS NULL')
+    .bind(JSON.stringify(ids), at)
+    .run();
+}

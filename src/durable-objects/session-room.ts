@@ -250,6 +250,22 @@ export class SessionRoom extends DurableObject {
     }
   }
 
+  /**
+   * Erases what the room keeps of a session that is over (the scheduled run calls it once the
+   * retention grace has passed): its messages, its removed participants, its alarm. Rows are
+   * deleted rather than `storage.deleteAll()`: the end is recorded first and kept, so the room
+   * still refuses every join as ended on its own (after a wipe it would look like a new room), and
+   * the tables this instance's statements use stay in place. Repeating it is harmless. Returns how
+   * many messages were erased.
+   */
+  async purgeMessages(reason: 'ended' | 'expired'): Promise<number> {
+    this.end(reason);
+    const erased = this.sql.exec('DELETE FROM messages').rowsWritten;
+    this.sql.exec('DELETE FROM removed');
+    await this.ctx.storage.deleteAlarm();
+    return erased;
+  }
+
   override async webSocketMessage(socket: WebSocket, message: string | ArrayBuffer): Promise<void> {
     if (exceedsFrameLimit(message)) {
       socket.close(1009, `frames are limited to ${MAX_FRAME_BYTES} bytes`);

@@ -1,0 +1,175 @@
+/**
+ * @module
+ * The hourly retention run (the Worker's `scheduled` handler): it deletes what the service no
+ * longer needs, a bounded amount per run so that one run stays far inside a cron invocation's
+ * limits (30 s of CPU by default; at most 271 subrequests here, where the Paid plan allows 1,000 or
+ * more), and leaves the rest to the next hour's run:
+ *
+ * - idempotency records past their 24 hours;
+ * - device connections of ended sessions (kept only to reach a device's live sockets);
+ * - audit events older than the organisation's plan keeps them (`AUDIT_RETENTION_DAYS`);
+ * - the message ring of each session over for {@link MESSAGE_RING_GRACE_MS}, in its room.
+ *
+ * Each purge is logged on one line with its counts, and one that fails does not stop the others.
+ */
+import * as auditEvents from './db/audit-events.ts';
+import * as deviceConnections from './db/device-connections.ts';
+import { guardD1 } from './db/guarded-d1.ts';
+import * as idempotencyKeys from './db/idempotency-keys.ts';
+import * as sessions from './db/sessions.ts';
+import type { SessionRoom } from './durable-objects/session-room.ts';
+import type { Config } from './env.ts';
+import type { Logger } from './lib/logger.ts';
+import { withTimeout } from './lib/resilience.ts';
+
+/**
+ * How long a session's messages outlive its end. Nothing reads the ring once the session is over
+ * (a reconnect is refused as `session_ended` before any replay), so this only has to outlast the
+ * clients and operators who may still ask about it: a day covers a device that reconnects after a
+ * night offline, and the support question that follows, at the cost of one day of messages kept.
+ */
+export const MESSAGE_RING_GRACE_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Batches each table's purge may delete per run (each batch is one statement, see the db modules'
+ * `*_PURGE_BATCH_ROWS`). 20 batches of 1,000 rows is 20,000 rows an hour per table, 480,000 a day,
+ * in under a second of D1 time; the three tables take at most 60 of the run's subrequests.
+ */
+export const MAX_BATCHES_PER_PURGE = 20;
+
+/**
+ * Rooms purged per run: 4,800 sessions a day. Each is one Durable Object call (~0.3 ms of the
+ * Worker's CPU) and a share of one D1 update per group: 200 calls and 11 queries, beside the table
+ * purges' 60. A backlog (after the migration, or a burst of sessions) shows as `more_left: true`
+ * and drains over the following runs.
+ */
+export const MAX_ROOM_PURGES_PER_RUN = 200;
+
+/** Rooms called at once: each call mostly waits on the room, so 20 share the wait without piling up calls. */
+const ROOM_PURGE_CONCURRENCY = 20;
+
+/**
+ * One room call. A room deletes at most 1,000 small rows, so a call that takes longer is stuck; more
+ * than an interactive call's 2 s (no client waits here, and the room may have to wake first), and
+ * short enough that a whole run of stuck rooms ends within a minute.
+ */
+export const ROOM_PURGE_TIMEOUT_MS = 5_000;
+
+export async function runRetention(config: Config, logger: Logger, now: Date): Promise<void> {
+  // Per-query timeouts, read retries and the isolate's D1 breaker, as for requests; no deadline:
+  // the caps bound the run.
+  const db = guardD1(config.db);
+  const at = now.toISOString();
+  await purgeTable(logger, 'idempotency_keys', 'expired idempotency records', idempotencyKeys.IDEMPOTENCY_PURGE_BATCH_ROWS, () =>
+    idempotencyKeys.purgeExpiredIdempotencyKeys(db, at),
+  );
+  await purgeTable(
+    logger,
+    'device_connections',
+    'device connections of ended sessions',
+    deviceConnections.DEVICE_CONNECTION_PURGE_BATCH_ROWS,
+    () => deviceConnections.purgeEndedDeviceConnections(db, at),
+  );
+  await purgeTable(logger, 'audit_events', 'audit events past their plan retention', auditEvents.AUDIT_EVENT_PURGE_BATCH_ROWS, () =>
+    auditEvents.purgeExpiredAuditEvents(db, at),
+  );
+  await purgeMessageRings(db, roomsOf(config), logger, now);
+}
+
+/**
+ * Deletes batch after batch until one comes back short (nothing left) or the run's share is used,
+ * then logs what it did; a failure is logged with what was deleted before it.
+ */
+async function purgeTable(
+  logger: Logger,
+  table: string,
+  what: string,
+  batchRows: number,
+  deleteBatch: () => Promise<number>,
+): Promise<void> {
+  let deleted = 0;
+  let batches = 0;
+  let lastBatch = batchRows;
+  try {
+    while (batches < MAX_BATCHES_PER_PURGE && lastBatch === batchRows) {
+      lastBatch = await deleteBatch();
+      batches += 1;
+      deleted += lastBatch;
+    }
+  } catch (error) {
+    logger.error(`retention: could not purge ${what}`, { table, deleted, batches, error });
+    return;
+  }
+  logger.info(`retention: purged ${what}`, { table, deleted, batches, more_left: lastBatch === batchRows });
+}
+
+function roomsOf(config: Config): DurableObjectNamespace<SessionRoom> {
+  // env.ts checks the binding's shape only; its class is fixed by wrangler.toml.
+  return config.sessionRooms as unknown as DurableObjectNamespace<SessionRoom>;
+}
+
+/**
+ * Calls the room of each session over since before the grace period to erase its messages, and
+ * marks those that answered. A room that fails or does not answer in time stays unmarked and is
+ * called again next run; the others go on.
+ */
+async function purgeMessageRings(db: D1Database, rooms: DurableObjectNamespace<SessionRoom>, logger: Logger, now: Date): Promise<void> {
+  const at = now.toISOString();
+  let due: sessions.SessionRecord[];
+  try {
+    due = await sessions.sessionsAwaitingMessagePurge(
+      db,
+      new Date(now.getTime() - MESSAGE_RING_GRACE_MS).toISOString(),
+      MAX_ROOM_PURGES_PER_RUN,
+    );
+  } catch (error) {
+    logger.error('retention: could not list sessions whose messages are due for purging', { table: 'sessions', error });
+    return;
+  }
+  let purged = 0;
+  let failed = 0;
+  let messages = 0;
+  for (let start = 0; start < due.length; start += ROOM_PURGE_CONCURRENCY) {
+    const group = due.slice(start, start + ROOM_PURGE_CONCURRENCY);
+    const results = await Promise.allSettled(group.map((session) => purgeRoom(rooms, session, at)));
+    const done: string[] = [];
+    results.forEach((result, index) => {
+      const sessionId = group[index]?.id;
+      if (sessionId === undefined) return;
+      if (result.status === 'fulfilled') {
+        done.push(sessionId);
+        messages += result.value;
+      } else {
+        failed += 1;
+        logger.warn('retention: could not purge the messages of a session; next run tries again', {
+          session_id: sessionId,
+          error: result.reason,
+        });
+      }
+    });
+    if (done.length === 0) continue;
+    try {
+      await sessions.markMessagesPurged(db, done, at);
+      purged += done.length;
+    } catch (error) {
+      // The rooms are empty already; unmarked, they are called again next run, which is harmless.
+      failed += done.length;
+      logger.error('retention: could not mark sessions whose messages were purged', { table: 'sessions', sessions: done.length, error });
+    }
+  }
+  logger.info('retention: purged the messages of ended sessions', {
+    table: 'sessions',
+    purged,
+    failed,
+    messages_deleted: messages,
+    more_left: due.length === MAX_ROOM_PURGES_PER_RUN,
+  });
+}
+
+// Async, so that a stub that throws at once still fails this session alone.
+async function purgeRoom(rooms: DurableObjectNamespace<SessionRoom>, session: sessions.SessionRecord, at: string): Promise<number> {
+  // Every session listed is over, so it has a reason; a row ended without one was ended on request.
+  const reason = sessions.effectiveSession(session, at).endReason ?? 'ended';
+  const room = rooms.get(rooms.idFromName(session.id));
+  return withTimeout(room.purgeMessages(reason), ROOM_PURGE_TIMEOUT_MS, `SessionRoom ${session.id}`);
+}

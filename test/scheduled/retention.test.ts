@@ -1,0 +1,443 @@
+/**
+ * The hourly retention run, through the Worker's real `scheduled` handler, on data of every age:
+ * what is past its retention goes, what is not stays, a failing room leaves its session for the
+ * next run, and every purge stops at its per-run cap and leaves the rest to the next run.
+ */
+import { createScheduledController, evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AUDIT_EVENT_PURGE_BATCH_ROWS, insertAuditEvent } from '../../src/db/audit-events.ts';
+import { DEVICE_CONNECTION_PURGE_BATCH_ROWS } from '../../src/db/device-connections.ts';
+import { claimIdempotencyKey, IDEMPOTENCY_PURGE_BATCH_ROWS } from '../../src/db/idempotency-keys.ts';
+import { AUDIT_RETENTION_DAYS, type Plan } from '../../src/db/organizations.ts';
+import { insertSession } from '../../src/db/sessions.ts';
+import { JOIN_REFUSAL_HEADER, joinHeaders } from '../../src/durable-objects/session-room-protocol.ts';
+import worker from '../../src/index.ts';
+import { newId } from '../../src/lib/ids.ts';
+import { MAX_BATCHES_PER_PURGE, MAX_ROOM_PURGES_PER_RUN, MESSAGE_RING_GRACE_MS, ROOM_PURGE_TIMEOUT_MS } from '../../src/scheduled.ts';
+import { D1_FAILURES, faultyD1, faultyNamespace, objectError, touching } from '../helpers/faults.ts';
+import { expectProblem } from '../helpers/problem.ts';
+import { connectRequest, mintToken, openSession } from '../helpers/realtime.ts';
+import { createTenant, type Tenant } from '../helpers/tenants.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const MINUTE_MS = 60 * 1000;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+interface LogLine {
+  level: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** Runs the Worker's scheduled handler as the cron would at `at`, and returns the lines it logged. */
+async function runScheduled(at: number, overrides: Partial<Record<string, unknown>> = {}): Promise<LogLine[]> {
+  const written: string[] = [];
+  const spies = (['log', 'warn', 'error'] as const).map((method) =>
+    vi.spyOn(console, method).mockImplementation((line: unknown) => {
+      written.push(String(line));
+    }),
+  );
+  try {
+    // A fresh env object: configuration is parsed per env object, so an override takes effect. The
+    // handler takes no ExecutionContext: the run is awaited, nothing is left to waitUntil().
+    await worker.scheduled(createScheduledController({ scheduledTime: at, cron: '17 * * * *' }), { ...env, ...overrides } as typeof env);
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+  return written.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as LogLine);
+}
+
+/** The one line a purge logs when it finished, for its table. */
+function purgeLine(lines: LogLine[], table: string): LogLine {
+  const matching = lines.filter((line) => line.table === table && line.level === 'info');
+  expect(matching, `lines for ${table}: ${JSON.stringify(lines)}`).toHaveLength(1);
+  return matching[0] as LogLine;
+}
+
+/** Runs until `table` has nothing left past its retention, so a test can count exactly what one run deletes. */
+async function drain(table: string): Promise<void> {
+  for (let run = 0; run < 10; run += 1) {
+    if (purgeLine(await runScheduled(Date.now()), table).more_left === false) return;
+  }
+  throw new Error(`${table} did not drain in 10 runs`);
+}
+
+function roomStub(sessionId: string) {
+  return env.SESSION_ROOM.get(env.SESSION_ROOM.idFromName(sessionId));
+}
+
+function storedMessages(sessionId: string): Promise<number> {
+  return runInDurableObject(
+    roomStub(sessionId),
+    (_room, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM messages').one().n,
+  );
+}
+
+async function messagesPurgedAt(sessionId: string): Promise<string | null | undefined> {
+  const row = await env.DB.prepare('SELECT messages_purged_at FROM sessions WHERE id = ?1')
+    .bind(sessionId)
+    .first<{ messages_purged_at: string | null }>();
+  return row?.messages_purged_at;
+}
+
+/** A join forwarded straight to the room, as the Worker would, claiming the session still has an hour to run. */
+function joinRoomDirectly(sessionId: string): Promise<Response> {
+  const join = joinHeaders({
+    participant: 'client:late',
+    expiresAt: iso(Date.now() + 60 * MINUTE_MS),
+    maxParticipants: 10,
+    lastSeq: 0,
+    protocol: undefined,
+    deviceVersion: undefined,
+  });
+  return roomStub(sessionId).fetch(new Request('https://room.test/connect', { headers: join }));
+}
+
+/** A session opened through the API with `count` messages in its room, and a token minted while it was open. */
+async function sessionWithMessages(tenant: Tenant, count = 3): Promise<{ id: string; token: string }> {
+  const id = await openSession(tenant);
+  const token = await mintToken(tenant, id, 'client:late');
+  for (let n = 1; n <= count; n += 1) {
+    const published = await tenant.api.POST('/v1/sessions/{id}/messages', { params: { path: { id } }, body: { payload: { n } } });
+    expect(published.response.status).toBe(202);
+  }
+  expect(await storedMessages(id)).toBe(count);
+  return { id, token };
+}
+
+/** Ends the session through the API, then moves its end back to `endedAt`. */
+async function endSessionAt(tenant: Tenant, sessionId: string, endedAt: number): Promise<void> {
+  const ended = await tenant.api.POST('/v1/sessions/{id}/end', { params: { path: { id: sessionId } } });
+  expect(ended.response.status).toBe(200);
+  await env.DB.prepare('UPDATE sessions SET ended_at = ?2 WHERE id = ?1').bind(sessionId, iso(endedAt)).run();
+}
+
+async function expireSessionAt(sessionId: string, expiredAt: number): Promise<void> {
+  await env.DB.prepare('UPDATE sessions SET expires_at = ?2 WHERE id = ?1').bind(sessionId, iso(expiredAt)).run();
+}
+
+/** Sessions written straight to D1, over since `overAt`, whose rooms were never used. */
+async function insertEndedSessions(orgId: string, count: number, overAt: number): Promise<string[]> {
+  const ids = Array.from({ length: count }, () => newId('session'));
+  await env.DB.batch(
+    ids.map((id) =>
+      insertSession(env.DB, {
+        id,
+        orgId,
+        allowedDeviceIds: null,
+        maxParticipants: 10,
+        expiresAt: iso(overAt + 60 * MINUTE_MS),
+        endedAt: iso(overAt),
+        endReason: 'ended',
+        createdAt: iso(overAt - 60 * MINUTE_MS),
+      }),
+    ),
+  );
+  return ids;
+}
+
+async function countWhere(sql: string, ...params: unknown[]): Promise<number> {
+  const row = await env.DB.prepare(sql)
+    .bind(...params)
+    .first<{ n: number }>();
+  return row?.n ?? Number.NaN;
+}
+
+describe('retention: audit events', () => {
+  it('deletes each organisation’s events past its own plan’s retention, to the millisecond, and nothing else', async () => {
+    const now = Date.now();
+    const plans = Object.keys(AUDIT_RETENTION_DAYS) as Plan[];
+    const ages = [...new Set(Object.values(AUDIT_RETENTION_DAYS))];
+    const seeded: Array<{ orgId: string; plan: Plan; targetId: string; createdAt: number }> = [];
+    for (const plan of plans) {
+      const { orgId } = await createTenant({ plan });
+      // Every plan's boundary, 1 ms either side, in every organisation: a 7-day-old event goes
+      // from a free organisation and stays in a pro one.
+      const events = ages.flatMap((days) => [now - days * DAY_MS + 1, now - days * DAY_MS - 1]).concat(now - MINUTE_MS);
+      for (const createdAt of events) {
+        const targetId = newId('device');
+        seeded.push({ orgId, plan, targetId, createdAt });
+        await insertAuditEvent(
+          env.DB,
+          { orgId, actorKeyId: null, requestId: 'req_retention', ipHash: null, userAgent: null },
+          { action: 'device.updated', targetType: 'device', targetId, at: iso(createdAt) },
+        ).run();
+      }
+    }
+
+    const line = purgeLine(await runScheduled(now), 'audit_events');
+
+    const expectedGone = seeded.filter((event) => event.createdAt < now - AUDIT_RETENTION_DAYS[event.plan] * DAY_MS);
+    for (const event of seeded) {
+      const left = await countWhere(
+        'SELECT COUNT(*) AS n FROM audit_events WHERE org_id = ?1 AND target_id = ?2',
+        event.orgId,
+        event.targetId,
+      );
+      const ageDays = ((now - event.createdAt) / DAY_MS).toFixed(5);
+      expect(left, `${event.plan} event ${ageDays} days old`).toBe(expectedGone.includes(event) ? 0 : 1);
+    }
+    expect(line).toMatchObject({ level: 'info', msg: 'retention: purged audit events past their plan retention' });
+    expect(line.deleted).toBeGreaterThanOrEqual(expectedGone.length);
+  });
+
+  it('deletes in batches and stops at the per-run cap; the next run deletes the rest', async () => {
+    await drain('audit_events');
+    const { orgId } = await createTenant({ plan: 'free' });
+    const cap = MAX_BATCHES_PER_PURGE * AUDIT_EVENT_PURGE_BATCH_ROWS;
+    const excess = AUDIT_EVENT_PURGE_BATCH_ROWS / 2;
+    const old = iso(Date.now() - (AUDIT_RETENTION_DAYS.free + 1) * DAY_MS);
+    await env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+       INSERT INTO audit_events (id, org_id, actor_key_id, action, target_type, target_id, request_id, ip_hash, user_agent, created_at)
+       SELECT 'evt_bulk' || ?1 || i, ?1, NULL, 'device.updated', 'device', 'dev_bulk', 'req_bulk', NULL, NULL, ?2 FROM n`,
+    )
+      .bind(orgId, old, cap + excess)
+      .run();
+    const left = () => countWhere('SELECT COUNT(*) AS n FROM audit_events WHERE org_id = ?1', orgId);
+
+    const first = purgeLine(await runScheduled(Date.now()), 'audit_events');
+    expect(first).toMatchObject({ deleted: cap, batches: MAX_BATCHES_PER_PURGE, more_left: true });
+    expect(await left()).toBe(excess);
+
+    const second = purgeLine(await runScheduled(Date.now()), 'audit_events');
+    expect(second).toMatchObject({ deleted: excess, batches: 1, more_left: false });
+    expect(await left()).toBe(0);
+  });
+});
+
+describe('retention: idempotency records', () => {
+  async function claim(orgId: string, key: string, expiresAt: number): Promise<void> {
+    const claimed = await claimIdempotencyKey(env.DB, {
+      orgId,
+      key,
+      fingerprint: 'f'.repeat(64),
+      now: iso(Date.now()),
+      lockedUntil: iso(Date.now() + MINUTE_MS),
+      expiresAt: iso(expiresAt),
+    });
+    expect(claimed).toBe(true);
+  }
+
+  it('deletes the expired records and keeps the live ones', async () => {
+    const now = Date.now();
+    const tenant = await createTenant();
+    await claim(tenant.orgId, 'expired-just-now', now);
+    await claim(tenant.orgId, 'expired-yesterday', now - DAY_MS);
+    await claim(tenant.orgId, 'live-one-more-ms', now + 1);
+    // A record the API itself wrote, 24 hours to live.
+    const created = await tenant.api.POST('/v1/devices', {
+      body: { name: 'kept', kind: 'iot' },
+      headers: { 'Idempotency-Key': 'api-written' },
+    });
+    expect(created.response.status).toBe(201);
+
+    const line = purgeLine(await runScheduled(now), 'idempotency_keys');
+
+    const keys = await env.DB.prepare('SELECT key FROM idempotency_keys WHERE org_id = ?1 ORDER BY key')
+      .bind(tenant.orgId)
+      .all<{ key: string }>();
+    expect(keys.results.map((row) => row.key)).toEqual(['api-written', 'live-one-more-ms']);
+    expect(line).toMatchObject({ level: 'info', msg: 'retention: purged expired idempotency records' });
+    expect(line.deleted).toBeGreaterThanOrEqual(2);
+  });
+
+  it('deletes in batches and stops at the per-run cap; the next run deletes the rest', async () => {
+    await drain('idempotency_keys');
+    const { orgId } = await createTenant();
+    const cap = MAX_BATCHES_PER_PURGE * IDEMPOTENCY_PURGE_BATCH_ROWS;
+    const excess = 7;
+    await env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+       INSERT INTO idempotency_keys (org_id, key, fingerprint, state, created_at, expires_at)
+       SELECT ?1, 'bulk-' || i, 'fingerprint', 'completed', ?2, ?2 FROM n`,
+    )
+      .bind(orgId, iso(Date.now() - DAY_MS), cap + excess)
+      .run();
+    const left = () => countWhere('SELECT COUNT(*) AS n FROM idempotency_keys WHERE org_id = ?1', orgId);
+
+    const first = purgeLine(await runScheduled(Date.now()), 'idempotency_keys');
+    expect(first).toMatchObject({ deleted: cap, batches: MAX_BATCHES_PER_PURGE, more_left: true });
+    expect(await left()).toBe(excess);
+
+    const second = purgeLine(await runScheduled(Date.now()), 'idempotency_keys');
+    expect(second).toMatchObject({ deleted: excess, batches: 1, more_left: false });
+    expect(await left()).toBe(0);
+  });
+});
+
+describe('retention: a failing purge', () => {
+  it('is logged with what it deleted before failing, and the other purges still run', async () => {
+    const tenant = await createTenant();
+    const [ended] = await insertEndedSessions(tenant.orgId, 1, Date.now() - MESSAGE_RING_GRACE_MS - MINUTE_MS);
+    const faulty = faultyD1({ kind: 'fail', message: D1_FAILURES.internal }, touching('DELETE FROM idempotency_keys'), 1);
+
+    const lines = await runScheduled(Date.now(), { DB: faulty.db });
+
+    const failure = lines.find((line) => line.table === 'idempotency_keys');
+    expect(failure).toMatchObject({
+      level: 'error',
+      msg: 'retention: could not purge expired idempotency records',
+      deleted: 0,
+      batches: 0,
+    });
+    for (const table of ['device_connections', 'audit_events', 'sessions']) expect(purgeLine(lines, table).level).toBe('info');
+    expect(await messagesPurgedAt(ended ?? '')).not.toBeNull();
+  });
+});
+
+describe('retention: device connections', () => {
+  it('deletes the rows of ended sessions batch by batch, and keeps those of open ones', async () => {
+    await drain('device_connections');
+    const tenant = await createTenant();
+    const open = await openSession(tenant);
+    const [ended] = await insertEndedSessions(tenant.orgId, 1, Date.now() - MINUTE_MS);
+    const rows = DEVICE_CONNECTION_PURGE_BATCH_ROWS + 3;
+    for (const sessionId of [open, ended]) {
+      await env.DB.prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+         INSERT INTO device_connections (org_id, device_id, session_id, connected_at) SELECT ?1, 'dev_bulk' || i, ?2, ?4 FROM n`,
+      )
+        .bind(tenant.orgId, sessionId, rows, iso(Date.now()))
+        .run();
+    }
+    const left = (sessionId: string | undefined) =>
+      countWhere('SELECT COUNT(*) AS n FROM device_connections WHERE session_id = ?1', sessionId);
+
+    const line = purgeLine(await runScheduled(Date.now()), 'device_connections');
+
+    expect(line).toMatchObject({ deleted: rows, batches: 2, more_left: false });
+    expect(await left(ended)).toBe(0);
+    expect(await left(open)).toBe(rows);
+  });
+});
+
+describe('retention: message rings of ended sessions', () => {
+  it('erases the rooms of sessions over for longer than the grace period, and marks them; others are left alone', async () => {
+    await drain('sessions');
+    const now = Date.now();
+    const tenant = await createTenant();
+    const endedLongAgo = await sessionWithMessages(tenant);
+    await endSessionAt(tenant, endedLongAgo.id, now - MESSAGE_RING_GRACE_MS - MINUTE_MS);
+    const expiredLongAgo = await sessionWithMessages(tenant, 2);
+    await expireSessionAt(expiredLongAgo.id, now - MESSAGE_RING_GRACE_MS - MINUTE_MS);
+    const endedRecently = await sessionWithMessages(tenant, 4);
+    await endSessionAt(tenant, endedRecently.id, now - MESSAGE_RING_GRACE_MS + MINUTE_MS);
+    const open = await sessionWithMessages(tenant, 5);
+    // An alarm left behind (a socket sweep): an erased room should not wake for it.
+    await runInDurableObject(roomStub(endedLongAgo.id), (_room, state) => state.storage.setAlarm(now + 60 * MINUTE_MS));
+
+    const line = purgeLine(await runScheduled(now), 'sessions');
+
+    for (const { id } of [endedLongAgo, expiredLongAgo]) {
+      expect(await storedMessages(id)).toBe(0);
+      expect(await messagesPurgedAt(id)).toBe(iso(now));
+    }
+    expect(await runInDurableObject(roomStub(endedLongAgo.id), (_room, state) => state.storage.getAlarm())).toBeNull();
+    expect(await storedMessages(endedRecently.id)).toBe(4);
+    expect(await messagesPurgedAt(endedRecently.id)).toBeNull();
+    expect(await storedMessages(open.id)).toBe(5);
+    expect(await messagesPurgedAt(open.id)).toBeNull();
+    expect(line).toMatchObject({ level: 'info', msg: 'retention: purged the messages of ended sessions', failed: 0, more_left: false });
+    expect(line).toMatchObject({ purged: 2, messages_deleted: 5 });
+  });
+
+  it('an erased room still refuses a late join as ended, through the API and on its own', async () => {
+    const now = Date.now();
+    const tenant = await createTenant();
+    const ended = await sessionWithMessages(tenant);
+    await endSessionAt(tenant, ended.id, now - MESSAGE_RING_GRACE_MS - MINUTE_MS);
+    // Expired without the room ever being told (nobody joined, so it does not know the expiry).
+    const expired = await sessionWithMessages(tenant);
+    await expireSessionAt(expired.id, now - MESSAGE_RING_GRACE_MS - MINUTE_MS);
+    await runScheduled(now);
+
+    await expectProblem(await connectRequest(ended.id, { token: ended.token }), 409, 'session_ended');
+    for (const { id } of [ended, expired]) {
+      expect(await storedMessages(id)).toBe(0);
+      // From storage, not from an instance that remembers: the room is evicted first.
+      await evictDurableObject(roomStub(id));
+      const refused = await joinRoomDirectly(id);
+      expect(refused.status).toBe(409);
+      expect(refused.headers.get(JOIN_REFUSAL_HEADER)).toBe('session_ended');
+    }
+  });
+
+  it('a room that fails stays unmarked with its messages, the rest of the run goes on, and the next run purges it', async () => {
+    const now = Date.now();
+    const tenant = await createTenant();
+    const failing = await sessionWithMessages(tenant);
+    const healthy = await sessionWithMessages(tenant);
+    for (const { id } of [failing, healthy]) await endSessionAt(tenant, id, now - MESSAGE_RING_GRACE_MS - MINUTE_MS);
+    const faulty = faultyNamespace(env.SESSION_ROOM, objectError('Durable Object storage failed.', {}), 1, failing.id);
+
+    const lines = await runScheduled(now, { SESSION_ROOM: faulty.namespace });
+
+    expect(faulty.calls()).toBe(1);
+    expect(await messagesPurgedAt(failing.id)).toBeNull();
+    expect(await storedMessages(failing.id)).toBe(3);
+    expect(await messagesPurgedAt(healthy.id)).toBe(iso(now));
+    expect(await storedMessages(healthy.id)).toBe(0);
+    const warning = lines.find((line) => line.level === 'warn' && line.session_id === failing.id);
+    expect(warning?.msg).toBe('retention: could not purge the messages of a session; next run tries again');
+    expect(JSON.stringify(warning?.error)).toContain('Durable Object storage failed.');
+    expect(purgeLine(lines, 'sessions')).toMatchObject({ failed: 1 });
+
+    const next = now + 60 * MINUTE_MS;
+    await runScheduled(next, { SESSION_ROOM: faulty.namespace });
+    expect(faulty.calls()).toBe(2);
+    expect(await messagesPurgedAt(failing.id)).toBe(iso(next));
+    expect(await storedMessages(failing.id)).toBe(0);
+  });
+
+  it('a room that never answers is given up on after the timeout; the run ends and the session waits for the next', async () => {
+    const now = Date.now();
+    const tenant = await createTenant();
+    const hanging = await sessionWithMessages(tenant);
+    const healthy = await sessionWithMessages(tenant);
+    for (const { id } of [hanging, healthy]) await endSessionAt(tenant, id, now - MESSAGE_RING_GRACE_MS - MINUTE_MS);
+    const faulty = faultyNamespace(env.SESSION_ROOM, 'hang', 1, hanging.id);
+
+    const started = Date.now();
+    const lines = await runScheduled(now, { SESSION_ROOM: faulty.namespace });
+    const took = Date.now() - started;
+
+    expect(took).toBeGreaterThanOrEqual(ROOM_PURGE_TIMEOUT_MS);
+    expect(took).toBeLessThan(ROOM_PURGE_TIMEOUT_MS + 3_000);
+    expect(await messagesPurgedAt(hanging.id)).toBeNull();
+    expect(await storedMessages(hanging.id)).toBe(3);
+    expect(await messagesPurgedAt(healthy.id)).toBe(iso(now));
+    const warning = lines.find((line) => line.level === 'warn' && line.session_id === hanging.id);
+    expect(JSON.stringify(warning?.error)).toContain(`did not answer within ${ROOM_PURGE_TIMEOUT_MS} ms`);
+  }, 20_000);
+
+  it('purges at most the per-run cap of rooms, the longest over first; the next run purges the rest', async () => {
+    const now = Date.now();
+    const tenant = await createTenant();
+    const excess = 5;
+    // Older than anything earlier tests left unpurged, so these come first.
+    const first = await insertEndedSessions(tenant.orgId, MAX_ROOM_PURGES_PER_RUN, now - 30 * DAY_MS);
+    const rest = await insertEndedSessions(tenant.orgId, excess, now - 29 * DAY_MS);
+    const unmarked = (ids: string[]) =>
+      countWhere(
+        'SELECT COUNT(*) AS n FROM sessions WHERE id IN (SELECT value FROM json_each(?1)) AND messages_purged_at IS NULL',
+        JSON.stringify(ids),
+      );
+
+    const firstRun = purgeLine(await runScheduled(now), 'sessions');
+    expect(firstRun).toMatchObject({ purged: MAX_ROOM_PURGES_PER_RUN, failed: 0, more_left: true });
+    expect(await unmarked(first)).toBe(0);
+    expect(await unmarked(rest)).toBe(excess);
+
+    const secondRun = purgeLine(await runScheduled(now), 'sessions');
+    expect(secondRun).toMatchObject({ failed: 0, more_left: false });
+    expect(secondRun.purged).toBeGreaterThanOrEqual(excess);
+    expect(await unmarked(rest)).toBe(0);
+  }, 30_000);
+});
