@@ -54,8 +54,12 @@ const NOT_SAVED = new Set([400, 429]);
 
 export type IdempotencyMode = 'claim' | 'atomic';
 
-/** Thrown by batchChange when another request's result holds the key: the wrapper replays or refuses. */
-class IdempotencyKeyTaken extends Error {}
+/**
+ * Thrown when a result saved for the key is the answer: another request's holds it (batchChange),
+ * or this request's change committed though its reply was lost (commit). The wrapper replays it,
+ * or refuses when it was saved for a different request.
+ */
+export class SavedResultAnswers extends Error {}
 
 /** What makes two requests "the same": the calling API key, method, path, query and body. */
 async function fingerprint(c: Context<AppEnv>): Promise<string> {
@@ -156,8 +160,29 @@ async function batchWithResult(
       return results.filter((_, index) => index !== at);
     } catch (error) {
       if (!isIdempotencyKeyTaken(error)) throw error;
-      if (attempt > 0 || !(await forgetExpiredKey(db, pending.orgId, pending.key, now.toISOString()))) throw new IdempotencyKeyTaken();
+      if (attempt > 0 || !(await forgetExpiredKey(db, pending.orgId, pending.key, now.toISOString()))) throw new SavedResultAnswers();
     }
+  }
+}
+
+/**
+ * Whether a change whose batch failed the way a lost reply does (the guarded D1's 503 / 504)
+ * committed anyway. Under an `atomic` key the result is saved in the change's own batch (for a
+ * conditional change, only if it was made), so a completed result for this request means it did.
+ * No result proves nothing (a write that timed out may still land), and when the record cannot be
+ * read either, nothing is known: both answer false, and the client is told the change may have
+ * been made.
+ */
+export async function committedDespiteFailure(c: Context<AppEnv>, error: unknown): Promise<boolean> {
+  const pending = c.get('idempotency');
+  if (pending === undefined || !(error instanceof ApiError) || (error.status !== 503 && error.status !== 504)) return false;
+  try {
+    const record = await getIdempotencyRecord(c.get('config').db, pending.orgId, pending.key);
+    // An expired result is an earlier request's, awaiting the hourly purge: it says nothing of this one.
+    return record?.fingerprint === pending.fingerprint && record.state === 'completed' && record.expiresAt > nowIso();
+  } catch (readError) {
+    c.get('logger').warn('could not learn whether a change whose reply was lost committed', { error: readError });
+    return false;
   }
 }
 
@@ -192,7 +217,7 @@ async function saveAtomicResult(c: Context<AppEnv>, pending: PendingIdempotency,
   try {
     await batchWithResult(c, pending, await toSaved(c, pending, response), [], false);
   } catch (error) {
-    if (error instanceof IdempotencyKeyTaken) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
+    if (error instanceof SavedResultAnswers) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
     throw error;
   }
   return response;
@@ -204,7 +229,7 @@ async function runAtomic(c: Context<AppEnv>, run: () => Promise<Response>, pendi
   try {
     response = await run();
   } catch (error) {
-    if (error instanceof IdempotencyKeyTaken) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
+    if (error instanceof SavedResultAnswers) return replayOrRefuse(c, pending.orgId, pending.key, pending.fingerprint);
     if (!(error instanceof ApiError) || error.status >= 500 || NOT_SAVED.has(error.status)) throw error;
     // A refusal by the handler itself (404, 409, …) is the request's result: saved and replayed like a success.
     response = renderProblem(c, error);

@@ -4,14 +4,15 @@
  * once, and {@link commit} runs them as one batch (saving the answer in that batch under an
  * `atomic` Idempotency-Key: middleware/idempotency.ts), maps a constraint violation to the
  * caller's error, runs what must follow the change, and only then sets the answer's headers, so
- * an error rendered instead never carries a success's Location or ETag.
+ * an error rendered instead never carries a success's Location or ETag. A batch whose reply was lost
+ * after it committed is recognised by its saved answer and finished like one that answered.
  */
 import type { Context, TypedResponse } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { JSONParsed, JSONValue } from 'hono/utils/types';
 import type { AppEnv } from '../context.ts';
 import type { ApiError } from '../errors.ts';
-import { batchChange } from '../middleware/idempotency.ts';
+import { batchChange, committedDespiteFailure, SavedResultAnswers } from '../middleware/idempotency.ts';
 
 export interface Change {
   statements: D1PreparedStatement[];
@@ -63,7 +64,11 @@ export async function commit(
   try {
     results = await batchChange(c, change.statements, answer, conditional);
   } catch (error) {
-    throw change.conflict?.(error) ?? error;
+    if (!(await committedDespiteFailure(c, error))) throw change.conflict?.(error) ?? error;
+    // Only the reply was lost: what must follow the change still follows it, and the answer is the
+    // one saved with it (this request's, or a concurrent duplicate's that made the change first).
+    await change.afterCommit?.();
+    throw new SavedResultAnswers();
   }
   if (conditional && (results[0]?.meta.changes ?? 0) === 0) return undefined;
   await change.afterCommit?.();

@@ -81,7 +81,9 @@ describe('session WebSockets', () => {
     const sessionId = await openSession(tenant);
     const client = await connect(sessionId, await mintToken(tenant, sessionId));
     const raw: string[] = [];
-    client.socket.addEventListener('message', (event) => raw.push(String(event.data)));
+    client.socket.addEventListener('message', (event) => {
+      raw.push(String(event.data));
+    });
     client.send('{"type":"ping"}');
     await waitFor(() => raw.includes('{"type":"pong"}'));
     client.send('not json');

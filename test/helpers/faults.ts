@@ -33,20 +33,12 @@ export interface FaultyD1 {
   calls: D1Call[];
 }
 
-/** Fails the `times` calls that `matches` picks (from the first matching call on), then lets calls through. */
-export function faultyD1(fault: Fault, matches: (call: D1Call) => boolean, times = 1): FaultyD1 {
+/**
+ * The real D1 binding with every call going through `inject` (given the call and the work that
+ * reaches the database), so a wrapper decides per call whether and how it fails.
+ */
+function interceptD1(inject: <T>(call: D1Call, work: () => Promise<T>) => Promise<T>): D1Database {
   const real = env.DB;
-  const calls: D1Call[] = [];
-  let left = times;
-  const inject = async <T>(call: D1Call, work: () => Promise<T>): Promise<T> => {
-    calls.push(call);
-    if (left <= 0 || !matches(call)) return work();
-    left -= 1;
-    if (fault.kind === 'hang') return new Promise<T>(() => {});
-    if (fault.kind === 'fail') throw new Error(fault.message);
-    await work();
-    throw new Error(fault.message);
-  };
   const realOf = new WeakMap<object, D1PreparedStatement>();
   const sqlOf = new WeakMap<object, string>();
   const wrap = (statement: D1PreparedStatement, sql: string): D1PreparedStatement => {
@@ -71,7 +63,24 @@ export function faultyD1(fault: Fault, matches: (call: D1Call) => boolean, times
     exec: (sql: string) => real.exec(sql),
   };
   // The members of D1Database the Worker uses.
-  return { db: db as unknown as D1Database, calls };
+  return db as unknown as D1Database;
+}
+
+/** Fails the `times` calls that `matches` picks (from the first matching call on), then lets calls through. */
+export function faultyD1(fault: Fault, matches: (call: D1Call) => boolean, times = 1): FaultyD1 {
+  const calls: D1Call[] = [];
+  let left = times;
+  const inject = async <T>(call: D1Call, work: () => Promise<T>): Promise<T> => {
+    calls.push(call);
+    if (left <= 0 || !matches(call)) return work();
+    left -= 1;
+    if (fault.kind === 'hang') return new Promise<T>(() => {});
+    if (fault.kind === 'fail') throw new Error(fault.message);
+    await work();
+    throw new Error(fault.message);
+  };
+  const db = interceptD1(inject);
+  return { db, calls };
 }
 
 /** Calls whose SQL mentions `text` (a table, a clause). */
@@ -130,4 +139,72 @@ export function faultyNamespace(
   };
   // The members of DurableObjectNamespace the Worker uses (idFromName, get).
   return { namespace: namespace as unknown as DurableObjectNamespace, calls: () => calls };
+}
+
+/**
+ * A Durable Object namespace whose stubs' RPC methods reach the real object and then lose the reply:
+ * the first `times` calls (to the object named `onlyFor`, when given) do their work on the object and
+ * then throw `fault`, as a call does whose object acted but whose answer never came back (the object
+ * reset after it committed, the connection dropped). Later calls reach the object as usual.
+ */
+export function replyLosingNamespace(real: DurableObjectNamespace, fault: Error, times = 1, onlyFor?: string): FaultyNamespace {
+  let calls = 0;
+  const names = new Map<string, string>();
+  const namespace = {
+    idFromName: (name: string) => {
+      const id = real.idFromName(name);
+      names.set(id.toString(), name);
+      return id;
+    },
+    get: (id: DurableObjectId) => {
+      const stub = real.get(id) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      const targeted = onlyFor === undefined || names.get(id.toString()) === onlyFor;
+      return new Proxy(stub, {
+        get(target, method) {
+          const original = Reflect.get(target, method);
+          if (!targeted || typeof original !== 'function' || typeof method !== 'string') return original;
+          return async (...args: unknown[]) => {
+            calls += 1;
+            const result = await Reflect.apply(original, target, args);
+            if (calls <= times) throw fault;
+            return result;
+          };
+        },
+      });
+    },
+  };
+  // The members of DurableObjectNamespace the Worker uses (idFromName, get).
+  return { namespace: namespace as unknown as DurableObjectNamespace, calls: () => calls };
+}
+
+export interface LateD1 extends FaultyD1 {
+  /** Settles once the delayed call has reached the database: with its result, or its error. */
+  landed: Promise<PromiseSettledResult<unknown>>;
+}
+
+/**
+ * A D1 binding whose first call that `matches` picks reaches the real database only after `delayMs`:
+ * a write that hangs past the caller's deadline and then lands anyway (the caller has answered by
+ * then, and its client may already have repeated the request). Every other call goes straight through.
+ */
+export function lateD1(delayMs: number, matches: (call: D1Call) => boolean): LateD1 {
+  const calls: D1Call[] = [];
+  let delayed = false;
+  let land: (outcome: PromiseSettledResult<unknown>) => void = () => {};
+  const landed = new Promise<PromiseSettledResult<unknown>>((resolve) => {
+    land = resolve;
+  });
+  const inject = <T>(call: D1Call, work: () => Promise<T>): Promise<T> => {
+    calls.push(call);
+    if (delayed || !matches(call)) return work();
+    delayed = true;
+    const late = new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(work);
+    late.then(
+      (value) => land({ status: 'fulfilled', value }),
+      (reason: unknown) => land({ status: 'rejected', reason }),
+    );
+    return late;
+  };
+  const db = interceptD1(inject);
+  return { db, calls, landed };
 }

@@ -145,3 +145,22 @@ export function framesOf<Type extends ServerFrame['type']>(
 ): Array<Extract<ServerFrame, { type: Type }>> {
   return received.filter((frame): frame is Extract<ServerFrame, { type: Type }> => frame.type === type);
 }
+
+let readers = 0;
+
+/**
+ * Every broadcast the session's room keeps, read as a newcomer does: a fresh participant (its token
+ * minted through the API, so audited) connects with `last_seq=0`, receives the replay and then its
+ * own join, and leaves. Returns the broadcasts up to and including that join, in the order received.
+ */
+export async function storedBroadcasts(tenant: Tenant, sessionId: string): Promise<SessionMessage[]> {
+  readers += 1;
+  const participant = `client:reader-${readers}`;
+  const reader = await connect(sessionId, await mintToken(tenant, sessionId, participant), { lastSeq: 0 });
+  const isOwnJoin = (frame: SessionMessage) =>
+    frame.type === 'presence' && frame.sender === participant && frame.payload.event === 'joined';
+  await reader.until((received) => broadcastsOnly(received).some(isOwnJoin));
+  reader.socket.close(1000, 'read');
+  const frames = broadcastsOnly(reader.received);
+  return frames.slice(0, frames.findIndex(isOwnJoin) + 1);
+}

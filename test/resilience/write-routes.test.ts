@@ -1,0 +1,907 @@
+/**
+ * Every write operation in the spec under injected D1 faults (issue 12 §6): a transient failure
+ * before the write reaches D1, a write that never answers, and a write whose reply is lost after it
+ * committed (and, on a subset, a hung write that lands late, after the client repeated the request).
+ * Each time the client gets a 503 / 504 problem with Retry-After, never a 500, unless the change
+ * committed and only its reply was lost: then the answer saved with it is read back and given at
+ * once (when that read fails too, it is a 503 like the others). The same request repeated with the
+ * same Idempotency-Key through a healthy D1 then succeeds, once: the change is made the first time
+ * it reaches D1, and after a lost reply the repeat answers what committed. Afterwards the change exists once (read through the API and in D1), and the audit trail
+ * holds exactly one event for it.
+ *
+ * The claim routes (publish a message, end a session) make a call to the session's room as part of
+ * their effect; they are also shown with the room failing and with the claim's own writes failing.
+ * What the code does not do as documented is in the "known defects" tests (`it.fails`: each passes
+ * while the defect is there, and fails once it is fixed, to be turned into a plain `it`).
+ *
+ * A new write operation is covered by adding its fixture to WRITE_FIXTURES; one without fails.
+ */
+import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import spec from '../../openapi/openapi.json';
+import { createApp } from '../../src/app.ts';
+import { verifyConnectToken } from '../../src/lib/session-token.ts';
+import type { AuditAction } from '../../src/schemas/audit-events.ts';
+import type { SessionMessage } from '../../src/schemas/realtime.ts';
+import {
+  D1_FAILURES,
+  type D1Call,
+  type FaultyD1,
+  faultyD1,
+  faultyNamespace,
+  lateD1,
+  objectError,
+  replyLosingNamespace,
+  touching,
+} from '../helpers/faults.ts';
+import { countRows } from '../helpers/idempotency.ts';
+import { expectProblem } from '../helpers/problem.ts';
+import { connect, messagesOnly, mintToken, openSession } from '../helpers/realtime.ts';
+import { checkResponse, routeIndex } from '../helpers/response-contract.ts';
+import { createTenant, type Tenant } from '../helpers/tenants.ts';
+import { apiClient, callWorker } from '../helpers/worker.ts';
+
+/** A D1 write's deadline (db/guarded-d1.ts): a write that hangs is given up on after it. */
+const WRITE_DEADLINE_MS = 2_000;
+/** A room call's deadline (ROOM_CALL_TIMEOUT_MS in routes/sessions/room.ts). */
+const ROOM_DEADLINE_MS = 2_000;
+
+type Method = 'POST' | 'PATCH' | 'DELETE';
+
+interface WriteOperation {
+  operationId: string;
+  method: string;
+  path: string;
+  idempotent: unknown;
+  responses: Record<string, { headers?: Record<string, { required?: boolean }> }>;
+}
+
+const WRITE_METHODS = new Set(['post', 'put', 'patch', 'delete']);
+
+/** Every POST, PUT, PATCH and DELETE operation in the committed spec. */
+const writeOperations: WriteOperation[] = Object.entries(spec.paths as Record<string, Record<string, Record<string, unknown>>>).flatMap(
+  ([path, item]) =>
+    Object.entries(item)
+      .filter(([method]) => WRITE_METHODS.has(method))
+      .map(([method, operation]) => ({
+        operationId: String(operation.operationId),
+        method: method.toUpperCase(),
+        path,
+        idempotent: operation['x-idempotent'],
+        responses: operation.responses as WriteOperation['responses'],
+      })),
+);
+
+/** One request of an operation, ready to be sent, with what shows its change made once or not at all. */
+interface Prepared {
+  /** The path as sent, ids filled in. */
+  path: string;
+  body?: unknown;
+  /** The session the request is about, for the session operations. */
+  sessionId?: string;
+  /** The id the change's audit event names, once the successful answer's body is known. */
+  auditTarget: (answer: unknown) => string;
+  /** Asserts, through the API and in D1, that the change exists exactly once; `answer` is the successful body. */
+  madeOnce: (answer: unknown) => Promise<void>;
+  /** Asserts that nothing was changed. */
+  notMade: () => Promise<void>;
+}
+
+interface WriteFixture {
+  method: Method;
+  /** The path as the spec names it. */
+  path: string;
+  /** How the operation holds its Idempotency-Key, as the spec's `x-idempotent` says. */
+  idempotent: 'atomic' | 'claim';
+  /** The status its success documents. */
+  status: number;
+  /** The D1 write the faults are injected into: the change's own batch, or for publish the claim that precedes the broadcast. */
+  write: (call: D1Call) => boolean;
+  /** The audit event recorded with the change; none for an operation that is not audited. */
+  action?: AuditAction;
+  /**
+   * What the same request answers after the write's reply was lost: `replayed`, the answer that
+   * committed with the change (atomic); `answered-again`, the claim was released and the request runs
+   * again, finding the change made (end session); `key-held`, the claim itself committed, so the key
+   * stays held until its lock lapses (publish).
+   */
+  afterLostReply: 'replayed' | 'answered-again' | 'key-held';
+  prepare: (tenant: Tenant) => Promise<Prepared>;
+}
+
+const batchTouching =
+  (text: string) =>
+  (call: D1Call): boolean =>
+    call.method === 'batch' && touching(text)(call);
+
+const claimOfKey = (call: D1Call): boolean => call.method === 'run' && touching('INSERT INTO idempotency_keys')(call);
+const completionOfKey = (call: D1Call): boolean => call.method === 'run' && touching("SET state = 'completed'")(call);
+
+function field(answer: unknown, name: string): string {
+  const value = (answer as Record<string, unknown> | undefined)?.[name];
+  if (typeof value !== 'string') throw new Error(`the answer has no ${name}`);
+  return value;
+}
+
+async function revokedAt(id: string): Promise<string | null> {
+  return (
+    (await env.DB.prepare('SELECT revoked_at FROM api_keys WHERE id = ?1').bind(id).first<{ revoked_at: string | null }>())?.revoked_at ??
+    null
+  );
+}
+
+async function rotatedTo(id: string): Promise<string | null> {
+  return (
+    (await env.DB.prepare('SELECT rotated_to FROM api_keys WHERE id = ?1').bind(id).first<{ rotated_to: string | null }>())?.rotated_to ??
+    null
+  );
+}
+
+async function newDevice(tenant: Tenant, name: string): Promise<string> {
+  const { data } = await tenant.api.POST('/v1/devices', { body: { name, kind: 'iot' } });
+  if (!data) throw new Error('could not create a device');
+  return data.id;
+}
+
+/**
+ * The messages (not presence) whose payload is `payload` that the session's room has stored, read from
+ * the room's own storage (its ring of the last 1,000, which reconnecting clients are replayed from).
+ */
+async function messagesWith(sessionId: string, payload: unknown): Promise<SessionMessage[]> {
+  const stub = env.SESSION_ROOM.get(env.SESSION_ROOM.idFromName(sessionId));
+  const rows = await runInDurableObject(stub, (_room, state) =>
+    state.storage.sql
+      .exec<{ seq: number; type: string; sender: string; payload: string; ts: string }>(
+        'SELECT seq, type, sender, payload, ts FROM messages ORDER BY seq',
+      )
+      .toArray(),
+  );
+  return rows
+    .filter((row) => row.type === 'message' && row.payload === JSON.stringify(payload))
+    .map((row) => ({ type: 'message', seq: row.seq, sender: row.sender, payload: JSON.parse(row.payload), ts: row.ts }));
+}
+
+const PUBLISHED = { text: 'published under faults' };
+
+const WRITE_FIXTURES: Record<string, WriteFixture> = {
+  createApiKey: {
+    method: 'POST',
+    path: '/v1/api-keys',
+    idempotent: 'atomic',
+    status: 201,
+    action: 'api_key.created',
+    afterLostReply: 'replayed',
+    write: batchTouching('INSERT INTO api_keys'),
+    async prepare(tenant) {
+      const named = "name = 'made under faults'";
+      return {
+        path: '/v1/api-keys',
+        body: { name: 'made under faults', scopes: ['devices:read'] },
+        auditTarget: (answer) => field(answer, 'id'),
+        async madeOnce(answer) {
+          expect(await countRows('api_keys', tenant, named)).toBe(1);
+          // As answered, but for `last_used_at`, which the check below stamps.
+          const { secret: _secret, last_used_at: _lastUsedAt, ...shown } = answer as Record<string, unknown>;
+          const read = await tenant.api.GET('/v1/api-keys/{id}', { params: { path: { id: field(answer, 'id') } } });
+          expect(read.data).toMatchObject(shown);
+          // The secret answered is the key that was stored: it authenticates.
+          expect((await apiClient({ apiKey: field(answer, 'secret') }).GET('/v1/devices')).response.status).toBe(200);
+        },
+        async notMade() {
+          expect(await countRows('api_keys', tenant, named)).toBe(0);
+        },
+      };
+    },
+  },
+  rotateApiKey: {
+    method: 'POST',
+    path: '/v1/api-keys/{id}/rotate',
+    idempotent: 'atomic',
+    status: 201,
+    action: 'api_key.rotated',
+    afterLostReply: 'replayed',
+    write: batchTouching('SET rotated_to'),
+    async prepare(tenant) {
+      const old = await tenant.addKey({ name: 'rotated under faults' });
+      const named = "name = 'rotated under faults'";
+      return {
+        path: `/v1/api-keys/${old.id}/rotate`,
+        body: { grace_period_seconds: 60 },
+        auditTarget: () => old.id,
+        async madeOnce(answer) {
+          // The old key and one replacement: the one answered, which the old key names.
+          expect(await countRows('api_keys', tenant, named)).toBe(2);
+          expect(await rotatedTo(old.id)).toBe(field(answer, 'id'));
+          expect((await apiClient({ apiKey: field(answer, 'secret') }).GET('/v1/devices')).response.status).toBe(200);
+        },
+        async notMade() {
+          expect(await countRows('api_keys', tenant, named)).toBe(1);
+          expect(await rotatedTo(old.id)).toBeNull();
+        },
+      };
+    },
+  },
+  revokeApiKey: {
+    method: 'DELETE',
+    path: '/v1/api-keys/{id}',
+    idempotent: 'atomic',
+    status: 204,
+    action: 'api_key.revoked',
+    afterLostReply: 'replayed',
+    write: batchTouching('SET revoked_at'),
+    async prepare(tenant) {
+      const target = await tenant.addKey({ name: 'revoked under faults' });
+      const read = () => tenant.api.GET('/v1/api-keys/{id}', { params: { path: { id: target.id } } });
+      return {
+        path: `/v1/api-keys/${target.id}`,
+        auditTarget: () => target.id,
+        async madeOnce() {
+          await expectProblem(await read(), 404, 'not_found');
+          expect(await revokedAt(target.id)).not.toBeNull();
+          expect(await countRows('api_keys', tenant, 'revoked_at IS NOT NULL')).toBe(1);
+        },
+        async notMade() {
+          expect((await read()).response.status).toBe(200);
+          expect(await revokedAt(target.id)).toBeNull();
+        },
+      };
+    },
+  },
+  createDevice: {
+    method: 'POST',
+    path: '/v1/devices',
+    idempotent: 'atomic',
+    status: 201,
+    action: 'device.created',
+    afterLostReply: 'replayed',
+    write: batchTouching('INSERT INTO devices'),
+    async prepare(tenant) {
+      const named = "name = 'made under faults'";
+      return {
+        path: '/v1/devices',
+        body: { name: 'made under faults', kind: 'iot' },
+        auditTarget: (answer) => field(answer, 'id'),
+        async madeOnce(answer) {
+          expect(await countRows('devices', tenant, named)).toBe(1);
+          const read = await tenant.api.GET('/v1/devices/{id}', { params: { path: { id: field(answer, 'id') } } });
+          expect(read.data).toEqual(answer);
+        },
+        async notMade() {
+          expect(await countRows('devices', tenant, named)).toBe(0);
+        },
+      };
+    },
+  },
+  updateDevice: {
+    method: 'PATCH',
+    path: '/v1/devices/{id}',
+    idempotent: 'atomic',
+    status: 200,
+    action: 'device.updated',
+    afterLostReply: 'replayed',
+    write: batchTouching('UPDATE devices SET name'),
+    async prepare(tenant) {
+      const id = await newDevice(tenant, 'before the faults');
+      const read = () => tenant.api.GET('/v1/devices/{id}', { params: { path: { id } } });
+      return {
+        path: `/v1/devices/${id}`,
+        body: { name: 'renamed under faults' },
+        auditTarget: () => id,
+        async madeOnce(answer) {
+          const { data } = await read();
+          // Changed once: one version on from the device as created.
+          expect(data).toMatchObject({ name: 'renamed under faults', version: 2 });
+          expect(data).toEqual(answer);
+        },
+        async notMade() {
+          expect((await read()).data).toMatchObject({ name: 'before the faults', version: 1 });
+        },
+      };
+    },
+  },
+  deleteDevice: {
+    method: 'DELETE',
+    path: '/v1/devices/{id}',
+    idempotent: 'atomic',
+    status: 204,
+    action: 'device.deleted',
+    afterLostReply: 'replayed',
+    write: batchTouching('DELETE FROM devices'),
+    async prepare(tenant) {
+      const id = await newDevice(tenant, 'deleted under faults');
+      const read = () => tenant.api.GET('/v1/devices/{id}', { params: { path: { id } } });
+      return {
+        path: `/v1/devices/${id}`,
+        auditTarget: () => id,
+        async madeOnce() {
+          await expectProblem(await read(), 404, 'not_found');
+          expect(await countRows('devices', tenant)).toBe(0);
+        },
+        async notMade() {
+          expect((await read()).response.status).toBe(200);
+        },
+      };
+    },
+  },
+  createSession: {
+    method: 'POST',
+    path: '/v1/sessions',
+    idempotent: 'atomic',
+    status: 201,
+    action: 'session.created',
+    afterLostReply: 'replayed',
+    write: batchTouching('INSERT INTO sessions'),
+    async prepare(tenant) {
+      return {
+        path: '/v1/sessions',
+        body: { max_participants: 7 },
+        auditTarget: (answer) => field(answer, 'id'),
+        async madeOnce(answer) {
+          expect(await countRows('sessions', tenant)).toBe(1);
+          const read = await tenant.api.GET('/v1/sessions/{id}', { params: { path: { id: field(answer, 'id') } } });
+          expect(read.data).toEqual(answer);
+        },
+        async notMade() {
+          expect(await countRows('sessions', tenant)).toBe(0);
+        },
+      };
+    },
+  },
+  createConnectToken: {
+    method: 'POST',
+    path: '/v1/sessions/{id}/tokens',
+    idempotent: 'atomic',
+    status: 201,
+    action: 'session.token_issued',
+    afterLostReply: 'replayed',
+    // Its batch is its audit event (and under an atomic key, its answer).
+    write: batchTouching('INSERT INTO audit_events'),
+    async prepare(tenant) {
+      const sessionId = await openSession(tenant);
+      return {
+        path: `/v1/sessions/${sessionId}/tokens`,
+        body: { participant: 'client:under-faults' },
+        auditTarget: () => sessionId,
+        async madeOnce(answer) {
+          expect(answer).toMatchObject({ session_id: sessionId, participant: 'client:under-faults' });
+          // The token answered is one the Worker signed, for this session, participant and organisation.
+          const claims = await verifyConnectToken(env.SESSION_JWT_SECRET ?? '', field(answer, 'token'), sessionId);
+          expect(claims).toMatchObject({ sid: sessionId, sub: 'client:under-faults', org: tenant.orgId });
+        },
+        async notMade() {
+          expect(await countRows('audit_events', tenant, "action = 'session.token_issued'")).toBe(0);
+        },
+      };
+    },
+  },
+  endSession: {
+    method: 'POST',
+    path: '/v1/sessions/{id}/end',
+    idempotent: 'claim',
+    status: 200,
+    action: 'session.ended',
+    afterLostReply: 'answered-again',
+    write: batchTouching('UPDATE sessions SET ended_at'),
+    async prepare(tenant) {
+      const sessionId = await openSession(tenant);
+      const read = () => tenant.api.GET('/v1/sessions/{id}', { params: { path: { id: sessionId } } });
+      return {
+        path: `/v1/sessions/${sessionId}/end`,
+        sessionId,
+        auditTarget: () => sessionId,
+        async madeOnce(answer) {
+          const { data } = await read();
+          expect(data).toMatchObject({ status: 'ended', end_reason: 'ended' });
+          expect(data).toEqual(answer);
+        },
+        async notMade() {
+          expect((await read()).data).toMatchObject({ status: 'active', ended_at: null });
+        },
+      };
+    },
+  },
+  publishSessionMessage: {
+    method: 'POST',
+    path: '/v1/sessions/{id}/messages',
+    idempotent: 'claim',
+    status: 202,
+    // Messages are not audit events (AUDIT_ACTIONS has none): the trail must stay as it was.
+    afterLostReply: 'key-held',
+    // Its D1 writes are the claim before the broadcast and the completion after; the claim is the one
+    // the broadcast depends on. The completion, and the room itself, are faulted further down.
+    write: claimOfKey,
+    async prepare(tenant) {
+      const sessionId = await openSession(tenant);
+      return {
+        path: `/v1/sessions/${sessionId}/messages`,
+        sessionId,
+        body: { payload: PUBLISHED },
+        auditTarget: () => sessionId,
+        async madeOnce(answer) {
+          expect(await messagesWith(sessionId, PUBLISHED)).toEqual([answer]);
+        },
+        async notMade() {
+          expect(await messagesWith(sessionId, PUBLISHED)).toEqual([]);
+        },
+      };
+    },
+  },
+};
+
+const routes = routeIndex(createApp());
+
+interface Bindings {
+  db?: FaultyD1;
+  rooms?: DurableObjectNamespace;
+}
+
+/**
+ * Sends the prepared request with `key`, through substituted bindings when given, and checks the
+ * answer against what the route documents (status, headers such as Retry-After, body).
+ */
+async function send(tenant: Tenant, fixture: WriteFixture, prepared: Prepared, key: string, bindings: Bindings = {}): Promise<Response> {
+  const headers: Record<string, string> = { Authorization: `Bearer ${tenant.key.secret}`, 'Idempotency-Key': key };
+  if (prepared.body !== undefined) headers['Content-Type'] = 'application/json';
+  const overrides = { ...(bindings.db ? { DB: bindings.db.db } : {}), ...(bindings.rooms ? { SESSION_ROOM: bindings.rooms } : {}) };
+  const response = await callWorker(
+    prepared.path,
+    { method: fixture.method, headers, ...(prepared.body === undefined ? {} : { body: JSON.stringify(prepared.body) }) },
+    overrides,
+  );
+  await checkResponse(routes, fixture.method, fixture.path, response.clone());
+  return response;
+}
+
+async function answerOf(response: Response): Promise<unknown> {
+  const text = await response.text();
+  return text === '' ? undefined : JSON.parse(text);
+}
+
+/** A write that failed on our side: 503 / 504 with Retry-After, saying the change may have been made and how to learn it. */
+async function expectMayHaveChanged(response: Response, status: 503 | 504) {
+  const problem = await expectProblem(response, status, status === 503 ? 'service_unavailable' : 'timeout');
+  expect(response.headers.get('Retry-After')).toBe('1');
+  expect(problem.detail).toContain('same Idempotency-Key');
+  return problem;
+}
+
+/** The audit trail grew by exactly the change's event (or not at all, for an operation that is not audited). */
+async function expectAuditedOnce(tenant: Tenant, fixture: WriteFixture, target: string, before: number): Promise<void> {
+  expect(await countRows('audit_events', tenant)).toBe(before + (fixture.action === undefined ? 0 : 1));
+  if (fixture.action === undefined) return;
+  const { data } = await tenant.api.GET('/v1/audit-events', { params: { query: { action: fixture.action, target_id: target } } });
+  expect(data?.data.map((event) => [event.action, event.target_id, event.actor_key_id])).toEqual([[fixture.action, target, tenant.key.id]]);
+}
+
+/** Lets a held claim lapse, as its lock would after 60 s (middleware/idempotency.ts). */
+async function lapseClaim(tenant: Tenant, key: string): Promise<void> {
+  const lapsed = await env.DB.prepare(
+    "UPDATE idempotency_keys SET locked_until = '2000-01-01T00:00:00.000Z' WHERE org_id = ?1 AND key = ?2 AND state = 'in_flight'",
+  )
+    .bind(tenant.orgId, key)
+    .run();
+  expect(lapsed.meta.changes).toBe(1);
+}
+
+async function expectKeyInUse(response: Response): Promise<void> {
+  await expectProblem(response, 409, 'idempotency_key_in_use');
+  expect(response.headers.get('Retry-After')).toBe('1');
+}
+
+/** A fixture's tenant, request, and the audit trail's length before the request. */
+async function arrange(fixture: WriteFixture) {
+  const tenant = await createTenant();
+  const prepared = await fixture.prepare(tenant);
+  return { tenant, prepared, audited: await countRows('audit_events', tenant) };
+}
+
+const covered = writeOperations.filter((operation) => operation.operationId in WRITE_FIXTURES);
+
+function fixtureOf(operation: WriteOperation): WriteFixture {
+  const fixture = WRITE_FIXTURES[operation.operationId];
+  if (!fixture) throw new Error(`no fixture for ${operation.operationId}`);
+  return fixture;
+}
+
+it('has a fixture for every write operation in the spec, each documenting 503 and 504 with Retry-After', () => {
+  expect(writeOperations.length).toBeGreaterThanOrEqual(10);
+  for (const operation of writeOperations) {
+    const fixture = WRITE_FIXTURES[operation.operationId];
+    expect(fixture, `add a fixture for ${operation.operationId}`).toBeDefined();
+    expect([fixture?.method, fixture?.path], operation.operationId).toEqual([operation.method, operation.path]);
+    expect(operation.idempotent, `${operation.operationId} holds its Idempotency-Key as`).toBe(fixture?.idempotent);
+    for (const status of ['503', '504']) {
+      expect(operation.responses[status]?.headers?.['Retry-After']?.required, `${operation.operationId} ${status}`).toBe(true);
+    }
+  }
+  expect(Object.keys(WRITE_FIXTURES).sort()).toEqual(writeOperations.map((operation) => operation.operationId).sort());
+});
+
+const coveredByName = covered.map((operation) => [`${operation.operationId} (${operation.method} ${operation.path})`, operation] as const);
+
+describe.each(coveredByName)('%s', (_, operation) => {
+  const fixture = fixtureOf(operation);
+
+  it('fails before the write reaches D1: a 503 with Retry-After and nothing made; the repeat with the same key makes it, once', async () => {
+    const { tenant, prepared, audited } = await arrange(fixture);
+    const faulty = faultyD1({ kind: 'fail', message: D1_FAILURES.objectReset }, fixture.write);
+    await expectMayHaveChanged(await send(tenant, fixture, prepared, 'fails-first', { db: faulty }), 503);
+    expect(faulty.calls.filter(fixture.write)).toHaveLength(1);
+    await prepared.notMade();
+    expect(await countRows('audit_events', tenant)).toBe(audited);
+
+    const repeat = await send(tenant, fixture, prepared, 'fails-first');
+    expect(repeat.status).toBe(fixture.status);
+    expect(repeat.headers.get('Idempotent-Replayed')).toBeNull();
+    const answer = await answerOf(repeat);
+    await prepared.madeOnce(answer);
+    await expectAuditedOnce(tenant, fixture, prepared.auditTarget(answer), audited);
+  });
+
+  // A lost reply is one of three cases, by what the route's lost write was: an atomic change (its
+  // saved answer says it committed), a claimed change, or the claim itself.
+  if (fixture.afterLostReply === 'replayed') {
+    it('loses the reply after the change committed: the saved answer says so, and the client gets it at once; a repeat replays the same bytes, and nothing is made twice', async () => {
+      const { tenant, prepared, audited } = await arrange(fixture);
+      const faulty = faultyD1({ kind: 'lose-reply', message: D1_FAILURES.connectionLost }, fixture.write);
+      const first = await send(tenant, fixture, prepared, 'reply-lost', { db: faulty });
+      expect(faulty.calls.filter(fixture.write)).toHaveLength(1);
+      expect(first.status).toBe(fixture.status);
+      // The answer saved with the change, read back after the batch's reply was lost.
+      expect(first.headers.get('Idempotent-Replayed')).toBe('true');
+      const text = await first.clone().text();
+      const answer = await answerOf(first);
+      await prepared.madeOnce(answer);
+      await expectAuditedOnce(tenant, fixture, prepared.auditTarget(answer), audited);
+
+      const repeat = await send(tenant, fixture, prepared, 'reply-lost');
+      expect(repeat.status).toBe(fixture.status);
+      expect(await repeat.text()).toBe(text);
+      await prepared.madeOnce(answer);
+      await expectAuditedOnce(tenant, fixture, prepared.auditTarget(answer), audited);
+    });
+
+    it('loses the reply, and the saved answer cannot be read either: a 503 saying the change may have been made; the repeat replays what committed', async () => {
+      const { tenant, prepared, audited } = await arrange(fixture);
+      const savedAnswer = touching('FROM idempotency_keys WHERE org_id = ?1 AND key = ?2');
+      // The batch, then every attempt (3) of the read that would have found its saved answer.
+      const faulty = faultyD1(
+        { kind: 'lose-reply', message: D1_FAILURES.connectionLost },
+        (call) => fixture.write(call) || savedAnswer(call),
+        4,
+      );
+      await expectMayHaveChanged(await send(tenant, fixture, prepared, 'nothing-known', { db: faulty }), 503);
+      expect(faulty.calls.filter(savedAnswer)).toHaveLength(3);
+      expect(await countRows('audit_events', tenant)).toBe(audited + (fixture.action === undefined ? 0 : 1));
+
+      const repeat = await send(tenant, fixture, prepared, 'nothing-known');
+      expect(repeat.status).toBe(fixture.status);
+      expect(repeat.headers.get('Idempotent-Replayed')).toBe('true');
+      const answer = await answerOf(repeat);
+      await prepared.madeOnce(answer);
+      await expectAuditedOnce(tenant, fixture, prepared.auditTarget(answer), audited);
+    });
+  } else if (fixture.afterLostReply === 'answered-again') {
+    it('loses the reply after the change committed: a 503 with Retry-After; the repeat with the same key runs again and answers the change as made, and nothing is made twice', async () => {
+      const { tenant, prepared, audited } = await arrange(fixture);
+      const faulty = faultyD1({ kind: 'lose-reply', message: D1_FAILURES.connectionLost }, fixture.write);
+      await expectMayHaveChanged(await send(tenant, fixture, prepared, 'reply-lost', { db: faulty }), 503);
+      expect(faulty.calls.filter(fixture.write)).toHaveLength(1);
+      // The change was made, though the client was told it may not have been.
+      expect(await countRows('audit_events', tenant)).toBe(audited + 1);
+
+      const repeat = await send(tenant, fixture, prepared, 'reply-lost');
+      expect(repeat.status).toBe(fixture.status);
+      expect(repeat.headers.get('Idempotent-Replayed')).toBeNull();
+      const text = await repeat.clone().text();
+      const answer = await answerOf(repeat);
+      await prepared.madeOnce(answer);
+      await expectAuditedOnce(tenant, fixture, prepared.auditTarget(answer), audited);
+      // Asked once more, it answers the same bytes, and still nothing more is made.
+      const again = await send(tenant, fixture, prepared, 'reply-lost');
+      expect(again.status).toBe(fixture.status);
+      expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+      expect(await again.text()).toBe(text);
+      await prepared.madeOnce(answer);
+      await expectAuditedOnce(tenant, fixture, prepared.auditTarget(answer), audited);
+    });
+  } else {
+    it('loses the reply after the claim committed: a 503 with Retry-After; the repeat gets 409 while the claim holds (60 s, though Retry-After says 1), then makes the change, once', async () => {
+      const { tenant, prepared, audited } = await arrange(fixture);
+      const faulty = faultyD1({ kind: 'lose-reply', message: D1_FAILURES.connectionLost }, fixture.write);
+      await expectMayHaveChanged(await send(tenant, fixture, prepared, 'reply-lost', { db: faulty }), 503);
+      expect(faulty.calls.filter(fixture.write)).toHaveLength(1);
+      // What committed is the claim, not the change: the key is held as if the request were still running.
+      await prepared.notMade();
+      await expectKeyInUse(await send(tenant, fixture, prepared, 'reply-lost'));
+      const held = await env.DB.prepare('SELECT locked_until FROM idempotency_keys WHERE org_id = ?1 AND key = ?2')
+        .bind(tenant.orgId, 'reply-lost')
+        .first<{ locked_until: string }>();
+      expect(Date.parse(held?.locked_until ?? '') - Date.now()).toBeGreaterThan(50_000);
+      await prepared.notMade();
+
+      await lapseClaim(tenant, 'reply-lost');
+      const repeat = await send(tenant, fixture, prepared, 'reply-lost');
+      expect(repeat.status).toBe(fixture.status);
+      expect(repeat.headers.get('Idempotent-Replayed')).toBeNull();
+      const answer = await answerOf(repeat);
+      await prepared.madeOnce(answer);
+      await expectAuditedOnce(tenant, fixture, prepared.auditTarget(answer), audited);
+    });
+  }
+});
+
+// Each of these waits out a real deadline (2 s), so they run concurrently: the whole block takes a
+// few deadlines, not one per test. (Their checks read the room's storage rather than open sockets:
+// the socket helper's onTestFinished hook cannot run in concurrent tests.)
+describe.concurrent('a write or a room call that hangs past its deadline', () => {
+  it.each(covered.map((operation) => [operation.operationId, operation] as const))(
+    '%s: a 504 with Retry-After at the write deadline; the repeat with the same key makes it, once',
+    async (_, operation) => {
+      const fixture = fixtureOf(operation);
+      const { tenant, prepared, audited } = await arrange(fixture);
+      const faulty = faultyD1({ kind: 'hang' }, fixture.write);
+      const started = Date.now();
+      const response = await send(tenant, fixture, prepared, 'hangs-first', { db: faulty });
+      const waited = Date.now() - started;
+      await expectMayHaveChanged(response, 504);
+      expect(waited).toBeGreaterThanOrEqual(WRITE_DEADLINE_MS - 50);
+      expect(waited).toBeLessThan(WRITE_DEADLINE_MS + 1_500);
+      await prepared.notMade();
+      expect(await countRows('audit_events', tenant)).toBe(audited);
+
+      const repeat = await send(tenant, fixture, prepared, 'hangs-first');
+      expect(repeat.status).toBe(fixture.status);
+      expect(repeat.headers.get('Idempotent-Replayed')).toBeNull();
+      const answer = await answerOf(repeat);
+      await prepared.madeOnce(answer);
+      await expectAuditedOnce(tenant, fixture, prepared.auditTarget(answer), audited);
+    },
+  );
+
+  // A hung write may still land after the 504, and after the client's repeat has made the change.
+  // Shown on one route of each way a repeat is kept from making a change twice: the answer's record
+  // at the head of the batch (create), a conditional first statement (update, rotate), the claim
+  // and a conditional change (end), the claim alone (publish). Each waits 3 s, hence a subset.
+  it.each(['createDevice', 'updateDevice', 'rotateApiKey', 'endSession', 'publishSessionMessage'])(
+    '%s: a hung write that lands after its 504 and after the repeat makes nothing more',
+    async (operationId) => {
+      const fixture = WRITE_FIXTURES[operationId] as WriteFixture;
+      const { tenant, prepared, audited } = await arrange(fixture);
+      const late = lateD1(WRITE_DEADLINE_MS + 1_000, fixture.write);
+      let landedYet = false;
+      void late.landed.then(() => {
+        landedYet = true;
+      });
+      await expectMayHaveChanged(await send(tenant, fixture, prepared, 'lands-late', { db: late }), 504);
+      const repeat = await send(tenant, fixture, prepared, 'lands-late');
+      expect(landedYet).toBe(false);
+      expect(repeat.status).toBe(fixture.status);
+      expect(repeat.headers.get('Idempotent-Replayed')).toBeNull();
+      const text = await repeat.clone().text();
+      const answer = await answerOf(repeat);
+
+      await late.landed;
+      await prepared.madeOnce(answer);
+      await expectAuditedOnce(tenant, fixture, prepared.auditTarget(answer), audited);
+      const again = await send(tenant, fixture, prepared, 'lands-late');
+      expect(again.headers.get('Idempotent-Replayed')).toBe('true');
+      expect(await again.text()).toBe(text);
+    },
+  );
+
+  it('publishSessionMessage: a room that never answers is a 504 at the room deadline; the repeat with the same key broadcasts once', async () => {
+    const fixture = WRITE_FIXTURES.publishSessionMessage as WriteFixture;
+    const { tenant, prepared } = await arrange(fixture);
+    const rooms = faultyNamespace(env.SESSION_ROOM, 'hang', 1);
+    const started = Date.now();
+    const response = await send(tenant, fixture, prepared, 'room-hangs', { rooms: rooms.namespace });
+    const waited = Date.now() - started;
+    const problem = await expectProblem(response, 504, 'timeout');
+    expect(response.headers.get('Retry-After')).toBe('1');
+    expect(problem.detail).toContain('may have been sent');
+    expect(waited).toBeGreaterThanOrEqual(ROOM_DEADLINE_MS - 50);
+    expect(waited).toBeLessThan(ROOM_DEADLINE_MS + 1_500);
+    await prepared.notMade();
+    const repeat = await send(tenant, fixture, prepared, 'room-hangs');
+    expect(repeat.status).toBe(202);
+    expect(repeat.headers.get('Idempotent-Replayed')).toBeNull();
+    await prepared.madeOnce(await answerOf(repeat));
+  });
+});
+
+describe('publishing a message: the broadcast is part of the effect (claim)', () => {
+  const fixture = WRITE_FIXTURES.publishSessionMessage as WriteFixture;
+
+  it('a room that fails before the message reaches it: a 503 saying it may have been sent; the repeat with the same key broadcasts it, once', async () => {
+    const { tenant, prepared } = await arrange(fixture);
+    const sessionId = prepared.sessionId ?? '';
+    const subscriber = await connect(sessionId, await mintToken(tenant, sessionId, 'client:subscriber'));
+    const rooms = faultyNamespace(env.SESSION_ROOM, objectError('Durable Object storage failed.', {}), 1);
+    const failed = await send(tenant, fixture, prepared, 'room-fails', { rooms: rooms.namespace });
+    const problem = await expectProblem(failed, 503, 'service_unavailable');
+    expect(failed.headers.get('Retry-After')).toBe('1');
+    expect(problem.detail).toContain('The message may have been sent');
+    expect(rooms.calls()).toBe(1);
+    await prepared.notMade();
+
+    const repeat = await send(tenant, fixture, prepared, 'room-fails');
+    expect(repeat.status).toBe(202);
+    expect(repeat.headers.get('Idempotent-Replayed')).toBeNull();
+    const answer = await answerOf(repeat);
+    await prepared.madeOnce(answer);
+    // The subscriber received it once: the repeat's broadcast, and nothing from the failed call.
+    await subscriber.until((received) => messagesOnly(received).length > 0);
+    expect(messagesOnly(subscriber.received)).toEqual([answer]);
+  });
+
+  it("the completion's reply lost after it committed: a 503; the repeat replays the 202, and the message was broadcast once", async () => {
+    const { tenant, prepared } = await arrange(fixture);
+    const faulty = faultyD1({ kind: 'lose-reply', message: D1_FAILURES.connectionLost }, completionOfKey);
+    await expectMayHaveChanged(await send(tenant, fixture, prepared, 'completion-lost', { db: faulty }), 503);
+    const repeat = await send(tenant, fixture, prepared, 'completion-lost');
+    expect(repeat.status).toBe(202);
+    expect(repeat.headers.get('Idempotent-Replayed')).toBe('true');
+    await prepared.madeOnce(await answerOf(repeat));
+  });
+
+  it('the completion fails after the broadcast: a 503; the message was sent, and the key is held (409 with Retry-After) while the claim holds', async () => {
+    const { tenant, prepared } = await arrange(fixture);
+    const faulty = faultyD1({ kind: 'fail', message: D1_FAILURES.connectionLost }, completionOfKey);
+    await expectMayHaveChanged(await send(tenant, fixture, prepared, 'completion-fails', { db: faulty }), 503);
+    expect(await messagesWith(prepared.sessionId ?? '', PUBLISHED)).toHaveLength(1);
+    await expectKeyInUse(await send(tenant, fixture, prepared, 'completion-fails'));
+    expect(await messagesWith(prepared.sessionId ?? '', PUBLISHED)).toHaveLength(1);
+  });
+
+  // Known defect (the later issue on effectively-once publish): the 503 says "repeat the request with
+  // the same Idempotency-Key to learn its outcome", but the claim is released (or lapses) after a 5xx,
+  // so the repeat runs the publish again and the message is broadcast a second time.
+  it.fails('KNOWN DEFECT: the room broadcast the message but its reply was lost; the repeat with the same key broadcasts it again', async () => {
+    const { tenant, prepared } = await arrange(fixture);
+    const rooms = replyLosingNamespace(env.SESSION_ROOM, objectError('Network connection lost.', { retryable: true }), 1);
+    const failed = await send(tenant, fixture, prepared, 'room-reply-lost', { rooms: rooms.namespace });
+    await expectProblem(failed, 503, 'service_unavailable');
+    expect(await messagesWith(prepared.sessionId ?? '', PUBLISHED)).toHaveLength(1);
+    const repeat = await send(tenant, fixture, prepared, 'room-reply-lost');
+    expect(repeat.status).toBe(202);
+    // What the documentation promises: the message exists once. It exists twice.
+    expect(await messagesWith(prepared.sessionId ?? '', PUBLISHED)).toHaveLength(1);
+  });
+
+  it.fails('KNOWN DEFECT: the completion failed after the broadcast; once the claim lapses, the repeat with the same key broadcasts it again', async () => {
+    const { tenant, prepared } = await arrange(fixture);
+    const faulty = faultyD1({ kind: 'fail', message: D1_FAILURES.connectionLost }, completionOfKey);
+    await expectMayHaveChanged(await send(tenant, fixture, prepared, 'completion-fails', { db: faulty }), 503);
+    await lapseClaim(tenant, 'completion-fails');
+    const repeat = await send(tenant, fixture, prepared, 'completion-fails');
+    expect(repeat.status).toBe(202);
+    // What the documentation promises: the message exists once. It exists twice.
+    expect(await messagesWith(prepared.sessionId ?? '', PUBLISHED)).toHaveLength(1);
+  });
+});
+
+describe('ending a session: closing its sockets is part of the effect (claim)', () => {
+  const fixture = WRITE_FIXTURES.endSession as WriteFixture;
+
+  async function arrangeWithSubscriber() {
+    const { tenant, prepared } = await arrange(fixture);
+    const sessionId = prepared.sessionId ?? '';
+    const subscriber = await connect(sessionId, await mintToken(tenant, sessionId, 'client:subscriber'));
+    // Counted after the subscriber's token, which is audited too.
+    return { tenant, prepared, sessionId, subscriber, audited: await countRows('audit_events', tenant) };
+  }
+
+  const stillOpen = (closed: Promise<unknown>) => Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('open'), 200))]);
+
+  it('the room fails after the end committed: a 503 saying so; no token is minted meanwhile; the repeat with the same key closes the sockets, audited once', async () => {
+    const { tenant, prepared, audited, sessionId, subscriber } = await arrangeWithSubscriber();
+    const rooms = faultyNamespace(env.SESSION_ROOM, objectError('Durable Object storage failed.', {}));
+    const failed = await send(tenant, fixture, prepared, 'room-fails', { rooms: rooms.namespace });
+    const problem = await expectProblem(failed, 503, 'service_unavailable');
+    expect(failed.headers.get('Retry-After')).toBe('1');
+    expect(problem.detail).toContain('The session is ended');
+    expect(problem.detail).toContain('repeat the request to close its open sockets');
+    // Ended in D1: no token is minted any more; the socket the room holds is still open.
+    const { data } = await tenant.api.GET('/v1/sessions/{id}', { params: { path: { id: sessionId } } });
+    expect(data).toMatchObject({ status: 'ended' });
+    const refused = await tenant.api.POST('/v1/sessions/{id}/tokens', {
+      params: { path: { id: sessionId } },
+      body: { participant: 'client:late' },
+    });
+    await expectProblem(refused, 409, 'session_ended');
+    expect(await stillOpen(subscriber.closed)).toBe('open');
+
+    const repeat = await send(tenant, fixture, prepared, 'room-fails');
+    expect(repeat.status).toBe(200);
+    expect(repeat.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(await subscriber.closed).toEqual({ code: 4000, reason: 'session ended' });
+    await prepared.madeOnce(await answerOf(repeat));
+    await expectAuditedOnce(tenant, fixture, sessionId, audited);
+  });
+
+  it('the completion fails after the sockets were closed: a 503; the key is held while the claim holds, then the repeat answers the ended session, audited once', async () => {
+    const { tenant, prepared, audited, sessionId, subscriber } = await arrangeWithSubscriber();
+    const faulty = faultyD1({ kind: 'fail', message: D1_FAILURES.connectionLost }, completionOfKey);
+    await expectMayHaveChanged(await send(tenant, fixture, prepared, 'completion-fails', { db: faulty }), 503);
+    expect(await subscriber.closed).toEqual({ code: 4000, reason: 'session ended' });
+    await expectKeyInUse(await send(tenant, fixture, prepared, 'completion-fails'));
+    await lapseClaim(tenant, 'completion-fails');
+    const repeat = await send(tenant, fixture, prepared, 'completion-fails');
+    expect(repeat.status).toBe(200);
+    await prepared.madeOnce(await answerOf(repeat));
+    await expectAuditedOnce(tenant, fixture, sessionId, audited);
+  });
+
+  it("the completion's reply lost after it committed: a 503; the repeat replays the 200, audited once", async () => {
+    const { tenant, prepared, audited, sessionId, subscriber } = await arrangeWithSubscriber();
+    const faulty = faultyD1({ kind: 'lose-reply', message: D1_FAILURES.connectionLost }, completionOfKey);
+    await expectMayHaveChanged(await send(tenant, fixture, prepared, 'completion-lost', { db: faulty }), 503);
+    expect(await subscriber.closed).toEqual({ code: 4000, reason: 'session ended' });
+    const repeat = await send(tenant, fixture, prepared, 'completion-lost');
+    expect(repeat.status).toBe(200);
+    expect(repeat.headers.get('Idempotent-Replayed')).toBe('true');
+    await prepared.madeOnce(await answerOf(repeat));
+    await expectAuditedOnce(tenant, fixture, sessionId, audited);
+  });
+});
+
+// What follows a change (close a device's sockets, forget a revoked key in this isolate) follows it
+// even when the batch's reply was lost: the request that made the change learns it from the answer
+// saved with it, and finishes it before answering (routes/commit.ts).
+describe('what follows a change whose reply was lost', () => {
+  const lostReply = (fixture: WriteFixture) => faultyD1({ kind: 'lose-reply', message: D1_FAILURES.connectionLost }, fixture.write);
+
+  async function deviceOnline(tenant: Tenant, deviceId: string) {
+    const sessionId = await openSession(tenant);
+    return connect(sessionId, await mintToken(tenant, sessionId, deviceId));
+  }
+
+  it('deleting a device whose reply was lost: the 204 comes, and its socket is closed (4003) first', async () => {
+    const fixture = WRITE_FIXTURES.deleteDevice as WriteFixture;
+    const { tenant, prepared } = await arrange(fixture);
+    const deviceId = prepared.path.split('/').at(-1) ?? '';
+    const socket = await deviceOnline(tenant, deviceId);
+    const answer = await send(tenant, fixture, prepared, 'delete-lost', { db: lostReply(fixture) });
+    expect(answer.status).toBe(204);
+    expect(answer.headers.get('Idempotent-Replayed')).toBe('true');
+    // Documented: "Its session sockets are closed (close code 4003) before the answer".
+    expect(await Promise.race([socket.closed, new Promise((resolve) => setTimeout(() => resolve('open'), 500))])).toMatchObject({
+      code: 4003,
+    });
+  });
+
+  it('disabling a device whose reply was lost: the 200 comes, and its socket is closed (4003) first', async () => {
+    const fixture = WRITE_FIXTURES.updateDevice as WriteFixture;
+    const { tenant, prepared } = await arrange(fixture);
+    const deviceId = prepared.path.split('/').at(-1) ?? '';
+    const socket = await deviceOnline(tenant, deviceId);
+    const disabling = { ...prepared, body: { status: 'disabled' } };
+    const write = batchTouching('UPDATE devices SET name');
+    const answer = await send(tenant, fixture, disabling, 'disable-lost', {
+      db: faultyD1({ kind: 'lose-reply', message: D1_FAILURES.connectionLost }, write),
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('Idempotent-Replayed')).toBe('true');
+    // Documented: "Disabling a device closes its session sockets (close code 4003) before the answer".
+    expect(await Promise.race([socket.closed, new Promise((resolve) => setTimeout(() => resolve('open'), 500))])).toMatchObject({
+      code: 4003,
+    });
+  });
+
+  it('revoking a key whose reply was lost: the 204 comes, and the key stops working on this instance at once', async () => {
+    const fixture = WRITE_FIXTURES.revokeApiKey as WriteFixture;
+    const { tenant, prepared } = await arrange(fixture);
+    const target = await tenant.addKey({ name: 'used, then revoked' });
+    const used = apiClient({ apiKey: target.secret });
+    // Used once, so this isolate remembers it (db/api-key-cache.ts).
+    expect((await used.GET('/v1/devices')).response.status).toBe(200);
+    const revoking = { ...prepared, path: `/v1/api-keys/${target.id}` };
+    const answer = await send(tenant, fixture, revoking, 'revoke-lost', { db: lostReply(fixture) });
+    expect(answer.status).toBe(204);
+    expect(answer.headers.get('Idempotent-Replayed')).toBe('true');
+    // Documented: "The key stops working at once on the Worker instance that answers".
+    await expectProblem(await used.GET('/v1/devices'), 401, 'unauthorized');
+  });
+});
