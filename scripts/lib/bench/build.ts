@@ -1,7 +1,8 @@
 /**
  * Builds every benchmark target with the same bundler: `wrangler deploy --dry-run`, Switchyard from
  * the repository's wrangler.toml, each reference Worker from a small generated config. Also the
- * bundle-size figure: the minified build, raw and gzipped.
+ * bundle-size figure: the minified build, raw and gzipped. {@link buildEnvironment} is also how
+ * `npm run test:bundle` builds what an environment of wrangler.toml ships.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ import { ROOT, WRANGLER_ENV } from '../local-worker.ts';
 
 const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
 /** The environment Switchyard ships as (`npm run deploy`). */
-const SHIPPED_ENV = 'production';
+export const SHIPPED_ENV = 'production';
 
 /** The reference Workers (bench/reference/<name>.ts); these type imports also get them type-checked with the scripts. */
 interface ReferenceModules {
@@ -60,6 +61,12 @@ export async function shippedCompatibilityDate(): Promise<string> {
   return date;
 }
 
+/** Bundles `environment` of wrangler.toml into `outDir` as `wrangler deploy` would; returns the bundle's path. */
+export async function buildEnvironment(environment: string, outDir: string, ...extra: string[]): Promise<string> {
+  await wrangler(['deploy', '--dry-run', '--outdir', outDir, '--env', environment, ...extra]);
+  return bundleIn(outDir);
+}
+
 function referenceConfig(name: ReferenceName, compatibilityDate: string): Record<string, unknown> {
   const config: Record<string, unknown> = {
     name,
@@ -82,20 +89,19 @@ export async function buildAll(tmpDir: string): Promise<Builds> {
   const dryRun = (outDir: string, ...extra: string[]) => ['deploy', '--dry-run', '--outdir', outDir, ...extra];
   const references: ReferenceName[] = ['bare-ok', 'bare-hono', 'bare-broadcast'];
   await mkdir(join(tmpDir, 'config'), { recursive: true });
-  const jobs: Promise<void>[] = [
-    wrangler(dryRun(out('switchyard'), '--env', SHIPPED_ENV)),
-    wrangler(dryRun(out('switchyard-minified'), '--env', SHIPPED_ENV, '--minify')),
-  ];
+  const switchyard = buildEnvironment(SHIPPED_ENV, out('switchyard'));
+  const switchyardMinified = buildEnvironment(SHIPPED_ENV, out('switchyard-minified'), '--minify');
+  const jobs: Promise<unknown>[] = [switchyard, switchyardMinified];
   for (const name of references) {
     const configPath = join(tmpDir, 'config', `${name}.json`);
     await writeFile(configPath, JSON.stringify(referenceConfig(name, compatibilityDate), null, 2));
     jobs.push(wrangler(dryRun(out(name), '--config', configPath)));
   }
   await Promise.all(jobs);
-  const minified = await readFile(await bundleIn(out('switchyard-minified')));
+  const minified = await readFile(await switchyardMinified);
   return {
     compatibilityDate,
-    switchyard: await bundleIn(out('switchyard')),
+    switchyard: await switchyard,
     references: {
       'bare-ok': await bundleIn(out('bare-ok')),
       'bare-hono': await bundleIn(out('bare-hono')),
