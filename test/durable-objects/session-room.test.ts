@@ -6,7 +6,7 @@ import { LAST_SEEN_RESOLUTION_MS, PRUNE_EVERY, RETAINED_MESSAGES, STALE_AFTER_MS
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../src/lib/session-token.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { broadcastsOnly, connect, connectRequest, framesOf, messagesOnly, mintToken, openSession, waitFor } from '../helpers/realtime.ts';
-import { createTenant, type Tenant } from '../helpers/tenants.ts';
+import { createTenant } from '../helpers/tenants.ts';
 
 function roomStub(sessionId: string) {
   return env.SESSION_ROOM.get(env.SESSION_ROOM.idFromName(sessionId));
