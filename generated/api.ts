@@ -1296,7 +1296,7 @@ export interface components {
              */
             external_id: string | null;
             /**
-             * @description Your key–value data: at most 50 keys of 1–40 characters; values are strings (≤ 500 characters), numbers or booleans.
+             * @description Your key–value data: at most 50 keys of 1–40 characters (not `__proto__`, which every request body refuses); values are strings (≤ 500 characters), numbers or booleans.
              * @example {
              *       "floor": 3,
              *       "model": "Pixel 9",
@@ -1363,7 +1363,7 @@ export interface components {
              */
             external_id?: string;
             /**
-             * @description Your key–value data: at most 50 keys of 1–40 characters; values are strings (≤ 500 characters), numbers or booleans.
+             * @description Your key–value data: at most 50 keys of 1–40 characters (not `__proto__`, which every request body refuses); values are strings (≤ 500 characters), numbers or booleans.
              * @example {
              *       "floor": 3,
              *       "model": "Pixel 9",

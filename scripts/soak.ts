@@ -23,10 +23,9 @@ import { join, relative } from 'node:path';
 import { machineInfo } from './lib/bench/machine.ts';
 import { ensureDevVars, type LocalWorker, ROOT } from './lib/local-worker.ts';
 import { parseOptions, type SoakOptions, USAGE } from './lib/soak/options.ts';
-import { type SoakReport, writeReport } from './lib/soak/report.ts';
+import { RESULTS_DIR, type SoakReport, writeReport } from './lib/soak/report.ts';
 import { runTarget, type TargetResult } from './lib/soak/run-target.ts';
 
-const RESULTS_DIR = join(ROOT, 'soak', 'results');
 /** Per target beyond its load: start, setup, drain and verification take ~45 s; past this something hangs. */
 const WATCHDOG_SLACK_S = 180;
 

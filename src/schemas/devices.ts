@@ -40,18 +40,24 @@ const ExternalIdSchema = z
 
 const MetadataSchema = z
   .record(
-    z.string().min(1).max(40).openapi({ description: 'A key, 1–40 characters.' }),
+    z
+      .string()
+      .min(1)
+      .max(40)
+      .refine((key) => key !== '__proto__', 'The key __proto__ is reserved')
+      .openapi({ description: 'A key, 1–40 characters, not `__proto__`.' }),
     z
       .union([z.string().max(500), z.number(), z.boolean()])
       .openapi({ description: 'A string of at most 500 characters, a number or a boolean.' }),
   )
   .refine((metadata) => Object.keys(metadata).length <= MAX_METADATA_KEYS, `At most ${MAX_METADATA_KEYS} keys`)
   .openapi({
-    description: `Your key–value data: at most ${MAX_METADATA_KEYS} keys of 1–40 characters; values are strings (≤ 500 characters), numbers or booleans.`,
+    description: `Your key–value data: at most ${MAX_METADATA_KEYS} keys of 1–40 characters (not \`__proto__\`, which every request body refuses); values are strings (≤ 500 characters), numbers or booleans.`,
     maxProperties: MAX_METADATA_KEYS,
     example: { floor: 3, model: 'Pixel 9', kiosk: true },
     // OpenAPI 3.1 (JSON Schema) keyword the library's 3.0-shaped metadata type does not list; it is emitted as given.
-    ...({ propertyNames: { minLength: 1, maxLength: 40 } } as object),
+    // `__proto__` is refused in every body before validation (request-limits), so the contract says so too.
+    ...({ propertyNames: { minLength: 1, maxLength: 40, not: { const: '__proto__' } } } as object),
   });
 
 const TagSchema = z

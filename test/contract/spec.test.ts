@@ -3,7 +3,28 @@ import committedSpec from '../../openapi/openapi.json';
 import { SCALAR_BUNDLE_PATH } from '../../src/routes/docs/docs.ts';
 import { callWorker } from '../helpers/worker.ts';
 
-type Operation = { operationId?: string; summary?: string; tags?: string[]; responses: Record<string, unknown> };
+type Operation = {
+  operationId?: string;
+  summary?: string;
+  tags?: string[];
+  requestBody?: { content: Record<string, { schema: unknown }> };
+  responses: Record<string, unknown>;
+};
+
+/** Every object schema reachable from `schema` (components followed once each) that takes keys of the caller's choosing. */
+function openObjects(schema: unknown, seen = new Set<string>()): Record<string, unknown>[] {
+  if (Array.isArray(schema)) return schema.flatMap((item) => openObjects(item, seen));
+  if (typeof schema !== 'object' || schema === null) return [];
+  const node = schema as Record<string, unknown>;
+  if (typeof node.$ref === 'string') {
+    if (seen.has(node.$ref)) return [];
+    seen.add(node.$ref);
+    const name = node.$ref.replace('#/components/schemas/', '');
+    return openObjects((committedSpec.components.schemas as Record<string, unknown>)[name], seen);
+  }
+  const own = node.type === 'object' && node.additionalProperties !== undefined && node.additionalProperties !== false ? [node] : [];
+  return [...own, ...Object.values(node).flatMap((child) => openObjects(child, seen))];
+}
 
 describe('GET /openapi.json', () => {
   it('serves exactly the committed openapi/openapi.json (npm run spec keeps them equal)', async () => {
@@ -29,6 +50,18 @@ describe('GET /openapi.json', () => {
       expect(statuses.some((status) => status.startsWith('4'))).toBe(true);
       expect(statuses.some((status) => status.startsWith('5'))).toBe(true);
     }
+  });
+
+  // The runtime refuses `__proto__` anywhere in a body before validation (reserved_key); a contract that allowed it
+  // would have schemathesis (and any generated client) send schema-valid bodies the API rejects.
+  it('refuses the reserved key __proto__ in every request-body object whose keys the caller chooses', () => {
+    const paths = committedSpec.paths as Record<string, Record<string, Operation>>;
+    const bodies = Object.values(paths)
+      .flatMap((item) => Object.values(item))
+      .flatMap((operation) => Object.values(operation.requestBody?.content ?? {}).map((media) => media.schema));
+    const open = bodies.flatMap((schema) => openObjects(schema));
+    expect(open.length).toBeGreaterThan(0);
+    for (const object of open) expect(object.propertyNames).toMatchObject({ not: { const: '__proto__' } });
   });
 });
 

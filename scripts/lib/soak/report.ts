@@ -9,6 +9,10 @@ import { ROOT } from '../local-worker.ts';
 import type { SoakOptions } from './options.ts';
 import type { TargetResult } from './run-target.ts';
 
+/** Where `npm run soak` writes by default: the report that is committed. */
+export const RESULTS_DIR = join(ROOT, 'soak', 'results');
+const COMMITTED_REPORT = relative(ROOT, join(RESULTS_DIR, 'latest.json'));
+
 export interface SoakReport {
   startedAt: string;
   wallSeconds: number;
@@ -108,13 +112,24 @@ export function renderMarkdown(report: SoakReport): string {
   return lines.join('\n');
 }
 
-/** The results are committed, and `npm run lint` checks JSON: lay the file out the way the repository's formatter does. */
-function formatWithBiome(file: string): Promise<void> {
+/**
+ * The results are committed, and `npm run lint` checks JSON: lay the text out the way the repository's formatter lays out
+ * the committed report. It is formatted through stdin under that path, so a report written elsewhere (CI writes under the
+ * ignored reports/) gets the same layout instead of a warning that the path is ignored.
+ */
+function formatLikeCommittedReport(text: string): Promise<string> {
   return new Promise((resolve) => {
-    execFile(join(ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', file], { cwd: ROOT }, (error, _stdout, stderr) => {
-      if (error) console.warn(`soak: could not format ${file} with biome (the report is written): ${stderr || error.message}`);
-      resolve();
-    });
+    const child = execFile(
+      join(ROOT, 'node_modules', '.bin', 'biome'),
+      ['format', `--stdin-file-path=${COMMITTED_REPORT}`],
+      { cwd: ROOT },
+      (error, stdout, stderr) => {
+        if (!error) return resolve(stdout);
+        console.warn(`soak: could not format the JSON report with biome (it keeps JSON.stringify's layout): ${stderr || error.message}`);
+        resolve(text);
+      },
+    );
+    child.stdin?.end(text);
   });
 }
 
@@ -125,9 +140,7 @@ export async function writeReport(report: SoakReport, outDir: string): Promise<{
   // Four significant digits are plenty for these figures and keep the committed file's diffs readable.
   const rounded = (_key: string, value: unknown) =>
     typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(4)) : value;
-  await writeFile(json, `${JSON.stringify(report, rounded, 2)}\n`);
+  await writeFile(json, await formatLikeCommittedReport(`${JSON.stringify(report, rounded, 2)}\n`));
   await writeFile(markdown, renderMarkdown(report));
-  // Biome formats only files inside the repository; a report written elsewhere keeps JSON.stringify's layout.
-  if (!relative(ROOT, json).startsWith('..')) await formatWithBiome(json);
   return { json, markdown };
 }
