@@ -86,7 +86,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an API key
-         * @description The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`. The calling key must hold every scope of the key it revokes, so a narrow `keys:admin` key cannot lock out wider ones.
+         * @description The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. Session sockets opened with connect tokens it minted are closed at once with close code 4004, and its unused tokens are refused at connect. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`. The calling key must hold every scope of the key it revokes, so a narrow `keys:admin` key cannot lock out wider ones.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
          */
@@ -107,7 +107,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate an API key
-         * @description Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time. The calling key must hold every scope of the key it rotates, since it receives the new secret.
+         * @description Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. Connect tokens the old key minted are refused at connect once it has expired; with a grace period of 0, the session sockets opened with them are also closed at once with close code 4004, as on revocation (after a grace period they stay open). The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time. The calling key must hold every scope of the key it rotates, since it receives the new secret.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
          */
@@ -287,7 +287,7 @@ export interface paths {
         put?: never;
         /**
          * Mint a connect token
-         * @description Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels. The same is checked again when the token is used to connect.
+         * @description Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels. The same is checked again when the token is used to connect. The token works only while the API key that minted it does: revoking the key, or its expiry, refuses the token at connect, and revoking it closes the sockets opened with its tokens (close code 4004).
          *
          *     Requires an API key with the `sessions:write` scope; counts against the `token` rate limit.
          */
@@ -311,9 +311,25 @@ export interface paths {
          *
          *     Authenticate with a connect token (not an API key): as a subprotocol, `Sec-WebSocket-Protocol: switchyard.v1, <token>` (the server answers `switchyard.v1`), or as the `token` query parameter (redacted from logs). The token and the `Origin` are checked before the upgrade: no socket is opened on failure. A browser `Origin` must be on the CORS allowlist; clients that send none (devices, servers) are authenticated by the token alone.
          *
-         *     Reconnect with `last_seq` (the highest `seq` processed) to receive what was missed, in order, exactly once; the room keeps the last 1,000 messages.
+         *     The first frame is a `welcome`: the stream `epoch`, the participants present and the `seq` that presence is consistent with, and the socket's limits. Presence is per connection: a participant joins with its first socket and leaves with its last; one whose last socket drops without a close frame stays present for the session's `presence_grace_seconds`, so a quick reconnect announces nothing.
          *
-         *     Close codes: 4000 session ended, 4001 session expired, 4003 the participant (a device) was disabled or deleted, 4008 no frame or ping for 60 s, 1009 a frame over 1 MiB. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.
+         *     Reconnect with `last_seq` (the highest `seq` processed) and `epoch`: the socket replays what was missed, in order, at most the last 1,000; an older part is announced first as a `gap` (read it from `GET /v1/sessions/{id}/messages`), and `resumed` ends the replay. Give a `message` frame an `id` to publish it at most once: a repeat is answered with `published` and not broadcast.
+         *
+         *     Each socket may send 50 frames a second (bursts of 100); an excess frame is dropped and answered with an `error` `rate_limited` and `retry_after_ms`. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.
+         *
+         *     | Close code | Name | Meaning | Reconnect? |
+         *     |---|---|---|---|
+         *     | 1000 | `normal` | The client closed the socket; the server answers with the same code. | no |
+         *     | 1001 | `going_away` | The server is restarting or moving the session. | yes |
+         *     | 1006 | `abnormal` | The connection dropped without a close frame (never sent by the server). | yes |
+         *     | 1009 | `frame_too_big` | A frame over the session's `max_frame_bytes`. | yes |
+         *     | 1011 | `server_error` | The server failed while handling the socket. | yes |
+         *     | 4000 | `session_ended` | The session was ended. | no |
+         *     | 4001 | `session_expired` | The session reached its `expires_at`. | no |
+         *     | 4003 | `participant_removed` | The participant (a device) was disabled or deleted. | no |
+         *     | 4004 | `token_revoked` | The API key that minted the connect token was revoked; tokens from it are refused. | with a token from another key |
+         *     | 4008 | `stale` | No frame or ping for 60 s. | yes |
+         *     | 4029 | `rate_limited` | Frames kept coming after `rate_limited` errors. | yes, after a backoff |
          */
         get: operations["connectSession"];
         put?: never;
@@ -331,11 +347,21 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Read the session history
+         * @description The session's messages and presence events after `after_seq`, oldest first, exactly as they were broadcast: read from the session's room, the same store the socket replays from, so history and the live stream meet with no gap and no overlap (read up to `last_seq`, then resume the socket with `last_seq`).
+         *
+         *     Kept as the session's `history` says (by plan: free 1 day / 10,000 messages, pro 7 days / 100,000, enterprise 30 days / 1,000,000, whichever comes first); `earliest_seq` says where what is kept begins. An ended session's history is erased a day after it ends.
+         *
+         *     Requires an API key with the `sessions:read` scope; counts against the `read` rate limit.
+         */
+        get: operations["listSessionMessages"];
         put?: never;
         /**
          * Publish a server message
-         * @description Broadcasts a message from `server` to every connected participant, sequenced with their own messages and kept for replay.
+         * @description Broadcasts a message from `server` to every connected participant, sequenced with their own messages and kept in the history.
+         *
+         *     With an `Idempotency-Key`, the message is broadcast at most once however often the request is repeated: the room remembers the key for 10 minutes (as a message `id` of `server`), so even a repeat after an answer that was lost, or after the key's own record was released by a failure, is answered with the first broadcast's `seq` and not sent again. Past those 10 minutes a repeat is a new message.
          *
          *     Requires an API key with the `sessions:write` scope; counts against the `write` rate limit.
          *
@@ -394,6 +420,11 @@ export interface components {
              */
             sender: string;
             /**
+             * @description The publisher's own id for the message, when it gave one.
+             * @example msg-0001
+             */
+            id?: string;
+            /**
              * @description What the sender published: any JSON.
              * @example {
              *       "text": "hello"
@@ -444,8 +475,113 @@ export interface components {
              */
             ts: string;
         };
-        /** @description Every frame the server sends on a session socket: the broadcasts (`message`, `presence`: a `SessionMessage`, with a `seq`), and, to one client only, `error` for a refused frame and `pong` for a ping. */
-        ServerFrame: components["schemas"]["MessageFrame"] | components["schemas"]["PresenceFrame"] | components["schemas"]["ErrorFrame"] | components["schemas"]["PongFrame"];
+        /** @description Every frame the server sends on a session socket: the broadcasts (`message`, `presence`: a `SessionMessage`, with a `seq`), and, to one client only, `welcome` first, `gap` and `resumed` around a replay, `published` for a message with an `id`, `error` for a refused frame and `pong` for a ping. */
+        ServerFrame: components["schemas"]["MessageFrame"] | components["schemas"]["PresenceFrame"] | components["schemas"]["WelcomeFrame"] | components["schemas"]["GapFrame"] | components["schemas"]["ResumedFrame"] | components["schemas"]["PublishedFrame"] | components["schemas"]["ErrorFrame"] | components["schemas"]["PongFrame"];
+        /** @description Sent first, to the joining socket only: the epoch, the presence snapshot and the `seq` it is consistent with. On a reconnect it is followed by `gap` (when needed), the replayed messages and `resumed`. */
+        WelcomeFrame: {
+            /**
+             * @description The first frame on every socket. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "welcome";
+            /**
+             * @description The stream's epoch: it changes only if the session's stream restarts (its `seq` starting again at 1). Reconnect with the epoch you last saw: `last_seq` counts only within it.
+             * @example ep_4Rt8Wq2Zy6Xn1Pv3Lk5Jd7
+             */
+            epoch: string;
+            /**
+             * @description The last `seq` given out when the socket joined (0: none yet). `participants` is the presence as of this `seq`.
+             * @example 41
+             */
+            seq: number;
+            /**
+             * @description Everyone present as of `seq`, each once however many sockets it has (`dev_…` or `client:…`); this socket is announced by a `presence` `joined` after it, unless its participant was present already.
+             * @example [
+             *       "client:agent-7",
+             *       "dev_8Kq2Wn5Rt7Yb1Xc4Vz9Lm3"
+             *     ]
+             */
+            participants: string[];
+            /** @description This session's limits. */
+            limits: {
+                /**
+                 * @description The largest frame this socket may send, in bytes (1009 beyond).
+                 * @example 65536
+                 */
+                max_frame_bytes: number;
+                /**
+                 * @description The token bucket refill rate per socket.
+                 * @example 50
+                 */
+                frames_per_second: number;
+                /**
+                 * @description The token bucket size per socket.
+                 * @example 100
+                 */
+                frame_burst: number;
+                /**
+                 * @description How long after an abrupt disconnect a participant is announced as `left`.
+                 * @example 15
+                 */
+                presence_grace_seconds: number;
+            };
+        };
+        /** @description Sent on a reconnect that missed more than the 1,000 messages a socket replays, before the replay: read `from_seq`…`to_seq` from `GET /v1/sessions/{id}/messages?after_seq=<from_seq − 1>`. Messages past the plan's history retention are gone; the history page says from where it holds them. */
+        GapFrame: {
+            /**
+             * @description Messages the socket will not replay. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "gap";
+            /**
+             * @description The first `seq` not replayed.
+             * @example 42
+             */
+            from_seq: number;
+            /**
+             * @description The last `seq` not replayed.
+             * @example 1041
+             */
+            to_seq: number;
+        };
+        /** @description Sent after the replay on a socket opened with `last_seq` (in the same epoch), even when nothing was missed. */
+        ResumedFrame: {
+            /**
+             * @description The replay is over: what follows is live. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "resumed";
+            /**
+             * @description The first `seq` replayed (`last_seq` + 1, or after the gap).
+             * @example 1042
+             */
+            from_seq: number;
+            /**
+             * @description The last `seq` replayed; `from_seq − 1` when nothing was missed.
+             * @example 2041
+             */
+            to_seq: number;
+        };
+        /** @description Sent to the publisher only, after it is broadcast (or recognised as a repeat): the message is stored and sequenced. */
+        PublishedFrame: {
+            /**
+             * @description The answer to a `message` frame that had an `id`. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "published";
+            /**
+             * @description The publisher's own id for the message, 1–64 visible ASCII characters. A repeat of an id the room still remembers (the sender's ids of the last 10 minutes, its last 10,000 at least) is not broadcast again: the publisher is answered with the first one's `seq`.
+             * @example msg-0001
+             */
+            id: string;
+            /**
+             * @description The `seq` the message was broadcast with (the first time).
+             * @example 42
+             */
+            seq: number;
+            /** @description `true` when this id had been published already and this copy was dropped. */
+            duplicate: boolean;
+        };
         /** @description Sent only to the client whose frame was refused; not sequenced, not broadcast. */
         ErrorFrame: {
             /**
@@ -454,15 +590,25 @@ export interface components {
              */
             type: "error";
             /**
-             * @description `invalid_frame`: not JSON text, refused by the JSON rules of request bodies, or not a `ClientFrame`.
+             * @description `invalid_frame`: not JSON text, refused by the JSON rules of request bodies, or not a `ClientFrame`. `rate_limited`: more than 50 frames a second (bursts of 100) on this socket; the frame was dropped, send it again after `retry_after_ms`. 200 refused frames within 10 s close the socket with 4029.
              * @enum {string}
              */
-            code: "invalid_frame";
+            code: "invalid_frame" | "rate_limited";
             /**
              * @description What is wrong, and where (an RFC 6901 JSON pointer), for a human.
              * @example Nested deeper than 10 levels at /payload/level
              */
             detail: string;
+            /**
+             * @description With `rate_limited`: when the socket takes a frame again, in milliseconds.
+             * @example 20
+             */
+            retry_after_ms?: number;
+            /**
+             * @description The `id` of the refused message frame, when it had one.
+             * @example msg-0001
+             */
+            id?: string;
         };
         /** @description The answer to `{"type":"ping"}`, sent only to the client that pinged. */
         PongFrame: {
@@ -472,13 +618,18 @@ export interface components {
              */
             type: "pong";
         };
-        /** @description What a client may send: `{"type":"message","payload":…}` to broadcast, `{"type":"ack","seq":n}` to acknowledge, `{"type":"ping"}` (at least every 30 s) to keep the socket open. A ping sent exactly as `{"type":"ping"}` is answered with `{"type":"pong"}` without waking the session. */
+        /** @description What a client may send: `{"type":"message","id":…,"payload":…}` to broadcast (with an `id`, answered with `published` and never broadcast twice), `{"type":"ack","seq":n}` to acknowledge, `{"type":"ping"}` (at least every 30 s) to keep the socket open. A ping sent exactly as `{"type":"ping"}` is answered with `{"type":"pong"}` without waking the session. */
         ClientFrame: {
             /**
              * @description Publish to every participant.
              * @enum {string}
              */
             type: "message";
+            /**
+             * @description The publisher's own id for the message, 1–64 visible ASCII characters. A repeat of an id the room still remembers (the sender's ids of the last 10 minutes, its last 10,000 at least) is not broadcast again: the publisher is answered with the first one's `seq`.
+             * @example msg-0001
+             */
+            id?: string;
             /** @description Any JSON to broadcast to every participant. */
             payload: unknown;
         } | {
@@ -1534,6 +1685,29 @@ export interface components {
              * @example 2026-11-29T06:00:00.000Z
              */
             created_at: string;
+            /**
+             * @description How long a participant whose last socket dropped without a close frame stays present before it is announced as `left`, 0–300 s; default 15. A reconnect within it announces nothing; a socket closed by its client leaves at once.
+             * @example 15
+             */
+            presence_grace_seconds: number;
+            /**
+             * @description The largest frame a socket may send and the largest published payload, in bytes: 1,024 to 1,048,576 (1 MiB); default 65,536 (64 KiB). A bigger frame closes the socket with 1009.
+             * @example 65536
+             */
+            max_frame_bytes: number;
+            /** @description How much message history the session keeps (`GET /v1/sessions/{id}/messages`), by the plan of the organisation when it was opened: free 1 day / 10,000 messages, pro 7 days / 100,000, enterprise 30 days / 1,000,000, whichever limit is reached first. */
+            history: {
+                /**
+                 * @description The room keeps at most this many messages…
+                 * @example 10000
+                 */
+                max_messages: number;
+                /**
+                 * @description …and none older than this.
+                 * @example 86400
+                 */
+                max_age_seconds: number;
+            };
         };
         /** @description A session to open. Every field is optional. */
         SessionCreate: {
@@ -1554,6 +1728,16 @@ export interface components {
              * @example 3600
              */
             ttl_seconds?: number;
+            /**
+             * @description How long a participant whose last socket dropped without a close frame stays present before it is announced as `left`, 0–300 s; default 15. A reconnect within it announces nothing; a socket closed by its client leaves at once.
+             * @example 15
+             */
+            presence_grace_seconds?: number;
+            /**
+             * @description The largest frame a socket may send and the largest published payload, in bytes: 1,024 to 1,048,576 (1 MiB); default 65,536 (64 KiB). A bigger frame closes the socket with 1009.
+             * @example 65536
+             */
+            max_frame_bytes?: number;
         };
         /** @description A page of sessions. */
         SessionList: {
@@ -1654,6 +1838,31 @@ export interface components {
              *     }
              */
             payload: unknown;
+        };
+        /** @description A page of the session history: what the socket replays and more, so a client can fill a `gap`. */
+        SessionHistory: {
+            /** @description Messages and presence events in `seq` order, each exactly as broadcast. */
+            data: components["schemas"]["SessionMessage"][];
+            /**
+             * @description The stream these `seq`s count in, as in the `welcome` frame.
+             * @example ep_4Rt8Wq2Zy6Xn1Pv3Lk5Jd7
+             */
+            epoch: string;
+            /**
+             * @description The oldest `seq` the session still keeps; anything before it is past the history retention and gone. `last_seq` + 1 when it keeps none.
+             * @example 1
+             */
+            earliest_seq: number;
+            /**
+             * @description The newest `seq` given out so far.
+             * @example 2041
+             */
+            last_seq: number;
+            /**
+             * @description Pass as `after_seq` for the next page; `null` when this page reaches `last_seq` (what follows arrives live).
+             * @example 141
+             */
+            next_after_seq: number | null;
         };
         /** @description Who is connected now. */
         SessionParticipantList: {
@@ -4467,8 +4676,10 @@ export interface operations {
             query?: {
                 /** @description The connect token, when it cannot travel as a subprotocol. */
                 token?: string;
-                /** @description Replay every retained message after this `seq` before live ones. */
+                /** @description Resume after this `seq`: the socket replays what came after it (at most the last 1,000, announcing an older part as a `gap`), then sends `resumed`, then live messages. */
                 last_seq?: number;
+                /** @description The `epoch` of the stream `last_seq` counts in (from the `welcome` frame). When the session's stream has another epoch, nothing is resumed: the `welcome` says the new epoch and `seq`. */
+                epoch?: string;
             };
             header?: {
                 /** @description `switchyard.v1` and the connect token, comma-separated. */
@@ -4596,6 +4807,150 @@ export interface operations {
             };
         };
     };
+    listSessionMessages: {
+        parameters: {
+            query?: {
+                /** @description Messages after this `seq` (default 0: from the oldest kept). Pass the page's `next_after_seq` for the next page. */
+                after_seq?: number;
+                /** @description At most this many messages, 1–1000; default 100. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the history. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionHistory"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `sessions:read` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description No such resource in this organisation. */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
     publishSessionMessage: {
         parameters: {
             query?: never;
@@ -4615,7 +4970,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Sequenced and sent to every connected participant: the envelope exactly as they received it. */
+            /** @description Sequenced and sent to every connected participant: the envelope exactly as they received it (its `seq` included). */
             202: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4697,7 +5052,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
-            /** @description The request body is larger than the limit. */
+            /** @description The payload is larger than the session's `max_frame_bytes` (`payload_too_large`). */
             413: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];

@@ -8,8 +8,9 @@
 
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PLAN_LIMITS, type Plan } from '../src/db/organizations.ts';
+import { PLAN_LIMITS } from '../src/db/organizations.ts';
 import type { KeyMode } from '../src/lib/api-key.ts';
+import type { Plan } from '../src/schemas/plans.ts';
 import { SCOPES, type Scope } from '../src/schemas/scopes.ts';
 import { ROOT } from './lib/local-worker.ts';
 import { bootstrapOrganization } from './lib/org-bootstrap.ts';

@@ -5,6 +5,7 @@
 import type { Bindings, Config } from './env.ts';
 import type { KeyMode } from './lib/api-key.ts';
 import type { Logger } from './lib/logger.ts';
+import type { Plan } from './schemas/plans.ts';
 import type { Scope } from './schemas/scopes.ts';
 
 /** Who is calling: set by the auth middleware on every authenticated route. */
@@ -15,6 +16,8 @@ export interface AuthContext {
   scopes: Scope[];
   /** When the calling key stops working (null: never); a key it creates may not outlive it. */
   expiresAt: string | null;
+  /** The organisation's plan, as the key lookup read it (cached with the key, like the limits). */
+  plan: Plan;
   limits: { read: number; write: number; token: number };
 }
 

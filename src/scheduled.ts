@@ -2,11 +2,13 @@
  * @module
  * The hourly retention run (the Worker's `scheduled` handler): it deletes what the service no
  * longer needs, a bounded amount per run so that one run stays far inside a cron invocation's
- * limits (30 s of CPU by default; at most 271 subrequests here, where the Paid plan allows 1,000 or
+ * limits (30 s of CPU by default; at most 291 subrequests here, where the Paid plan allows 1,000 or
  * more), and leaves the rest to the next hour's run:
  *
  * - idempotency records past their 24 hours;
  * - device connections of ended sessions (kept only to reach a device's live sockets);
+ * - session key grants past their session's expiry (kept only to reach the sockets opened with a
+ *   revoked key's tokens);
  * - audit events older than the organisation's plan keeps them (`AUDIT_RETENTION_DAYS`);
  * - the message ring of each session over for {@link MESSAGE_RING_GRACE_MS}, in its room.
  *
@@ -16,6 +18,7 @@ import * as auditEvents from './db/audit-events.ts';
 import * as deviceConnections from './db/device-connections.ts';
 import { guardD1 } from './db/guarded-d1.ts';
 import * as idempotencyKeys from './db/idempotency-keys.ts';
+import * as sessionKeyGrants from './db/session-key-grants.ts';
 import * as sessions from './db/sessions.ts';
 import type { SessionRoom } from './durable-objects/session-room.ts';
 import type { Config } from './env.ts';
@@ -33,14 +36,14 @@ export const MESSAGE_RING_GRACE_MS = 24 * 60 * 60 * 1000;
 /**
  * Batches each table's purge may delete per run (each batch is one statement, see the db modules'
  * `*_PURGE_BATCH_ROWS`). 20 batches of 1,000 rows is 20,000 rows an hour per table, 480,000 a day,
- * in under a second of D1 time; the three tables take at most 60 of the run's subrequests.
+ * in under a second of D1 time; the four tables take at most 80 of the run's subrequests.
  */
 export const MAX_BATCHES_PER_PURGE = 20;
 
 /**
  * Rooms purged per run: 4,800 sessions a day. Each is one Durable Object call (~0.3 ms of the
  * Worker's CPU) and a share of one D1 update per group: 200 calls and 11 queries, beside the table
- * purges' 60. A backlog (after the migration, or a burst of sessions) shows as `more_left: true`
+ * purges' 80. A backlog (after the migration, or a burst of sessions) shows as `more_left: true`
  * and drains over the following runs.
  */
 export const MAX_ROOM_PURGES_PER_RUN = 200;
@@ -69,6 +72,13 @@ export async function runRetention(config: Config, logger: Logger, now: Date): P
     'device connections of ended sessions',
     deviceConnections.DEVICE_CONNECTION_PURGE_BATCH_ROWS,
     () => deviceConnections.purgeEndedDeviceConnections(db, at),
+  );
+  await purgeTable(
+    logger,
+    'session_key_grants',
+    'session key grants past their expiry',
+    sessionKeyGrants.SESSION_KEY_GRANT_PURGE_BATCH_ROWS,
+    () => sessionKeyGrants.purgeExpiredSessionKeyGrants(db, at),
   );
   await purgeTable(logger, 'audit_events', 'audit events past their plan retention', auditEvents.AUDIT_EVENT_PURGE_BATCH_ROWS, () =>
     auditEvents.purgeExpiredAuditEvents(db, at),

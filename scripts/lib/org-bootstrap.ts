@@ -9,10 +9,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { insertApiKeySql, type NewApiKey } from '../../src/db/api-keys.ts';
-import { insertOrganizationSql, newOrganization, type Plan } from '../../src/db/organizations.ts';
+import { insertOrganizationSql, newOrganization } from '../../src/db/organizations.ts';
 import { generateApiKey, type KeyMode } from '../../src/lib/api-key.ts';
 import { nowIso } from '../../src/lib/clock.ts';
 import { newId } from '../../src/lib/ids.ts';
+import type { Plan } from '../../src/schemas/plans.ts';
 import type { Scope } from '../../src/schemas/scopes.ts';
 import { ROOT, WRANGLER_ENV } from './local-worker.ts';
 

@@ -5,6 +5,7 @@
  */
 import type { KeyMode } from '../lib/api-key.ts';
 import type { CursorPosition } from '../lib/cursor.ts';
+import type { Plan } from '../schemas/plans.ts';
 import type { Scope } from '../schemas/scopes.ts';
 import { type Page, readPage } from './page.ts';
 
@@ -65,6 +66,7 @@ export interface KeyCredentials {
   revokedAt: string | null;
   lastUsedAt: string | null;
   isDemo: boolean;
+  plan: Plan;
   limits: { read: number; write: number; token: number };
 }
 
@@ -72,7 +74,7 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
   const row = await db
     .prepare(
       `SELECT k.id, k.org_id, k.mode, k.scopes, k.expires_at, k.revoked_at, k.last_used_at,
-              o.is_demo, o.rate_limit_read, o.rate_limit_write, o.rate_limit_token
+              o.is_demo, o.plan, o.rate_limit_read, o.rate_limit_write, o.rate_limit_token
          FROM api_keys k JOIN organizations o ON o.id = k.org_id
         WHERE k.hash = ?1`,
     )
@@ -86,6 +88,7 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
       revoked_at: string | null;
       last_used_at: string | null;
       is_demo: number;
+      plan: Plan;
       rate_limit_read: number;
       rate_limit_write: number;
       rate_limit_token: number;
@@ -100,6 +103,7 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
     revokedAt: row.revoked_at,
     lastUsedAt: row.last_used_at,
     isDemo: row.is_demo === 1,
+    plan: row.plan,
     limits: { read: row.rate_limit_read, write: row.rate_limit_write, token: row.rate_limit_token },
   };
 }
@@ -154,6 +158,20 @@ export async function getApiKey(db: D1Database, orgId: string, id: string): Prom
     .bind(orgId, id)
     .first<ApiKeyRow>();
   return row ? toRecord(row) : undefined;
+}
+
+/**
+ * The statement reading whether a key still stands behind what it minted, for a batch (connect reads
+ * it for the key that minted the token); {@link apiKeyInForceOf} reads its result.
+ */
+export function selectApiKeyStanding(db: D1Database, orgId: string, id: string): D1PreparedStatement {
+  return db.prepare('SELECT expires_at FROM api_keys WHERE org_id = ?1 AND id = ?2 AND revoked_at IS NULL').bind(orgId, id);
+}
+
+/** Whether the key read by {@link selectApiKeyStanding} is in force at `now`: found (so not revoked) and not expired. */
+export function apiKeyInForceOf(result: D1Result | undefined, now: string): boolean {
+  const row = result?.results[0] as { expires_at: string | null } | undefined;
+  return row !== undefined && (row.expires_at === null || row.expires_at > now);
 }
 
 export function listApiKeys(db: D1Database, orgId: string, limit: number, after: CursorPosition | undefined): Promise<Page<ApiKeyRecord>> {

@@ -4,8 +4,7 @@
  */
 import { nowIso } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
-
-export type Plan = 'free' | 'pro' | 'enterprise' | 'unlimited';
+import type { Plan } from '../schemas/plans.ts';
 
 /** Requests per minute for each rate-limit class, copied onto an organisation when it is created. */
 export const PLAN_LIMITS: Record<Plan, { read: number; write: number; token: number }> = {
@@ -26,6 +25,18 @@ export const AUDIT_RETENTION_DAYS: Record<Plan, number> = {
   pro: 90,
   enterprise: 400,
   unlimited: 400,
+};
+
+/**
+ * How much of a session's message history its room keeps, by the plan the organisation had when
+ * the session was opened (whichever limit is reached first). Like audit retention, `unlimited`
+ * keeps what enterprise keeps.
+ */
+export const HISTORY_RETENTION: Record<Plan, { days: number; messages: number }> = {
+  free: { days: 1, messages: 10_000 },
+  pro: { days: 7, messages: 100_000 },
+  enterprise: { days: 30, messages: 1_000_000 },
+  unlimited: { days: 30, messages: 1_000_000 },
 };
 
 export interface NewOrganization {

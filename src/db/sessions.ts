@@ -16,6 +16,11 @@ export interface SessionRecord {
   endedAt: string | null;
   endReason: SessionEndReason | null;
   createdAt: string;
+  presenceGraceSeconds: number;
+  maxFrameBytes: number;
+  /** The room keeps at most this many messages, none older than historyMaxAgeSeconds. */
+  historyMaxMessages: number;
+  historyMaxAgeSeconds: number;
 }
 
 interface SessionRow {
@@ -27,6 +32,10 @@ interface SessionRow {
   ended_at: string | null;
   end_reason: SessionEndReason | null;
   created_at: string;
+  presence_grace_seconds: number;
+  max_frame_bytes: number;
+  history_max_messages: number;
+  history_max_age_seconds: number;
 }
 
 function toRecord(row: SessionRow): SessionRecord {
@@ -39,6 +48,10 @@ function toRecord(row: SessionRow): SessionRecord {
     endedAt: row.ended_at,
     endReason: row.end_reason,
     createdAt: row.created_at,
+    presenceGraceSeconds: row.presence_grace_seconds,
+    maxFrameBytes: row.max_frame_bytes,
+    historyMaxMessages: row.history_max_messages,
+    historyMaxAgeSeconds: row.history_max_age_seconds,
   };
 }
 
@@ -52,8 +65,9 @@ export function effectiveSession(session: SessionRecord, now: string): SessionRe
 export function insertSession(db: D1Database, session: SessionRecord): D1PreparedStatement {
   return db
     .prepare(
-      `INSERT INTO sessions (id, org_id, allowed_device_ids, max_participants, expires_at, ended_at, end_reason, created_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+      `INSERT INTO sessions (id, org_id, allowed_device_ids, max_participants, expires_at, ended_at, end_reason, created_at,
+                             presence_grace_seconds, max_frame_bytes, history_max_messages, history_max_age_seconds)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
     )
     .bind(
       session.id,
@@ -64,6 +78,10 @@ export function insertSession(db: D1Database, session: SessionRecord): D1Prepare
       session.endedAt,
       session.endReason,
       session.createdAt,
+      session.presenceGraceSeconds,
+      session.maxFrameBytes,
+      session.historyMaxMessages,
+      session.historyMaxAgeSeconds,
     );
 }
 

@@ -1,9 +1,12 @@
 /**
  * @module
  * Connect tokens: short-lived JWTs (jose) that let one participant open a WebSocket to one
- * session. HS256 only, pinned on both sides; `iss`, `aud`, `sub`, `sid`, `jti`, `iat`, `nbf` and
- * `exp` (at most 15 minutes after issue) are all required. Verification refuses `alg: none`, any
- * other algorithm, another key, another session, and tokens outside their time window.
+ * session. HS256 only, pinned on both sides; `iss`, `aud`, `sub`, `sid`, `org`, `kid`, `jti`,
+ * `iat`, `nbf` and `exp` (at most 15 minutes after issue) are all required. `kid` is the API key
+ * that minted the token, in the payload (it names no signing key, so it stays out of the header):
+ * connect refuses a token whose key has since been revoked or has expired, and revoking the key
+ * closes the sockets opened with its tokens. Verification refuses `alg: none`, any other
+ * algorithm, another signing secret, another session, and tokens outside their time window.
  */
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { newId } from './ids.ts';
@@ -21,6 +24,8 @@ export interface ConnectClaims {
   sid: string;
   /** The organisation id. */
   org: string;
+  /** The API key that minted the token (the `kid` claim). */
+  keyId: string;
   jti: string;
   exp: number;
 }
@@ -37,12 +42,12 @@ function keyFor(secret: string): Uint8Array {
 
 export async function mintConnectToken(
   secret: string,
-  claims: { participant: string; sessionId: string; orgId: string; ttlSeconds: number },
+  claims: { participant: string; sessionId: string; orgId: string; keyId: string; ttlSeconds: number },
 ): Promise<{ token: string; jti: string; expiresAt: Date }> {
   const ttl = Math.min(Math.max(1, Math.floor(claims.ttlSeconds)), MAX_TOKEN_TTL_SECONDS);
   const now = Math.floor(Date.now() / 1000);
   const jti = newId('tokenId');
-  const token = await new SignJWT({ sid: claims.sessionId, org: claims.orgId })
+  const token = await new SignJWT({ sid: claims.sessionId, org: claims.orgId, kid: claims.keyId })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuer(TOKEN_ISSUER)
     .setAudience(TOKEN_AUDIENCE)
@@ -81,18 +86,19 @@ export async function verifyConnectToken(secret: string, token: string, sessionI
       algorithms: ['HS256'],
       issuer: TOKEN_ISSUER,
       audience: TOKEN_AUDIENCE,
-      requiredClaims: ['sub', 'sid', 'org', 'jti', 'iat', 'nbf', 'exp'],
+      requiredClaims: ['sub', 'sid', 'org', 'kid', 'jti', 'iat', 'nbf', 'exp'],
       maxTokenAge: MAX_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS,
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
     }));
   } catch (error) {
     throw new TokenRejected(rejectionOf(error));
   }
-  const { sub, sid, org, jti, exp, iat } = payload;
+  const { sub, sid, org, kid, jti, exp, iat } = payload;
   if (
     typeof sub !== 'string' ||
     typeof sid !== 'string' ||
     typeof org !== 'string' ||
+    typeof kid !== 'string' ||
     typeof jti !== 'string' ||
     typeof exp !== 'number' ||
     typeof iat !== 'number'
@@ -102,5 +108,5 @@ export async function verifyConnectToken(secret: string, token: string, sessionI
   // A token minted for longer than the maximum is refused even within its window.
   if (exp - iat > MAX_TOKEN_TTL_SECONDS) throw new TokenRejected('wrong_claims');
   if (sid !== sessionId) throw new TokenRejected('wrong_session');
-  return { sub, sid, org, jti, exp };
+  return { sub, sid, org, keyId: kid, jti, exp };
 }

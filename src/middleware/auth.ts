@@ -85,6 +85,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
       mode: credentials.mode,
       scopes: credentials.scopes,
       expiresAt: credentials.expiresAt,
+      plan: credentials.plan,
       limits: credentials.limits,
     });
     stampInBackground(c, credentials.keyId, credentials.lastUsedAt);

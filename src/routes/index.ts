@@ -23,6 +23,7 @@ import { createSession, createSessionRoute } from './sessions/create-session.ts'
 import { endSession, endSessionRoute } from './sessions/end-session.ts';
 import { getSession, getSessionRoute } from './sessions/get-session.ts';
 import { listParticipants, listParticipantsRoute } from './sessions/list-participants.ts';
+import { listSessionMessages, listSessionMessagesRoute } from './sessions/list-session-messages.ts';
 import { listSessions, listSessionsRoute } from './sessions/list-sessions.ts';
 import { publishMessage, publishMessageRoute } from './sessions/publish-message.ts';
 import { getHealth, getHealthRoute } from './system/get-health.ts';
@@ -53,6 +54,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, createConnectTokenRoute, createConnectToken, authorizeConnectToken);
   openapiRoute(app, connectSessionRoute, connectSession);
   openapiRoute(app, publishMessageRoute, publishMessage);
+  openapiRoute(app, listSessionMessagesRoute, listSessionMessages);
   openapiRoute(app, listParticipantsRoute, listParticipants);
 
   registerDocs(app);

@@ -6,12 +6,22 @@ import { z } from '@hono/zod-openapi';
 import { MAX_TOKEN_TTL_SECONDS } from '../lib/session-token.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, TimestampSchema } from './common.ts';
 import { DeviceIdSchema } from './devices.ts';
+import {
+  DEFAULT_FRAME_BYTES,
+  DEFAULT_PRESENCE_GRACE_SECONDS,
+  MAX_FRAME_BYTES,
+  MAX_PRESENCE_GRACE_SECONDS,
+  MIN_FRAME_BYTES,
+  SessionMessageSchema,
+} from './realtime.ts';
 
 export const MAX_PARTICIPANTS = 1000;
 export const MAX_SESSION_TTL_SECONDS = 24 * 60 * 60;
 export const DEFAULT_SESSION_TTL_SECONDS = 60 * 60;
 export const DEFAULT_TOKEN_TTL_SECONDS = 5 * 60;
 export const MAX_ALLOWED_DEVICES = 100;
+export const MAX_HISTORY_PAGE = 1000;
+export const DEFAULT_HISTORY_PAGE = 100;
 
 export const SESSION_EXAMPLE_ID = 'ses_3Jd8Pq1Wx6Rz0Nv5Tb2Ly7';
 /** An ASCII stand-in for a connect token (header examples must be valid header values). */
@@ -41,6 +51,24 @@ const AllowedDevicesSchema = z
     example: ['dev_8Kq2Wn5Rt7Yb1Xc4Vz9Lm3'],
   });
 
+const PresenceGraceSchema = z
+  .int()
+  .min(0)
+  .max(MAX_PRESENCE_GRACE_SECONDS)
+  .openapi({
+    description: `How long a participant whose last socket dropped without a close frame stays present before it is announced as \`left\`, 0–${MAX_PRESENCE_GRACE_SECONDS} s; default ${DEFAULT_PRESENCE_GRACE_SECONDS}. A reconnect within it announces nothing; a socket closed by its client leaves at once.`,
+    example: DEFAULT_PRESENCE_GRACE_SECONDS,
+  });
+
+const MaxFrameBytesSchema = z
+  .int()
+  .min(MIN_FRAME_BYTES)
+  .max(MAX_FRAME_BYTES)
+  .openapi({
+    description: `The largest frame a socket may send and the largest published payload, in bytes: ${MIN_FRAME_BYTES.toLocaleString('en')} to ${MAX_FRAME_BYTES.toLocaleString('en')} (1 MiB); default ${DEFAULT_FRAME_BYTES.toLocaleString('en')} (64 KiB). A bigger frame closes the socket with 1009.`,
+    example: DEFAULT_FRAME_BYTES,
+  });
+
 export const SessionSchema = z
   .object({
     id: SessionIdSchema,
@@ -58,6 +86,17 @@ export const SessionSchema = z
       .nullable()
       .openapi({ description: 'Why it ended: asked to (`ended`) or its TTL ran out (`expired`).', example: null }),
     created_at: TimestampSchema.openapi({ description: 'When the session was opened.' }),
+    presence_grace_seconds: PresenceGraceSchema,
+    max_frame_bytes: MaxFrameBytesSchema,
+    history: z
+      .object({
+        max_messages: z.int().min(1).openapi({ description: 'The room keeps at most this many messages…', example: 10_000 }),
+        max_age_seconds: z.int().min(1).openapi({ description: '…and none older than this.', example: 86_400 }),
+      })
+      .openapi({
+        description:
+          'How much message history the session keeps (`GET /v1/sessions/{id}/messages`), by the plan of the organisation when it was opened: free 1 day / 10,000 messages, pro 7 days / 100,000, enterprise 30 days / 1,000,000, whichever limit is reached first.',
+      }),
   })
   .openapi('Session', { description: 'A realtime session.' });
 
@@ -76,6 +115,8 @@ export const SessionCreateSchema = z
       .max(MAX_SESSION_TTL_SECONDS)
       .optional()
       .openapi({ description: `How long the session lives, 60 s to 24 h; default ${DEFAULT_SESSION_TTL_SECONDS} s.`, example: 3600 }),
+    presence_grace_seconds: PresenceGraceSchema.optional(),
+    max_frame_bytes: MaxFrameBytesSchema.optional(),
   })
   .strict()
   .openapi('SessionCreate', { description: 'A session to open. Every field is optional.' });
@@ -159,3 +200,50 @@ export const SessionParticipantListSchema = z
       .openapi({ description: 'Every open connection; a participant connected twice appears twice.' }),
   })
   .openapi('SessionParticipantList', { description: 'Who is connected now.' });
+
+export const SessionHistoryQuerySchema = z
+  .object({
+    after_seq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({
+      type: 'integer',
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: "Messages after this `seq` (default 0: from the oldest kept). Pass the page's `next_after_seq` for the next page.",
+      example: 41,
+    }),
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_HISTORY_PAGE)
+      .optional()
+      .openapi({
+        type: 'integer',
+        minimum: 1,
+        maximum: MAX_HISTORY_PAGE,
+        description: `At most this many messages, 1–${MAX_HISTORY_PAGE}; default ${DEFAULT_HISTORY_PAGE}.`,
+        example: 100,
+      }),
+  })
+  .strict();
+
+export const SessionHistorySchema = z
+  .object({
+    data: z.array(SessionMessageSchema).openapi({ description: 'Messages and presence events in `seq` order, each exactly as broadcast.' }),
+    epoch: z.string().openapi({
+      description: 'The stream these `seq`s count in, as in the `welcome` frame.',
+      example: 'ep_4Rt8Wq2Zy6Xn1Pv3Lk5Jd7',
+    }),
+    earliest_seq: z.int().min(1).openapi({
+      description:
+        'The oldest `seq` the session still keeps; anything before it is past the history retention and gone. `last_seq` + 1 when it keeps none.',
+      example: 1,
+    }),
+    last_seq: z.int().min(0).openapi({ description: 'The newest `seq` given out so far.', example: 2041 }),
+    next_after_seq: z.int().min(0).nullable().openapi({
+      description: 'Pass as `after_seq` for the next page; `null` when this page reaches `last_seq` (what follows arrives live).',
+      example: 141,
+    }),
+  })
+  .openapi('SessionHistory', {
+    description: 'A page of the session history: what the socket replays and more, so a client can fill a `gap`.',
+  });

@@ -39,6 +39,10 @@ const RULES: Record<string, Rule> = {
   endSession: { kind: 'scope-only', reason: 'ending needs sessions:write, the scope that opens sessions' },
   publishSessionMessage: { kind: 'scope-only', reason: 'publishing needs sessions:write, the scope that mints tokens' },
   listSessionParticipants: { kind: 'scope-only', reason: 'participant ids and ack positions, no tokens' },
+  listSessionMessages: {
+    kind: 'scope-only',
+    reason: 'what the participants were sent, readable by the organisation that opened the session; no tokens',
+  },
 };
 
 const CALLERS: Record<string, readonly Scope[]> = {

@@ -2,10 +2,21 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { env } from 'cloudflare:workers';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { LAST_SEEN_RESOLUTION_MS, PRUNE_EVERY, RETAINED_MESSAGES, STALE_AFTER_MS } from '../../src/durable-objects/session-room.ts';
+import { LAST_SEEN_RESOLUTION_MS, type SessionRoom, STALE_AFTER_MS } from '../../src/durable-objects/session-room.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../src/lib/session-token.ts';
+import { REPLAY_LIMIT, type WelcomeFrame } from '../../src/schemas/realtime.ts';
 import { expectProblem } from '../helpers/problem.ts';
-import { broadcastsOnly, connect, connectRequest, framesOf, messagesOnly, mintToken, openSession, waitFor } from '../helpers/realtime.ts';
+import {
+  broadcastsOnly,
+  connect,
+  connectRequest,
+  framesOf,
+  messagesOnly,
+  mintToken,
+  openSession,
+  testRoomSettings,
+  waitFor,
+} from '../helpers/realtime.ts';
 import { createTenant } from '../helpers/tenants.ts';
 
 function roomStub(sessionId: string) {
@@ -27,7 +38,8 @@ describe('session WebSockets', () => {
     expect([...reference].sort((a, b) => a - b)).toEqual(reference);
     for (const client of clients) {
       expect(messagesOnly(client.received).map((message) => message.seq)).toEqual(reference);
-      for (const message of client.received) expect(Object.keys(message).sort()).toEqual(['payload', 'sender', 'seq', 'ts', 'type']);
+      for (const message of messagesOnly(client.received))
+        expect(Object.keys(message).sort()).toEqual(['payload', 'sender', 'seq', 'ts', 'type']);
     }
     const first = messagesOnly(clients[1]?.received ?? []).find((message) => (message.payload as { from: number }).from === 0);
     expect(first?.sender).toBe('client:c0');
@@ -121,14 +133,6 @@ describe('session WebSockets', () => {
     client.undeclared.splice(0);
   });
 
-  it('closes a frame over 1 MiB with 1009', async () => {
-    const tenant = await createTenant();
-    const sessionId = await openSession(tenant);
-    const client = await connect(sessionId, await mintToken(tenant, sessionId));
-    client.send({ type: 'message', payload: 'x'.repeat(1024 * 1024) });
-    expect((await client.closed).code).toBe(1009);
-  });
-
   it('tracks presence and participants, with acknowledgements', async () => {
     const tenant = await createTenant();
     const sessionId = await openSession(tenant);
@@ -196,7 +200,7 @@ describe('session WebSockets', () => {
     const past = new Date(Date.now() - 1_000).toISOString();
     await env.DB.prepare('UPDATE sessions SET expires_at = ?2 WHERE id = ?1').bind(sessionId, past).run();
     await runInDurableObject(roomStub(sessionId), (_room, state) => {
-      state.storage.sql.exec("UPDATE meta SET value = ? WHERE key = 'expires_at'", past);
+      state.storage.sql.exec("UPDATE meta SET value = json_set(value, '$.expiresAt', ?) WHERE key = 'settings'", past);
     });
     // A fresh instance reads its state from storage, as after hibernation.
     await evictDurableObject(roomStub(sessionId));
@@ -206,20 +210,34 @@ describe('session WebSockets', () => {
     expect(read.data?.status).toBe('ended');
   });
 
-  it('keeps at least the last 1,000 messages for replay, pruning older ones in steps', async () => {
+  it('replays at most the last 1,000 missed messages, announcing the older part as a gap that history fills', async () => {
     const tenant = await createTenant();
     const sessionId = await openSession(tenant);
     // The room's own publish path (as POST /messages uses), without 1,100 HTTP round trips.
-    const published = RETAINED_MESSAGES + 100;
-    await runInDurableObject(roomStub(sessionId), (room) => {
-      for (let n = 1; n <= published; n += 1) (room as unknown as { publish(payload: unknown): unknown }).publish({ n });
+    const published = REPLAY_LIMIT + 100;
+    await runInDurableObject(roomStub(sessionId), (room: SessionRoom) => {
+      for (let n = 1; n <= published; n += 1) room.publish(testRoomSettings(), { n });
     });
     const client = await connect(sessionId, await mintToken(tenant, sessionId), { lastSeq: 0 });
-    await client.until((received) => messagesOnly(received).at(-1)?.seq === published);
-    const replayed = messagesOnly(client.received).map((message) => message.seq);
-    expect(replayed.length).toBeGreaterThanOrEqual(RETAINED_MESSAGES);
-    expect(replayed.length).toBeLessThan(RETAINED_MESSAGES + PRUNE_EVERY);
-    expect(replayed).toEqual(Array.from({ length: replayed.length }, (_, index) => published - replayed.length + 1 + index));
+    await client.until((received) => framesOf(received, 'resumed').length === 1);
+    const [welcome, gap, ...rest] = client.received;
+    expect(welcome).toMatchObject({ type: 'welcome', seq: published, participants: [] });
+    expect(gap).toEqual({ type: 'gap', from_seq: 1, to_seq: published - REPLAY_LIMIT });
+    const replayed = messagesOnly(rest).map((message) => message.seq);
+    expect(replayed).toEqual(Array.from({ length: REPLAY_LIMIT }, (_, index) => published - REPLAY_LIMIT + 1 + index));
+    expect(framesOf(rest, 'resumed')).toEqual([{ type: 'resumed', from_seq: published - REPLAY_LIMIT + 1, to_seq: published }]);
+    // The gap is in the history, in order, and the history ends where the replay begins.
+    const history = await tenant.api.GET('/v1/sessions/{id}/messages', {
+      params: { path: { id: sessionId }, query: { after_seq: 0, limit: published - REPLAY_LIMIT } },
+    });
+    expect(history.data?.data.map((message) => message.seq)).toEqual(
+      Array.from({ length: published - REPLAY_LIMIT }, (_, index) => index + 1),
+    );
+    expect(history.data).toMatchObject({
+      earliest_seq: 1,
+      next_after_seq: published - REPLAY_LIMIT,
+      epoch: (welcome as WelcomeFrame).epoch,
+    });
   });
 
   it('refuses a connection over max_participants with 409', async () => {
@@ -310,6 +328,7 @@ function claims(sessionId: string, orgId: string, shiftSeconds = 0) {
     sub: 'client:forger',
     sid: sessionId,
     org: orgId,
+    kid: 'key_forged',
     jti: 'tok_forged',
     iat: now,
     nbf: now,

@@ -46,4 +46,5 @@ export const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Targe
   createConnectToken: { target: 'session', body: { participant: 'client:suite' } },
   publishSessionMessage: { target: 'session', body: { payload: { text: 'suite' } } },
   listSessionParticipants: { target: 'session' },
+  listSessionMessages: { target: 'session' },
 };

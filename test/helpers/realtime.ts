@@ -6,9 +6,23 @@
 import { exports } from 'cloudflare:workers';
 import { onTestFinished } from 'vitest';
 import { sessionSocketProtocols, sessionSocketUrl } from '../../generated/client.ts';
+import type { RoomSettings } from '../../src/durable-objects/session-room-protocol.ts';
 import { type MessageFrame, type ServerFrame, ServerFrameSchema, type SessionMessage } from '../../src/schemas/realtime.ts';
 import type { Tenant } from './tenants.ts';
 import { BASE_URL } from './worker.ts';
+
+/** Room settings for a join or call made straight to a room: a session with an hour left and the defaults. */
+export function testRoomSettings(overrides: Partial<RoomSettings> = {}): RoomSettings {
+  return {
+    expiresAt: new Date(Date.now() + 60 * 60_000).toISOString(),
+    maxParticipants: 10,
+    maxFrameBytes: 65_536,
+    presenceGraceSeconds: 15,
+    historyMaxMessages: 10_000,
+    historyMaxAgeSeconds: 86_400,
+    ...overrides,
+  };
+}
 
 /** A frame the socket received that ServerFrameSchema refused, with why. */
 export interface UndeclaredFrame {
@@ -58,9 +72,9 @@ export async function mintToken(tenant: Tenant, sessionId: string, participant =
 /** The upgrade request, as the Workers runtime opens a client WebSocket: `fetch` with `Upgrade: websocket`. */
 export function connectRequest(
   sessionId: string,
-  options: { token?: string; lastSeq?: number; headers?: Record<string, string>; viaQuery?: boolean } = {},
+  options: { token?: string; lastSeq?: number; epoch?: string; headers?: Record<string, string>; viaQuery?: boolean } = {},
 ) {
-  const { token, lastSeq, viaQuery } = options;
+  const { token, lastSeq, epoch, viaQuery } = options;
   const url = sessionSocketUrl({
     baseUrl: BASE_URL,
     sessionId,
@@ -68,6 +82,7 @@ export function connectRequest(
     ...(lastSeq !== undefined ? { lastSeq } : {}),
     ...(viaQuery && token !== undefined ? { queryToken: token } : {}),
   });
+  if (epoch !== undefined) url.searchParams.set('epoch', epoch);
   const headers: Record<string, string> = { Upgrade: 'websocket', ...options.headers };
   if (!viaQuery && token !== undefined) headers['Sec-WebSocket-Protocol'] = sessionSocketProtocols(token).join(', ');
   return exports.default.fetch(url.href, { headers });
@@ -76,7 +91,7 @@ export function connectRequest(
 export async function connect(
   sessionId: string,
   token: string,
-  options: { lastSeq?: number; headers?: Record<string, string>; viaQuery?: boolean } = {},
+  options: { lastSeq?: number; epoch?: string; headers?: Record<string, string>; viaQuery?: boolean } = {},
 ): Promise<TestSocket> {
   const response = await connectRequest(sessionId, { token, ...options });
   if (response.status !== 101) throw new Error(`expected 101, got ${response.status}: ${await response.text()}`);

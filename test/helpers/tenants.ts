@@ -4,10 +4,11 @@
  */
 import { env } from 'cloudflare:workers';
 import { insertApiKey, type NewApiKey } from '../../src/db/api-keys.ts';
-import { insertOrganization, newOrganization, type Plan } from '../../src/db/organizations.ts';
+import { insertOrganization, newOrganization } from '../../src/db/organizations.ts';
 import { generateApiKey, type KeyMode } from '../../src/lib/api-key.ts';
 import { isoAfter, nowIso } from '../../src/lib/clock.ts';
 import { newId } from '../../src/lib/ids.ts';
+import type { Plan } from '../../src/schemas/plans.ts';
 import { SCOPES, type Scope } from '../../src/schemas/scopes.ts';
 import { apiClient } from './worker.ts';
 

@@ -1,4 +1,4 @@
-import { SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { MAX_TOKEN_TTL_SECONDS, mintConnectToken, TOKEN_AUDIENCE, TOKEN_ISSUER, verifyConnectToken } from '../../src/lib/session-token.ts';
 
@@ -17,6 +17,7 @@ function validClaims(now = Math.floor(Date.now() / 1000)) {
     sub: 'client:x',
     sid: SESSION,
     org: 'org_1',
+    kid: 'key_1',
     jti: 'tok_1',
     iat: now,
     nbf: now,
@@ -30,12 +31,41 @@ async function signed(claims: Record<string, unknown>, alg = 'HS256', key: Uint8
 
 describe('connect tokens', () => {
   it('round-trips', async () => {
-    const { token } = await mintConnectToken(SECRET, { participant: 'client:x', sessionId: SESSION, orgId: 'org_1', ttlSeconds: 60 });
-    await expect(verifyConnectToken(SECRET, token, SESSION)).resolves.toMatchObject({ sub: 'client:x', sid: SESSION, org: 'org_1' });
+    const { token } = await mintConnectToken(SECRET, {
+      participant: 'client:x',
+      sessionId: SESSION,
+      orgId: 'org_1',
+      keyId: 'key_1',
+      ttlSeconds: 60,
+    });
+    await expect(verifyConnectToken(SECRET, token, SESSION)).resolves.toMatchObject({
+      sub: 'client:x',
+      sid: SESSION,
+      org: 'org_1',
+      keyId: 'key_1',
+    });
+  });
+
+  it('names the minting API key in the payload (`kid`), not in the header, where it would name a signing key', async () => {
+    const { token } = await mintConnectToken(SECRET, {
+      participant: 'client:x',
+      sessionId: SESSION,
+      orgId: 'org_1',
+      keyId: 'key_1',
+      ttlSeconds: 60,
+    });
+    expect(decodeJwt(token).kid).toBe('key_1');
+    expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
   });
 
   it('caps the lifetime at 15 minutes when minting', async () => {
-    const { expiresAt } = await mintConnectToken(SECRET, { participant: 'client:x', sessionId: SESSION, orgId: 'org_1', ttlSeconds: 3600 });
+    const { expiresAt } = await mintConnectToken(SECRET, {
+      participant: 'client:x',
+      sessionId: SESSION,
+      orgId: 'org_1',
+      keyId: 'key_1',
+      ttlSeconds: 3600,
+    });
     expect(expiresAt.getTime() - Date.now()).toBeLessThanOrEqual(MAX_TOKEN_TTL_SECONDS * 1000);
   });
 
@@ -56,6 +86,9 @@ describe('connect tokens', () => {
     ['a token not yet valid', () => signed({ ...validClaims(), nbf: Math.floor(Date.now() / 1000) + 120 }), 'not_yet_valid'],
     ['a token minted for an hour', () => signed({ ...validClaims(), exp: Math.floor(Date.now() / 1000) + 3600 }), 'wrong_claims'],
     ['a missing jti', () => signed({ ...validClaims(), jti: undefined }), 'wrong_claims'],
+    // Without the minting key, neither a revocation nor the key's expiry could stop the token.
+    ['a missing kid', () => signed({ ...validClaims(), kid: undefined }), 'wrong_claims'],
+    ['a kid that is not a string', () => signed({ ...validClaims(), kid: 7 }), 'wrong_claims'],
     ['a missing exp', () => signed({ ...validClaims(), exp: undefined }), 'wrong_claims'],
     ['another audience', () => signed({ ...validClaims(), aud: 'someone-else' }), 'wrong_claims'],
     ['another issuer', () => signed({ ...validClaims(), iss: 'evil' }), 'wrong_claims'],
@@ -65,7 +98,13 @@ describe('connect tokens', () => {
   });
 
   it('refuses a tampered payload', async () => {
-    const { token } = await mintConnectToken(SECRET, { participant: 'client:x', sessionId: SESSION, orgId: 'org_1', ttlSeconds: 60 });
+    const { token } = await mintConnectToken(SECRET, {
+      participant: 'client:x',
+      sessionId: SESSION,
+      orgId: 'org_1',
+      keyId: 'key_1',
+      ttlSeconds: 60,
+    });
     const [header, , signature] = token.split('.');
     const forged = `${header}.${base64url({ ...validClaims(), sub: 'client:admin' })}.${signature}`;
     await expect(verifyConnectToken(SECRET, forged, SESSION)).rejects.toMatchObject({ reason: 'bad_signature' });

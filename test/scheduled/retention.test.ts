@@ -9,15 +9,17 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AUDIT_EVENT_PURGE_BATCH_ROWS, insertAuditEvent } from '../../src/db/audit-events.ts';
 import { DEVICE_CONNECTION_PURGE_BATCH_ROWS } from '../../src/db/device-connections.ts';
 import { claimIdempotencyKey, IDEMPOTENCY_PURGE_BATCH_ROWS } from '../../src/db/idempotency-keys.ts';
-import { AUDIT_RETENTION_DAYS, type Plan } from '../../src/db/organizations.ts';
+import { AUDIT_RETENTION_DAYS } from '../../src/db/organizations.ts';
+import { SESSION_KEY_GRANT_PURGE_BATCH_ROWS } from '../../src/db/session-key-grants.ts';
 import { insertSession } from '../../src/db/sessions.ts';
 import { JOIN_REFUSAL_HEADER, joinHeaders } from '../../src/durable-objects/session-room-protocol.ts';
 import worker from '../../src/index.ts';
 import { newId } from '../../src/lib/ids.ts';
 import { MAX_BATCHES_PER_PURGE, MAX_ROOM_PURGES_PER_RUN, MESSAGE_RING_GRACE_MS, ROOM_PURGE_TIMEOUT_MS } from '../../src/scheduled.ts';
+import type { Plan } from '../../src/schemas/plans.ts';
 import { D1_FAILURES, faultyD1, faultyNamespace, objectError, touching } from '../helpers/faults.ts';
 import { expectProblem } from '../helpers/problem.ts';
-import { connectRequest, mintToken, openSession } from '../helpers/realtime.ts';
+import { connectRequest, mintToken, openSession, testRoomSettings } from '../helpers/realtime.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -90,11 +92,12 @@ async function messagesPurgedAt(sessionId: string): Promise<string | null | unde
 function joinRoomDirectly(sessionId: string): Promise<Response> {
   const join = joinHeaders({
     participant: 'client:late',
-    expiresAt: iso(Date.now() + 60 * MINUTE_MS),
-    maxParticipants: 10,
+    settings: testRoomSettings(),
     lastSeq: 0,
+    epoch: undefined,
     protocol: undefined,
     deviceVersion: undefined,
+    apiKeyId: undefined,
   });
   return roomStub(sessionId).fetch(new Request('https://room.test/connect', { headers: join }));
 }
@@ -136,6 +139,10 @@ async function insertEndedSessions(orgId: string, count: number, overAt: number)
         endedAt: iso(overAt),
         endReason: 'ended',
         createdAt: iso(overAt - 60 * MINUTE_MS),
+        presenceGraceSeconds: 15,
+        maxFrameBytes: 65_536,
+        historyMaxMessages: 10_000,
+        historyMaxAgeSeconds: 86_400,
       }),
     ),
   );
@@ -287,7 +294,9 @@ describe('retention: a failing purge', () => {
       deleted: 0,
       batches: 0,
     });
-    for (const table of ['device_connections', 'audit_events', 'sessions']) expect(purgeLine(lines, table).level).toBe('info');
+    for (const table of ['device_connections', 'session_key_grants', 'audit_events', 'sessions']) {
+      expect(purgeLine(lines, table).level).toBe('info');
+    }
     expect(await messagesPurgedAt(ended ?? '')).not.toBeNull();
   });
 });
@@ -315,6 +324,45 @@ describe('retention: device connections', () => {
     expect(line).toMatchObject({ deleted: rows, batches: 2, more_left: false });
     expect(await left(ended)).toBe(0);
     expect(await left(open)).toBe(rows);
+  });
+});
+
+describe('retention: session key grants', () => {
+  it('deletes the grants past their expiry batch by batch, and keeps the others, the API-written one among them', async () => {
+    await drain('session_key_grants');
+    const now = Date.now();
+    const tenant = await createTenant();
+    const open = await openSession(tenant);
+    await mintToken(tenant, open);
+    const [over] = await insertEndedSessions(tenant.orgId, 1, now - MINUTE_MS);
+    // One grant per key: bulk keys, so that one session holds more grants than a purge batch.
+    const keys = SESSION_KEY_GRANT_PURGE_BATCH_ROWS + 3;
+    await env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+       INSERT INTO api_keys (id, org_id, name, mode, prefix, hash, scopes, created_at)
+       SELECT 'key_bulk' || ?1 || i, ?1, 'bulk', 'test', 'sy_test_bulk', 'bulk' || ?1 || i, '[]', ?3 FROM n`,
+    )
+      .bind(tenant.orgId, keys, iso(now))
+      .run();
+    const grant = (sessionId: string | undefined, expiresAt: number) =>
+      env.DB.prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+         INSERT INTO session_key_grants (org_id, api_key_id, session_id, expires_at) SELECT ?1, 'key_bulk' || ?1 || i, ?2, ?4 FROM n`,
+      )
+        .bind(tenant.orgId, sessionId, keys, iso(expiresAt))
+        .run();
+    await grant(over, now);
+    await grant(open, now + 1);
+    const left = (sessionId: string | undefined) =>
+      countWhere('SELECT COUNT(*) AS n FROM session_key_grants WHERE session_id = ?1', sessionId);
+
+    const line = purgeLine(await runScheduled(now), 'session_key_grants');
+
+    expect(line).toMatchObject({ level: 'info', msg: 'retention: purged session key grants past their expiry' });
+    expect(line).toMatchObject({ deleted: keys, batches: 2, more_left: false });
+    expect(await left(over)).toBe(0);
+    // The bulk grants a millisecond from their expiry, and the one the token's mint wrote.
+    expect(await left(open)).toBe(keys + 1);
   });
 });
 

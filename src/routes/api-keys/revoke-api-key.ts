@@ -7,6 +7,7 @@ import { problemResponse } from '../../schemas/responses.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { disconnectApiKey } from '../sessions/room.ts';
 import { requireKeyWithinCaller } from './authorize.ts';
 
 export const revokeApiKeyRoute = defineRoute({
@@ -16,7 +17,7 @@ export const revokeApiKeyRoute = defineRoute({
   tags: ['API keys'],
   summary: 'Revoke an API key',
   description:
-    "The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`. The calling key must hold every scope of the key it revokes, so a narrow `keys:admin` key cannot lock out wider ones.",
+    "The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. Session sockets opened with connect tokens it minted are closed at once with close code 4004, and its unused tokens are refused at connect. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`. The calling key must hold every scope of the key it revokes, so a narrow `keys:admin` key cannot lock out wider ones.",
   scope: 'keys:admin',
   rateLimit: 'write',
   idempotent: 'atomic',
@@ -46,7 +47,10 @@ export const revokeApiKey: AppRouteHandler<typeof revokeApiKeyRoute> = async (c)
     {
       statements: [apiKeys.revokeApiKey(db, orgId, id, now), await auditEvent(c, 'api_key.revoked', id, now, { onlyIfChanged: true })],
       conditional: true,
-      afterCommit: () => apiKeyCache.forgetKey(id),
+      afterCommit: async () => {
+        apiKeyCache.forgetKey(id);
+        await disconnectApiKey(c, id);
+      },
     },
     { status: 204 },
   );

@@ -9,6 +9,7 @@ import { locationHeader, problemResponse } from '../../schemas/responses.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { disconnectApiKey } from '../sessions/room.ts';
 import { requireKeyWithinCaller } from './authorize.ts';
 import { loadApiKey } from './load.ts';
 import { apiKeyLocation, presentApiKey } from './present.ts';
@@ -20,7 +21,7 @@ export const rotateApiKeyRoute = defineRoute({
   tags: ['API keys'],
   summary: 'Rotate an API key',
   description:
-    'Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time. The calling key must hold every scope of the key it rotates, since it receives the new secret.',
+    'Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. Connect tokens the old key minted are refused at connect once it has expired; with a grace period of 0, the session sockets opened with them are also closed at once with close code 4004, as on revocation (after a grace period they stay open). The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time. The calling key must hold every scope of the key it rotates, since it receives the new secret.',
   scope: 'keys:admin',
   rateLimit: 'write',
   idempotent: 'atomic',
@@ -76,7 +77,11 @@ export const rotateApiKey: AppRouteHandler<typeof rotateApiKeyRoute> = async (c)
         await auditEvent(c, 'api_key.rotated', id, nowText, { onlyIfChanged: true }),
       ],
       conditional: true,
-      afterCommit: () => apiKeyCache.forgetKey(id),
+      afterCommit: async () => {
+        apiKeyCache.forgetKey(id);
+        // Expired at once, the old key is as good as revoked; after a grace period its sockets stay.
+        if (graceSeconds === 0) await disconnectApiKey(c, id);
+      },
     },
     {
       status: 201,

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import * as apiKeys from '../../db/api-keys.ts';
 import * as deviceConnections from '../../db/device-connections.ts';
 import * as devices from '../../db/devices.ts';
 import * as sessions from '../../db/sessions.ts';
@@ -6,12 +7,12 @@ import { JOIN_REFUSAL_HEADER, type JoinRefusal, joinHeaders } from '../../durabl
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { TokenRejected, verifyConnectToken } from '../../lib/session-token.ts';
-import { SUBPROTOCOL } from '../../schemas/realtime.ts';
+import { CLOSE_CODE_TABLE, closeCodeTable, FRAME_RATE, REPLAY_LIMIT, SUBPROTOCOL } from '../../schemas/realtime.ts';
 import { problemResponse } from '../../schemas/responses.ts';
 import { EXAMPLE_TOKEN, SessionPathSchema } from '../../schemas/sessions.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
 import { isDeviceParticipant, requireParticipantAllowed } from './participant.ts';
-import { callRoom, refusalError } from './room.ts';
+import { callRoom, invalidTokenError, refusalError, roomSettingsOf } from './room.ts';
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
@@ -25,8 +26,10 @@ export const connectSessionRoute = defineRoute({
   description: [
     'Upgrades to a WebSocket on which the participant receives `ServerFrame`s (every `SessionMessage` of the session, in `seq` order, plus `error` and `pong` frames addressed to it alone), and sends `ClientFrame`s.',
     `Authenticate with a connect token (not an API key): as a subprotocol, \`Sec-WebSocket-Protocol: ${SUBPROTOCOL}, <token>\` (the server answers \`${SUBPROTOCOL}\`), or as the \`token\` query parameter (redacted from logs). The token and the \`Origin\` are checked before the upgrade: no socket is opened on failure. A browser \`Origin\` must be on the CORS allowlist; clients that send none (devices, servers) are authenticated by the token alone.`,
-    'Reconnect with `last_seq` (the highest `seq` processed) to receive what was missed, in order, exactly once; the room keeps the last 1,000 messages.',
-    'Close codes: 4000 session ended, 4001 session expired, 4003 the participant (a device) was disabled or deleted, 4008 no frame or ping for 60 s, 1009 a frame over 1 MiB. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.',
+    "The first frame is a `welcome`: the stream `epoch`, the participants present and the `seq` that presence is consistent with, and the socket's limits. Presence is per connection: a participant joins with its first socket and leaves with its last; one whose last socket drops without a close frame stays present for the session's `presence_grace_seconds`, so a quick reconnect announces nothing.",
+    `Reconnect with \`last_seq\` (the highest \`seq\` processed) and \`epoch\`: the socket replays what was missed, in order, at most the last ${REPLAY_LIMIT.toLocaleString('en')}; an older part is announced first as a \`gap\` (read it from \`GET /v1/sessions/{id}/messages\`), and \`resumed\` ends the replay. Give a \`message\` frame an \`id\` to publish it at most once: a repeat is answered with \`published\` and not broadcast.`,
+    `Each socket may send ${FRAME_RATE.perSecond} frames a second (bursts of ${FRAME_RATE.burst}); an excess frame is dropped and answered with an \`error\` \`rate_limited\` and \`retry_after_ms\`. Send \`{"type":"ping"}\` (answered \`{"type":"pong"}\`) at least every 30 s.`,
+    closeCodeTable(),
   ].join('\n\n'),
   request: {
     params: SessionPathSchema,
@@ -38,13 +41,28 @@ export const connectSessionRoute = defineRoute({
           .max(4096)
           .optional()
           .openapi({ description: 'The connect token, when it cannot travel as a subprotocol.', example: EXAMPLE_TOKEN }),
-        last_seq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({
-          type: 'integer',
-          minimum: 0,
-          maximum: Number.MAX_SAFE_INTEGER,
-          description: 'Replay every retained message after this `seq` before live ones.',
-          example: 41,
-        }),
+        last_seq: z.coerce
+          .number()
+          .int()
+          .min(0)
+          .max(Number.MAX_SAFE_INTEGER)
+          .optional()
+          .openapi({
+            type: 'integer',
+            minimum: 0,
+            maximum: Number.MAX_SAFE_INTEGER,
+            description: `Resume after this \`seq\`: the socket replays what came after it (at most the last ${REPLAY_LIMIT.toLocaleString('en')}, announcing an older part as a \`gap\`), then sends \`resumed\`, then live messages.`,
+            example: 41,
+          }),
+        epoch: z
+          .string()
+          .regex(/^ep_[0-9A-Za-z]{22}$/, 'Must be an epoch from a welcome frame')
+          .optional()
+          .openapi({
+            description:
+              "The `epoch` of the stream `last_seq` counts in (from the `welcome` frame). When the session's stream has another epoch, nothing is resumed: the `welcome` says the new epoch and `seq`.",
+            example: 'ep_4Rt8Wq2Zy6Xn1Pv3Lk5Jd7',
+          }),
       })
       .strict(),
     headers: z.object({
@@ -59,7 +77,12 @@ export const connectSessionRoute = defineRoute({
     }),
   },
   // The frames on the socket: the server sends ServerFrame, the client ClientFrame (components).
-  'x-websocket': { subprotocol: SUBPROTOCOL, serverFrame: 'ServerFrame', clientFrame: 'ClientFrame' },
+  'x-websocket': {
+    subprotocol: SUBPROTOCOL,
+    serverFrame: 'ServerFrame',
+    clientFrame: 'ClientFrame',
+    closeCodes: CLOSE_CODE_TABLE.map((row) => ({ ...row })),
+  },
   responses: {
     101: { description: 'Switching protocols: the WebSocket is open.' },
     401: problemResponse(
@@ -73,22 +96,33 @@ export const connectSessionRoute = defineRoute({
   },
 });
 
-/** The session and, for a device, its standing, read after recording the connection (one transaction). */
+/**
+ * The session, for a device its standing, and whether the API key that minted the token is still in
+ * force (neither revoked nor expired), read after recording a device's connection (one transaction).
+ */
 async function readForConnect(
   db: D1Database,
   orgId: string,
   sessionId: string,
   participant: string,
   device: boolean,
+  apiKeyId: string,
   now: string,
-): Promise<[sessions.SessionRecord | undefined, devices.DeviceStanding | undefined]> {
-  if (!device) return [await sessions.getSession(db, orgId, sessionId), undefined];
-  const [, session, standing] = await db.batch([
+): Promise<[sessions.SessionRecord | undefined, devices.DeviceStanding | undefined, boolean]> {
+  if (!device) {
+    const [session, key] = await db.batch([
+      sessions.selectSession(db, orgId, sessionId),
+      apiKeys.selectApiKeyStanding(db, orgId, apiKeyId),
+    ]);
+    return [sessions.sessionOf(session), undefined, apiKeys.apiKeyInForceOf(key, now)];
+  }
+  const [, session, standing, key] = await db.batch([
     deviceConnections.recordDeviceConnection(db, { orgId, deviceId: participant, sessionId, at: now }),
     sessions.selectSession(db, orgId, sessionId),
     devices.selectDeviceStanding(db, orgId, participant),
+    apiKeys.selectApiKeyStanding(db, orgId, apiKeyId),
   ]);
-  return [sessions.sessionOf(session), devices.deviceStandingOf(standing)];
+  return [sessions.sessionOf(session), devices.deviceStandingOf(standing), apiKeys.apiKeyInForceOf(key, now)];
 }
 
 function originAllowed(allowed: string[] | '*', origin: string): boolean {
@@ -97,25 +131,20 @@ function originAllowed(allowed: string[] | '*', origin: string): boolean {
 
 export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async (c) => {
   const { id } = c.req.valid('param');
-  const { token: queryToken, last_seq: lastSeq } = c.req.valid('query');
+  const { token: queryToken, last_seq: lastSeq, epoch } = c.req.valid('query');
   const offered = (c.req.valid('header')['Sec-WebSocket-Protocol'] ?? '')
     .split(',')
     .map((protocol) => protocol.trim())
     .filter(Boolean);
   const token = offered.find((protocol) => protocol !== SUBPROTOCOL && JWT_SHAPE.test(protocol)) ?? queryToken;
   const config = c.get('config');
-  const invalid = () =>
-    new ApiError('invalid_token', {
-      detail: 'The connect token is missing, invalid, expired or for another session; mint a new one.',
-      headers: { 'WWW-Authenticate': 'Bearer realm="switchyard", error="invalid_token"' },
-    });
 
-  if (token === undefined) throw invalid();
+  if (token === undefined) throw invalidTokenError();
   let claims: Awaited<ReturnType<typeof verifyConnectToken>>;
   try {
     claims = await verifyConnectToken(config.sessionJwtSecret, token, id);
   } catch (error) {
-    if (error instanceof TokenRejected) throw invalid();
+    if (error instanceof TokenRejected) throw invalidTokenError();
     throw error;
   }
   const origin = c.req.header('Origin');
@@ -123,12 +152,14 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
     throw new ApiError('origin_not_allowed', { detail: `Origin ${origin} may not open session sockets.` });
   }
   // The token says who was allowed in when it was minted; what it names may have changed since (a
-  // device disabled or deleted), so the participant is checked again, in one batch with the session
-  // and the record of this connection that lets a later disable reach the socket.
+  // device disabled or deleted, the minting key revoked or expired), so the participant and the key
+  // are checked again, in one batch with the session and the record of this connection that lets a
+  // later disable reach the socket.
   const now = nowIso();
   const device = isDeviceParticipant(claims.sub);
-  const [stored, standing] = await readForConnect(config.db, claims.org, id, claims.sub, device, now);
-  if (!stored) throw invalid();
+  const [stored, standing, keyInForce] = await readForConnect(config.db, claims.org, id, claims.sub, device, claims.keyId, now);
+  // A revoked or expired key's token gets the answer of any bad token.
+  if (!stored || !keyInForce) throw invalidTokenError();
   const session = sessions.effectiveSession(stored, now);
   if (session.status === 'ended') throw refusalError('session_ended', id);
   requireParticipantAllowed(session, claims.sub, standing);
@@ -139,11 +170,12 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
 
   const join = joinHeaders({
     participant: claims.sub,
-    expiresAt: session.expiresAt,
-    maxParticipants: session.maxParticipants,
+    settings: roomSettingsOf(session),
     lastSeq,
+    epoch,
     protocol: offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined,
     deviceVersion: standing?.version,
+    apiKeyId: claims.keyId,
   });
   // Not repeated: a join whose answer was lost may have been accepted (its socket then goes stale and closes).
   const answer = await callRoom(c, id, (room) => room.fetch(new Request(c.req.url, { headers: join })), { repeatable: false });

@@ -1,4 +1,5 @@
 import * as devices from '../../db/devices.ts';
+import * as sessionKeyGrants from '../../db/session-key-grants.ts';
 import * as sessions from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
@@ -18,7 +19,7 @@ export const createConnectTokenRoute = defineRoute({
   tags: ['Sessions'],
   summary: 'Mint a connect token',
   description:
-    "Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels. The same is checked again when the token is used to connect.",
+    "Mints a short-lived JWT (HS256, at most 15 minutes) with which one participant opens the session's WebSocket. A device participant must be an active device of the organisation, and on the session's allow-list when it has one; a session with an allow-list takes no client labels. The same is checked again when the token is used to connect. The token works only while the API key that minted it does: revoking the key, or its expiry, refuses the token at connect, and revoking it closes the sockets opened with its tokens (close code 4004).",
   scope: 'sessions:write',
   rateLimit: 'token',
   idempotent: 'atomic',
@@ -48,7 +49,7 @@ export const authorizeConnectToken: RouteAuthorizer<typeof createConnectTokenRou
 export const createConnectToken: AppRouteHandler<typeof createConnectTokenRoute> = async (c) => {
   const { id } = c.req.valid('param');
   const { participant, ttl_seconds: ttlSeconds } = c.req.valid('json');
-  const { orgId } = c.get('auth');
+  const { orgId, keyId } = c.get('auth');
   const config = c.get('config');
   const now = nowIso();
   const session = sessions.effectiveSession(await loadSession(config.db, orgId, id), now);
@@ -60,11 +61,18 @@ export const createConnectToken: AppRouteHandler<typeof createConnectTokenRoute>
     participant,
     sessionId: id,
     orgId,
+    keyId,
     ttlSeconds: Math.min(ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, Math.max(1, secondsLeft)),
   });
   return commit(
     c,
-    { statements: [await auditEvent(c, 'session.token_issued', id, now)] },
+    {
+      statements: [
+        await auditEvent(c, 'session.token_issued', id, now),
+        // What lets a revocation of this key reach the sockets opened with the token.
+        sessionKeyGrants.recordSessionKeyGrant(config.db, { orgId, apiKeyId: keyId, sessionId: id, expiresAt: session.expiresAt }),
+      ],
+    },
     { status: 201, json: { token: minted.token, session_id: id, participant, expires_at: minted.expiresAt.toISOString() } },
   );
 };

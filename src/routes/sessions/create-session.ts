@@ -1,8 +1,10 @@
 import * as devices from '../../db/devices.ts';
+import { HISTORY_RETENTION } from '../../db/organizations.ts';
 import * as sessions from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
+import { DEFAULT_FRAME_BYTES, DEFAULT_PRESENCE_GRACE_SECONDS } from '../../schemas/realtime.ts';
 import { locationHeader, problemResponse } from '../../schemas/responses.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, SessionCreateSchema, SessionSchema } from '../../schemas/sessions.ts';
 import { auditEvent } from '../audit.ts';
@@ -62,6 +64,7 @@ export const createSession: AppRouteHandler<typeof createSessionRoute> = async (
   }
   const now = new Date();
   const createdAt = nowIso();
+  const history = HISTORY_RETENTION[c.get('auth').plan];
   const session: sessions.SessionRecord = {
     id: newId('session'),
     orgId,
@@ -71,6 +74,10 @@ export const createSession: AppRouteHandler<typeof createSessionRoute> = async (
     endedAt: null,
     endReason: null,
     createdAt,
+    presenceGraceSeconds: input.presence_grace_seconds ?? DEFAULT_PRESENCE_GRACE_SECONDS,
+    maxFrameBytes: input.max_frame_bytes ?? DEFAULT_FRAME_BYTES,
+    historyMaxMessages: history.messages,
+    historyMaxAgeSeconds: history.days * 24 * 60 * 60,
   };
   return commit(
     c,

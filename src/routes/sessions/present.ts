@@ -17,6 +17,9 @@ export function presentSession(session: sessions.SessionRecord, now: string): z.
     ended_at: effective.endedAt,
     end_reason: effective.endReason,
     created_at: effective.createdAt,
+    presence_grace_seconds: effective.presenceGraceSeconds,
+    max_frame_bytes: effective.maxFrameBytes,
+    history: { max_messages: effective.historyMaxMessages, max_age_seconds: effective.historyMaxAgeSeconds },
   };
 }
 

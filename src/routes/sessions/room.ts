@@ -5,8 +5,10 @@
 import type { Context } from 'hono';
 import type { AppEnv } from '../../context.ts';
 import * as deviceConnections from '../../db/device-connections.ts';
+import * as sessionKeyGrants from '../../db/session-key-grants.ts';
+import type * as sessions from '../../db/sessions.ts';
 import type { SessionRoom } from '../../durable-objects/session-room.ts';
-import type { JoinRefusal } from '../../durable-objects/session-room-protocol.ts';
+import type { JoinRefusal, RoomSettings } from '../../durable-objects/session-room-protocol.ts';
 import { ApiError, dependencyProblem } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { breakerFor, breakerStates, guardedCall, isRetryableObjectError } from '../../lib/resilience.ts';
@@ -21,12 +23,24 @@ function roomFor(c: Context<AppEnv>, sessionId: string): DurableObjectStub<Sessi
   return namespace.get(namespace.idFromName(sessionId));
 }
 
+/** What the session's room enforces, from its D1 row: passed with every join, publish and history read. */
+export function roomSettingsOf(session: sessions.SessionRecord): RoomSettings {
+  return {
+    expiresAt: session.expiresAt,
+    maxParticipants: session.maxParticipants,
+    maxFrameBytes: session.maxFrameBytes,
+    presenceGraceSeconds: session.presenceGraceSeconds,
+    historyMaxMessages: session.historyMaxMessages,
+    historyMaxAgeSeconds: session.historyMaxAgeSeconds,
+  };
+}
+
 /** One call to a room: the room answers from memory and its own storage, so 2 s means it is stuck. */
 export const ROOM_CALL_TIMEOUT_MS = 2_000;
 export const ROOM_BREAKER = { failureThreshold: 5, openMs: 5_000 } as const;
 
 interface RoomCallOptions {
-  /** Whether the call may be made twice (reads, and calls that are idempotent in the room: end, remove). */
+  /** Whether the call may be made twice (reads, and calls that are idempotent in the room: end, remove, revoke a key). */
   repeatable: boolean;
   /** What may have happened anyway when it fails, for the client (a message sent). */
   effect?: string;
@@ -70,7 +84,17 @@ export function roomsReadiness(c: Context<AppEnv>, probeName: string): { openCir
   return { openCircuits: breakerStates(namespace).open, ping: () => namespace.get(namespace.idFromName(probeName)).ping() };
 }
 
+/** The one answer to every connect token that cannot open a socket, whatever is wrong with it. */
+export function invalidTokenError(): ApiError {
+  return new ApiError('invalid_token', {
+    detail: 'The connect token is missing, invalid, expired or for another session; mint a new one.',
+    headers: { 'WWW-Authenticate': 'Bearer realm="switchyard", error="invalid_token"' },
+  });
+}
+
 export function refusalError(refusal: JoinRefusal | null, sessionId: string): ApiError {
+  // The key that minted the token was revoked after connect read it: the answer of any bad token.
+  if (refusal === 'token_revoked') return invalidTokenError();
   if (refusal === 'participant_not_allowed')
     return new ApiError('participant_not_allowed', { detail: `The participant was removed from session ${sessionId}.` });
   if (refusal === 'session_full')
@@ -81,33 +105,72 @@ export function refusalError(refusal: JoinRefusal | null, sessionId: string): Ap
 /** The version a deleted device is barred at: above any version it had, and it never comes back. */
 const DELETED_DEVICE_VERSION = Number.MAX_SAFE_INTEGER;
 
+/** Sockets a committed change must close, and where: see {@link closeSockets}. */
+interface SocketsToClose {
+  /** Whose sockets, for the log lines: "a removed device's". */
+  whose: string;
+  /** What identifies them in the log lines: `{ device_id }`. */
+  logFields: Record<string, string>;
+  /** The open sessions that may hold them. */
+  sessions: () => Promise<string[]>;
+  /** The room call that closes them; repeatable (idempotent in the room). */
+  close: (room: DurableObjectStub<SessionRoom>) => Promise<unknown>;
+}
+
 /**
- * Closes the device's sockets in every open session it has connected to, and bars it from joining
- * them on a read of the device older than `version` (the disabling change; omitted, the deletion).
- * Called after the change is committed, so it never fails: a session list or a room that cannot be
- * reached is logged; the device's next connection is refused anyway, since connect reads the device again.
+ * Runs `close` in the room of every session listed. Called after the change is committed, so it
+ * never fails: a session list or a room that cannot be reached is logged. The change is committed
+ * (and under an atomic key its answer saved): failing now would answer 503 for a change that was
+ * made, and connect checks again what the change took away, so nobody gets back in anyway.
  */
-export async function disconnectDevice(c: Context<AppEnv>, deviceId: string, version = DELETED_DEVICE_VERSION): Promise<void> {
-  const { orgId } = c.get('auth');
+async function closeSockets(c: Context<AppEnv>, sockets: SocketsToClose): Promise<void> {
   let sessionIds: string[];
   try {
-    sessionIds = await deviceConnections.openSessionsOfDevice(c.get('config').db, orgId, deviceId, nowIso());
+    sessionIds = await sockets.sessions();
   } catch (error) {
-    // The change is committed (and under an atomic key its answer saved): failing now would answer
-    // 503 for a change that was made. Connect reads the device again, so the device is kept out anyway.
-    c.get('logger').warn("could not find a removed device's sessions", { device_id: deviceId, error });
+    c.get('logger').warn(`could not find ${sockets.whose} sessions`, { ...sockets.logFields, error });
     return;
   }
-  const results = await Promise.allSettled(
-    sessionIds.map((sessionId) => callRoom(c, sessionId, (room) => room.removeParticipant(deviceId, version), { repeatable: true })),
-  );
+  const results = await Promise.allSettled(sessionIds.map((sessionId) => callRoom(c, sessionId, sockets.close, { repeatable: true })));
   results.forEach((result, index) => {
     if (result.status === 'rejected') {
-      c.get('logger').warn("could not close a removed device's sockets", {
-        device_id: deviceId,
+      c.get('logger').warn(`could not close ${sockets.whose} sockets`, {
+        ...sockets.logFields,
         session_id: sessionIds[index],
         error: result.reason,
       });
     }
+  });
+}
+
+/**
+ * Closes the device's sockets in every open session it has connected to, and bars it from joining
+ * them on a read of the device older than `version` (the disabling change; omitted, the deletion).
+ * Never fails (see {@link closeSockets}): the device's next connection is refused anyway, since
+ * connect reads the device again.
+ */
+export function disconnectDevice(c: Context<AppEnv>, deviceId: string, version = DELETED_DEVICE_VERSION): Promise<void> {
+  const { orgId } = c.get('auth');
+  return closeSockets(c, {
+    whose: "a removed device's",
+    logFields: { device_id: deviceId },
+    sessions: () => deviceConnections.openSessionsOfDevice(c.get('config').db, orgId, deviceId, nowIso()),
+    close: (room) => room.removeParticipant(deviceId, version),
+  });
+}
+
+/**
+ * Closes the sockets opened with tokens the key minted (4004), in every open session it minted
+ * tokens for, and bars joins authorised by them. Never fails (see {@link closeSockets}): a token of
+ * the key is refused at connect anyway, since connect reads the key again.
+ */
+export function disconnectApiKey(c: Context<AppEnv>, apiKeyId: string): Promise<void> {
+  const { orgId } = c.get('auth');
+  return closeSockets(c, {
+    whose: "a revoked API key's",
+    // `key_id`: the log redaction blanks any field named like `api_key`.
+    logFields: { key_id: apiKeyId },
+    sessions: () => sessionKeyGrants.openSessionsOfApiKey(c.get('config').db, orgId, apiKeyId, nowIso()),
+    close: (room) => room.revokeApiKey(apiKeyId),
   });
 }

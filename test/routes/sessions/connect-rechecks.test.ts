@@ -11,7 +11,7 @@ import { joinHeaders } from '../../../src/durable-objects/session-room-protocol.
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../../src/lib/session-token.ts';
 import { CLOSE_CODES } from '../../../src/schemas/realtime.ts';
 import { expectProblem } from '../../helpers/problem.ts';
-import { connect, connectRequest, mintToken } from '../../helpers/realtime.ts';
+import { connect, connectRequest, mintToken, testRoomSettings } from '../../helpers/realtime.ts';
 import { createTenant, type Tenant } from '../../helpers/tenants.ts';
 
 async function setUp(sessionBody: (deviceId: string) => Record<string, unknown> = () => ({})) {
@@ -25,8 +25,8 @@ async function setUp(sessionBody: (deviceId: string) => Record<string, unknown> 
  * A token signed with the real secret, as a bug in minting would make: connect must not trust its
  * claims alone.
  */
-function signedToken(sessionId: string, orgId: string, participant: string): Promise<string> {
-  return new SignJWT({ sid: sessionId, org: orgId })
+function signedToken(sessionId: string, tenant: Tenant, participant: string): Promise<string> {
+  return new SignJWT({ sid: sessionId, org: tenant.orgId, kid: tenant.key.id })
     .setProtectedHeader({ alg: 'HS256' })
     .setIssuer(TOKEN_ISSUER)
     .setAudience(TOKEN_AUDIENCE)
@@ -82,7 +82,7 @@ describe('a token minted for a device stops working when the device does', () =>
     const { tenant, session } = await setUp((device) => ({ allowed_device_ids: [device] }));
     const other = (await tenant.api.POST('/v1/devices', { body: { name: 'other', kind: 'iot' } })).data?.id ?? '';
     for (const participant of [other, 'client:sneaky', 'not a participant']) {
-      const response = await connectRequest(session, { token: await signedToken(session, tenant.orgId, participant) });
+      const response = await connectRequest(session, { token: await signedToken(session, tenant, participant) });
       expect(response.webSocket, participant).toBeNull();
       await expectProblem(response, 403, 'participant_not_allowed');
     }
@@ -91,7 +91,7 @@ describe('a token minted for a device stops working when the device does', () =>
   it('a device token for a session that does not exist is a 401 and records nothing', async () => {
     const { tenant, device } = await setUp();
     const missing = `ses_${'0'.repeat(22)}`;
-    const token = await signedToken(missing, tenant.orgId, device);
+    const token = await signedToken(missing, tenant, device);
     await expectProblem(await connectRequest(missing, { token }), 401, 'invalid_token');
     const rows = await env.DB.prepare('SELECT COUNT(*) AS n FROM device_connections WHERE device_id = ?1')
       .bind(device)
@@ -105,11 +105,12 @@ function joinAfterRead(device: string, version: number): Request {
   return new Request('https://room/connect', {
     headers: joinHeaders({
       participant: device,
-      expiresAt: new Date(Date.now() + 60_000).toISOString(),
-      maxParticipants: 10,
+      settings: testRoomSettings(),
       lastSeq: undefined,
+      epoch: undefined,
       protocol: undefined,
       deviceVersion: version,
+      apiKeyId: undefined,
     }),
   });
 }
