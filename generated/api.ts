@@ -605,7 +605,7 @@ export interface components {
              */
             retry_after_ms?: number;
             /**
-             * @description The `id` of the refused message frame, when it had one.
+             * @description The `id` the refused frame carried, when it had a well-formed one.
              * @example msg-0001
              */
             id?: string;
@@ -1695,6 +1695,11 @@ export interface components {
              * @example 65536
              */
             max_frame_bytes: number;
+            /**
+             * @description How many frames a second each socket may send, 1–1000, in bursts of twice as many; default 50 (bursts of 100). An excess frame is dropped and answered `rate_limited`.
+             * @example 50
+             */
+            frames_per_second: number;
             /** @description How much message history the session keeps (`GET /v1/sessions/{id}/messages`), by the plan of the organisation when it was opened: free 1 day / 10,000 messages, pro 7 days / 100,000, enterprise 30 days / 1,000,000, whichever limit is reached first. */
             history: {
                 /**
@@ -1738,6 +1743,11 @@ export interface components {
              * @example 65536
              */
             max_frame_bytes?: number;
+            /**
+             * @description How many frames a second each socket may send, 1–1000, in bursts of twice as many; default 50 (bursts of 100). An excess frame is dropped and answered `rate_limited`.
+             * @example 50
+             */
+            frames_per_second?: number;
         };
         /** @description A page of sessions. */
         SessionList: {

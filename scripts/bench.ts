@@ -19,6 +19,7 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSwitchyardClient, sessionSocketProtocols, sessionSocketUrl } from '../generated/client.ts';
+import { MAX_FRAMES_PER_SECOND } from '../src/schemas/realtime.ts';
 import { type Builds, buildAll } from './lib/bench/build.ts';
 import { FanOutClients, type FanOutRoom } from './lib/bench/fan-out.ts';
 import { type HttpRequestSpec, runHttpLoad, stopHttpLoad } from './lib/bench/http-load.ts';
@@ -222,7 +223,11 @@ function httpRequest(id: ScenarioId, seed: Seed): HttpRequestSpec {
 async function switchyardRoom(base: URL, seed: Seed, subscribers: number): Promise<FanOutRoom> {
   const baseUrl = base.origin;
   const api = createSwitchyardClient({ baseUrl, apiKey: seed.apiKey });
-  const created = await api.POST('/v1/sessions', { body: { max_participants: subscribers + 1, ttl_seconds: 3600 } });
+  // The publisher sends as fast as its window allows, so the session lets a socket send the most frames a second a
+  // session may allow (the default, 50, would measure the rate limit instead of the fan-out).
+  const created = await api.POST('/v1/sessions', {
+    body: { max_participants: subscribers + 1, ttl_seconds: 3600, frames_per_second: MAX_FRAMES_PER_SECOND },
+  });
   if (!created.data) throw new ScenarioFailure(`POST /v1/sessions answered ${created.response.status}: ${JSON.stringify(created.error)}`);
   const sessionId = created.data.id;
   const tokens: string[] = [];

@@ -18,6 +18,8 @@ export interface SessionRecord {
   createdAt: string;
   presenceGraceSeconds: number;
   maxFrameBytes: number;
+  /** Each socket's token bucket: this many frames a second, bursts of twice as many. */
+  framesPerSecond: number;
   /** The room keeps at most this many messages, none older than historyMaxAgeSeconds. */
   historyMaxMessages: number;
   historyMaxAgeSeconds: number;
@@ -34,6 +36,7 @@ interface SessionRow {
   created_at: string;
   presence_grace_seconds: number;
   max_frame_bytes: number;
+  frames_per_second: number;
   history_max_messages: number;
   history_max_age_seconds: number;
 }
@@ -50,6 +53,7 @@ function toRecord(row: SessionRow): SessionRecord {
     createdAt: row.created_at,
     presenceGraceSeconds: row.presence_grace_seconds,
     maxFrameBytes: row.max_frame_bytes,
+    framesPerSecond: row.frames_per_second,
     historyMaxMessages: row.history_max_messages,
     historyMaxAgeSeconds: row.history_max_age_seconds,
   };
@@ -66,8 +70,8 @@ export function insertSession(db: D1Database, session: SessionRecord): D1Prepare
   return db
     .prepare(
       `INSERT INTO sessions (id, org_id, allowed_device_ids, max_participants, expires_at, ended_at, end_reason, created_at,
-                             presence_grace_seconds, max_frame_bytes, history_max_messages, history_max_age_seconds)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
+                             presence_grace_seconds, max_frame_bytes, frames_per_second, history_max_messages, history_max_age_seconds)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`,
     )
     .bind(
       session.id,
@@ -80,6 +84,7 @@ export function insertSession(db: D1Database, session: SessionRecord): D1Prepare
       session.createdAt,
       session.presenceGraceSeconds,
       session.maxFrameBytes,
+      session.framesPerSecond,
       session.historyMaxMessages,
       session.historyMaxAgeSeconds,
     );

@@ -13,6 +13,7 @@ export interface RoomSettings {
   expiresAt: string;
   maxParticipants: number;
   maxFrameBytes: number;
+  framesPerSecond: number;
   presenceGraceSeconds: number;
   historyMaxMessages: number;
   historyMaxAgeSeconds: number;

@@ -22,6 +22,7 @@ import {
   DEFAULT_PRESENCE_GRACE_SECONDS,
   FRAME_RATE,
   type MessageFrame,
+  MessageIdSchema,
   type PresenceFrame,
   PUBLISH_ID_WINDOW,
   REPLAY_LIMIT,
@@ -51,6 +52,7 @@ const DEFAULT_SETTINGS: RoomSettings = {
   expiresAt: '',
   maxParticipants: 100,
   maxFrameBytes: DEFAULT_FRAME_BYTES,
+  framesPerSecond: FRAME_RATE.perSecond,
   presenceGraceSeconds: DEFAULT_PRESENCE_GRACE_SECONDS,
   historyMaxMessages: 10_000,
   historyMaxAgeSeconds: 24 * 60 * 60,
@@ -320,8 +322,8 @@ export class SessionRoom extends DurableObject {
         participants: [...present].sort(),
         limits: {
           max_frame_bytes: this.settings.maxFrameBytes,
-          frames_per_second: FRAME_RATE.perSecond,
-          frame_burst: FRAME_RATE.burst,
+          frames_per_second: this.settings.framesPerSecond,
+          frame_burst: frameBurst(this.settings.framesPerSecond),
           presence_grace_seconds: this.settings.presenceGraceSeconds,
         },
       }),
@@ -486,12 +488,14 @@ export class SessionRoom extends DurableObject {
 
   /** Takes one token from the socket's bucket; false when it is empty (the frame is dropped). */
   private admitFrame(socket: WebSocket, now: number): { admitted: true } | { admitted: false; retryAfterMs: number; abusive: boolean } {
+    const perSecond = this.settings.framesPerSecond;
+    const burst = frameBurst(perSecond);
     let budget = this.budgets.get(socket);
     if (budget === undefined) {
-      budget = { tokens: FRAME_RATE.burst, refilledAtMs: now, refused: 0, windowStartMs: now };
+      budget = { tokens: burst, refilledAtMs: now, refused: 0, windowStartMs: now };
       this.budgets.set(socket, budget);
     }
-    budget.tokens = Math.min(FRAME_RATE.burst, budget.tokens + ((now - budget.refilledAtMs) * FRAME_RATE.perSecond) / 1000);
+    budget.tokens = Math.min(burst, budget.tokens + ((now - budget.refilledAtMs) * perSecond) / 1000);
     budget.refilledAtMs = now;
     if (budget.tokens >= 1) {
       budget.tokens -= 1;
@@ -502,7 +506,7 @@ export class SessionRoom extends DurableObject {
       budget.refused = 0;
     }
     budget.refused += 1;
-    const retryAfterMs = Math.ceil(((1 - budget.tokens) * 1000) / FRAME_RATE.perSecond);
+    const retryAfterMs = Math.ceil(((1 - budget.tokens) * 1000) / perSecond);
     return { admitted: false, retryAfterMs, abusive: budget.refused > ABUSE_LIMIT.refusedFrames };
   }
 
@@ -528,12 +532,12 @@ export class SessionRoom extends DurableObject {
         socket.close(CLOSE_CODES.rateLimited, 'too many frames');
         return;
       }
-      const id = frame?.data?.type === 'message' ? frame.data.id : undefined;
+      const id = json?.ok ? claimedMessageId(json.value) : undefined;
       socket.send(
         serializeFrame({
           type: 'error',
           code: 'rate_limited',
-          detail: `At most ${FRAME_RATE.perSecond} frames a second (bursts of ${FRAME_RATE.burst}); this one was dropped.`,
+          detail: `At most ${this.settings.framesPerSecond} frames a second (bursts of ${frameBurst(this.settings.framesPerSecond)}); this one was dropped.`,
           retry_after_ms: admission.retryAfterMs,
           ...(id === undefined ? {} : { id }),
         }),
@@ -552,7 +556,8 @@ export class SessionRoom extends DurableObject {
     }
     if (!frame.success) {
       const detail = frame.error.issues.map((issue) => issue.message).join('; ');
-      socket.send(serializeFrame({ type: 'error', code: 'invalid_frame', detail }));
+      const id = json?.ok ? claimedMessageId(json.value) : undefined;
+      socket.send(serializeFrame({ type: 'error', code: 'invalid_frame', detail, ...(id === undefined ? {} : { id }) }));
       return;
     }
     if (frame.data.type === 'ack') return;
@@ -638,6 +643,21 @@ export class SessionRoom extends DurableObject {
     if (candidates.length === 0) return;
     await this.ctx.storage.setAlarm(Math.min(...candidates));
   }
+}
+
+/**
+ * The message id a refused frame carried, when it is a well-formed one: the error frame names it,
+ * so a client can tell which of its messages was refused even when the frame is otherwise invalid.
+ */
+function claimedMessageId(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || !('id' in value)) return undefined;
+  const id = MessageIdSchema.safeParse(value.id);
+  return id.success ? id.data : undefined;
+}
+
+/** A socket may send twice its per-second rate at once (the default: 50 a second, bursts of 100). */
+function frameBurst(framesPerSecond: number): number {
+  return framesPerSecond * 2;
 }
 
 function closeAll(sockets: WebSocket[], code: number, reason: string): void {

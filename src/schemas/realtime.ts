@@ -13,8 +13,9 @@ export const DEFAULT_FRAME_BYTES = 64 * 1024;
 export const MIN_FRAME_BYTES = 1024;
 export const SUBPROTOCOL = 'switchyard.v1';
 
-/** Each connection's token bucket: frames refill at this rate per second, up to the burst. */
+/** Each connection's token bucket by default: frames refill at this rate per second, up to the burst (twice the rate). */
 export const FRAME_RATE = { perSecond: 50, burst: 100 } as const;
+export const MAX_FRAMES_PER_SECOND = 1000;
 /**
  * Refused frames tolerated in one window before the socket is closed with 4029: a client that
  * ignores `rate_limited` (and its `retry_after_ms`) is cut off rather than served errors forever.
@@ -158,7 +159,7 @@ export const ErrorFrameSchema = z
       .min(1)
       .optional()
       .openapi({ description: 'With `rate_limited`: when the socket takes a frame again, in milliseconds.', example: 20 }),
-    id: MessageIdSchema.optional().openapi({ description: 'The `id` of the refused message frame, when it had one.' }),
+    id: MessageIdSchema.optional().openapi({ description: 'The `id` the refused frame carried, when it had a well-formed one.' }),
   })
   .strict()
   .openapi('ErrorFrame', { description: 'Sent only to the client whose frame was refused; not sequenced, not broadcast.' });

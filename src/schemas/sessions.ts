@@ -9,7 +9,9 @@ import { DeviceIdSchema } from './devices.ts';
 import {
   DEFAULT_FRAME_BYTES,
   DEFAULT_PRESENCE_GRACE_SECONDS,
+  FRAME_RATE,
   MAX_FRAME_BYTES,
+  MAX_FRAMES_PER_SECOND,
   MAX_PRESENCE_GRACE_SECONDS,
   MIN_FRAME_BYTES,
   SessionMessageSchema,
@@ -69,6 +71,15 @@ const MaxFrameBytesSchema = z
     example: DEFAULT_FRAME_BYTES,
   });
 
+const FramesPerSecondSchema = z
+  .int()
+  .min(1)
+  .max(MAX_FRAMES_PER_SECOND)
+  .openapi({
+    description: `How many frames a second each socket may send, 1–${MAX_FRAMES_PER_SECOND}, in bursts of twice as many; default ${FRAME_RATE.perSecond} (bursts of ${FRAME_RATE.burst}). An excess frame is dropped and answered \`rate_limited\`.`,
+    example: FRAME_RATE.perSecond,
+  });
+
 export const SessionSchema = z
   .object({
     id: SessionIdSchema,
@@ -88,6 +99,7 @@ export const SessionSchema = z
     created_at: TimestampSchema.openapi({ description: 'When the session was opened.' }),
     presence_grace_seconds: PresenceGraceSchema,
     max_frame_bytes: MaxFrameBytesSchema,
+    frames_per_second: FramesPerSecondSchema,
     history: z
       .object({
         max_messages: z.int().min(1).openapi({ description: 'The room keeps at most this many messages…', example: 10_000 }),
@@ -117,6 +129,7 @@ export const SessionCreateSchema = z
       .openapi({ description: `How long the session lives, 60 s to 24 h; default ${DEFAULT_SESSION_TTL_SECONDS} s.`, example: 3600 }),
     presence_grace_seconds: PresenceGraceSchema.optional(),
     max_frame_bytes: MaxFrameBytesSchema.optional(),
+    frames_per_second: FramesPerSecondSchema.optional(),
   })
   .strict()
   .openapi('SessionCreate', { description: 'A session to open. Every field is optional.' });

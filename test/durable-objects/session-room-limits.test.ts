@@ -48,6 +48,19 @@ describe('frame rate per connection', () => {
     for (let n = 0; n < FRAME_RATE.burst + ABUSE_LIMIT.refusedFrames + 50; n += 1) abuser.send({ type: 'ack', seq: n });
     expect((await abuser.closed).code).toBe(CLOSE_CODES.rateLimited);
   });
+
+  it("follows the session's frames_per_second, with bursts of twice as many, and says so in the welcome", async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant, { frames_per_second: 5 });
+    const socket = await connect(sessionId, await mintToken(tenant, sessionId));
+    for (let n = 0; n < 30; n += 1) socket.send({ type: 'message', id: `s-${n}`, payload: n });
+    await socket.until((received) => framesOf(received, 'published').length + framesOf(received, 'error').length === 30);
+    expect(socket.received[0]).toMatchObject({ type: 'welcome', limits: { frames_per_second: 5, frame_burst: 10 } });
+    const published = framesOf(socket.received, 'published').length;
+    expect(published).toBeGreaterThanOrEqual(10);
+    expect(published).toBeLessThan(15);
+    expect(framesOf(socket.received, 'error')[0]?.retry_after_ms).toBeLessThanOrEqual(200);
+  });
 });
 
 describe('frame size per session', () => {

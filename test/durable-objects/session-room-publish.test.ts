@@ -63,6 +63,20 @@ describe('effectively-once publish', () => {
     await one.until((received) => messagesOnly(received).length === 2);
   });
 
+  it('a refused message frame is answered with an error naming its id, and nothing is broadcast', async () => {
+    const tenant = await createTenant();
+    const sessionId = await openSession(tenant);
+    const socket = await connect(sessionId, await mintToken(tenant, sessionId));
+    socket.send({ type: 'message', id: 'no-payload' });
+    socket.send({ type: 'message', id: 'has-extra', payload: 1, extra: true });
+    await socket.until((received) => framesOf(received, 'error').length === 2);
+    expect(framesOf(socket.received, 'error').map((frame) => [frame.code, frame.id])).toEqual([
+      ['invalid_frame', 'no-payload'],
+      ['invalid_frame', 'has-extra'],
+    ]);
+    expect(messagesOnly(socket.received)).toEqual([]);
+  });
+
   it('a message without an id is broadcast each time it is sent, and answered with no published frame', async () => {
     const tenant = await createTenant();
     const sessionId = await openSession(tenant);

@@ -17,6 +17,7 @@ export function testRoomSettings(overrides: Partial<RoomSettings> = {}): RoomSet
     expiresAt: new Date(Date.now() + 60 * 60_000).toISOString(),
     maxParticipants: 10,
     maxFrameBytes: 65_536,
+    framesPerSecond: 50,
     presenceGraceSeconds: 15,
     historyMaxMessages: 10_000,
     historyMaxAgeSeconds: 86_400,

@@ -141,6 +141,7 @@ async function insertEndedSessions(orgId: string, count: number, overAt: number)
         createdAt: iso(overAt - 60 * MINUTE_MS),
         presenceGraceSeconds: 15,
         maxFrameBytes: 65_536,
+        framesPerSecond: 50,
         historyMaxMessages: 10_000,
         historyMaxAgeSeconds: 86_400,
       }),

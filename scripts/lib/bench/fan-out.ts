@@ -90,6 +90,8 @@ export class FanOutClients {
   private state: RunState = { sent: 0, received: 0, designatedReceived: 0, sending: false, finish: undefined };
   private failure: Error | undefined;
   private closing = false;
+  /** Messages published on this room so far, over every run: each one's id. */
+  private published = 0;
 
   private constructor(subscribers: number, window: number) {
     this.subscribers = subscribers;
@@ -158,7 +160,10 @@ export class FanOutClients {
   private pump(): void {
     const state = this.state;
     while (state.sending && state.sent - state.designatedReceived < this.window) {
-      this.publisher.send(`{"type":"message","payload":{"n":${state.sent}}}`);
+      // With an id, as a client that wants each message once sends it: the room's dedupe is part of what is measured.
+      // Ids run on across runs (the warm-in, then the measured run): the room would drop a repeated one.
+      this.publisher.send(`{"type":"message","id":"bench-${this.published}","payload":{"n":${state.sent}}}`);
+      this.published += 1;
       state.sent += 1;
     }
     if (!state.sending && state.received === state.sent * this.subscribers) state.finish?.();

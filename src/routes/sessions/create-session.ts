@@ -4,7 +4,7 @@ import * as sessions from '../../db/sessions.ts';
 import { ApiError } from '../../errors.ts';
 import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
-import { DEFAULT_FRAME_BYTES, DEFAULT_PRESENCE_GRACE_SECONDS } from '../../schemas/realtime.ts';
+import { DEFAULT_FRAME_BYTES, DEFAULT_PRESENCE_GRACE_SECONDS, FRAME_RATE } from '../../schemas/realtime.ts';
 import { locationHeader, problemResponse } from '../../schemas/responses.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, SessionCreateSchema, SessionSchema } from '../../schemas/sessions.ts';
 import { auditEvent } from '../audit.ts';
@@ -76,6 +76,7 @@ export const createSession: AppRouteHandler<typeof createSessionRoute> = async (
     createdAt,
     presenceGraceSeconds: input.presence_grace_seconds ?? DEFAULT_PRESENCE_GRACE_SECONDS,
     maxFrameBytes: input.max_frame_bytes ?? DEFAULT_FRAME_BYTES,
+    framesPerSecond: input.frames_per_second ?? FRAME_RATE.perSecond,
     historyMaxMessages: history.messages,
     historyMaxAgeSeconds: history.days * 24 * 60 * 60,
   };

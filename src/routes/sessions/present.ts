@@ -19,6 +19,7 @@ export function presentSession(session: sessions.SessionRecord, now: string): z.
     created_at: effective.createdAt,
     presence_grace_seconds: effective.presenceGraceSeconds,
     max_frame_bytes: effective.maxFrameBytes,
+    frames_per_second: effective.framesPerSecond,
     history: { max_messages: effective.historyMaxMessages, max_age_seconds: effective.historyMaxAgeSeconds },
   };
 }

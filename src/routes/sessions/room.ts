@@ -29,6 +29,7 @@ export function roomSettingsOf(session: sessions.SessionRecord): RoomSettings {
     expiresAt: session.expiresAt,
     maxParticipants: session.maxParticipants,
     maxFrameBytes: session.maxFrameBytes,
+    framesPerSecond: session.framesPerSecond,
     presenceGraceSeconds: session.presenceGraceSeconds,
     historyMaxMessages: session.historyMaxMessages,
     historyMaxAgeSeconds: session.historyMaxAgeSeconds,
