@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { createApp } from '../src/app.ts';
 import { buildOpenApiDocument } from '../src/openapi.ts';
-import { SUBPROTOCOL } from '../src/schemas/realtime.ts';
+import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
@@ -24,15 +24,22 @@ const CLIENT_TEMPLATE = 'scripts/client-template.ts';
 /**
  * generated/client.ts from its template: the template's preamble (the comment lines before the first
  * blank line) gives way to the header, its imports of ../generated/ point beside it, and the
- * subprotocol is written in as a literal, so the client imports nothing of the Worker's source.
+ * subprotocol and the close-code table are written in as literals, so the client imports nothing of
+ * the Worker's source.
  * Each rewrite must apply exactly as often as expected: a template that drifted fails here, not
  * in the copy.
  */
 function clientFromTemplate(template: string): string {
   const rewrites: Array<[from: string, to: string, times: number]> = [
     [
-      "import { SUBPROTOCOL } from '../src/schemas/realtime.ts';\n",
-      `const SUBPROTOCOL = '${SUBPROTOCOL}'; // src/schemas/realtime.ts\n`,
+      "import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';\n",
+      [
+        '// From src/schemas/realtime.ts, written in by scripts/emit-spec.ts.',
+        `const SUBPROTOCOL = '${SUBPROTOCOL}';`,
+        // JSON is a TypeScript literal; `as const` keeps the codes and names as types, as in the source.
+        `const CLOSE_CODE_TABLE = ${JSON.stringify(CLOSE_CODE_TABLE, null, 2)} as const;`,
+        '',
+      ].join('\n'),
       1,
     ],
     ["from '../generated/api.ts';", "from './api.ts';", 2],
@@ -45,7 +52,8 @@ function clientFromTemplate(template: string): string {
   for (const [from, to, times] of rewrites) {
     const found = text.split(from).length - 1;
     if (found !== times) throw new Error(`${CLIENT_TEMPLATE}: expected ${times} × ${JSON.stringify(from)}, found ${found}`);
-    text = text.replaceAll(from, to);
+    // A function, so that `$` in the table's text is not read as a replacement pattern.
+    text = text.replaceAll(from, () => to);
   }
   if (text.includes("'../")) throw new Error(`${CLIENT_TEMPLATE} imports something generated/client.ts cannot reach`);
   return HEADER + text;
