@@ -659,8 +659,8 @@ export interface components {
         Problem400: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/validation-failed
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/validation-failed
              */
             type: string;
             /**
@@ -726,8 +726,8 @@ export interface components {
         Problem500: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/internal-error
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/internal-error
              */
             type: string;
             /**
@@ -834,8 +834,8 @@ export interface components {
         Problem503: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/not-ready
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/not-ready
              */
             type: string;
             /**
@@ -940,8 +940,8 @@ export interface components {
         Problem401: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/unauthorized
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/unauthorized
              */
             type: string;
             /**
@@ -983,8 +983,8 @@ export interface components {
         Problem403: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/origin-not-allowed
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/origin-not-allowed
              */
             type: string;
             /**
@@ -1026,8 +1026,8 @@ export interface components {
         Problem409: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/conflict
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/conflict
              */
             type: string;
             /**
@@ -1069,8 +1069,8 @@ export interface components {
         Problem413: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/payload-too-large
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/payload-too-large
              */
             type: string;
             /**
@@ -1112,8 +1112,8 @@ export interface components {
         Problem415: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/unsupported-media-type
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/unsupported-media-type
              */
             type: string;
             /**
@@ -1155,8 +1155,8 @@ export interface components {
         Problem422: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/idempotency-key-reused
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/idempotency-key-reused
              */
             type: string;
             /**
@@ -1198,8 +1198,8 @@ export interface components {
         Problem429: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/rate-limited
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/rate-limited
              */
             type: string;
             /**
@@ -1241,8 +1241,8 @@ export interface components {
         Problem504: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/timeout
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/timeout
              */
             type: string;
             /**
@@ -1314,8 +1314,8 @@ export interface components {
         Problem404: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/not-found
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/not-found
              */
             type: string;
             /**
@@ -1553,8 +1553,8 @@ export interface components {
         Problem412: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/precondition-failed
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/precondition-failed
              */
             type: string;
             /**
@@ -1800,8 +1800,8 @@ export interface components {
         Problem426: {
             /**
              * Format: uri
-             * @description URI identifying the kind of problem; documented per `code`.
-             * @example https://switchyard.dev/problems/upgrade-required
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/upgrade-required
              */
             type: string;
             /**

@@ -13,7 +13,7 @@ import {
   type ErrorStatus,
   type FieldError,
   PROBLEM_CONTENT_TYPE,
-  PROBLEM_TYPE_BASE,
+  PROBLEMS_PATH,
   type Problem,
 } from './schemas/problem.ts';
 
@@ -93,11 +93,24 @@ export function codeForStatus(status: number): ErrorCode {
   return byStatus[status] ?? 'internal_error';
 }
 
+/** How a code appears in its problem `type` URI and page: kebab case (`not_found` → `not-found`). */
+export function problemSlug(code: ErrorCode): string {
+  return code.replaceAll('_', '-');
+}
+
+/**
+ * Where a problem's `type` points: the page this Worker serves for the code
+ * (src/routes/problems/), on the origin that answered, so the link works on every deployment.
+ */
+export function problemTypeUri(requestUrl: string, code: ErrorCode): string {
+  return new URL(`${PROBLEMS_PATH}${problemSlug(code)}`, requestUrl).href;
+}
+
 /** Renders an ApiError as `application/problem+json`, carrying the request id. */
 export function renderProblem(c: Context, error: ApiError): Response {
   const entry = ERROR_CATALOG[error.code];
   const body: Problem = {
-    type: `${PROBLEM_TYPE_BASE}${error.code.replaceAll('_', '-')}`,
+    type: problemTypeUri(c.req.url, error.code),
     title: entry.title,
     status: error.status,
     detail: error.message,

@@ -17,6 +17,7 @@ import { getDevice, getDeviceRoute } from './devices/get-device.ts';
 import { listDevices, listDevicesRoute } from './devices/list-devices.ts';
 import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
+import { registerProblemPages } from './problems/problem-pages.ts';
 import { connectSession, connectSessionRoute } from './sessions/connect-session.ts';
 import { authorizeConnectToken, createConnectToken, createConnectTokenRoute } from './sessions/create-connect-token.ts';
 import { createSession, createSessionRoute } from './sessions/create-session.ts';
@@ -58,4 +59,5 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, listParticipantsRoute, listParticipants);
 
   registerDocs(app);
+  registerProblemPages(app);
 }

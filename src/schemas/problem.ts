@@ -7,8 +7,8 @@
 import { z } from '@hono/zod-openapi';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
-/** Where a problem's `type` URI points: one documented page per code. */
-export const PROBLEM_TYPE_BASE = 'https://switchyard.dev/problems/';
+/** Where the Worker serves one page per code, which a problem's `type` URI names (on the origin that answered). */
+export const PROBLEMS_PATH = '/problems/';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -89,8 +89,9 @@ function problemSchema<C extends ErrorCode, S extends number>(codes: readonly [C
   const [first] = codes;
   return z.object({
     type: z.url().openapi({
-      description: 'URI identifying the kind of problem; documented per `code`.',
-      example: `${PROBLEM_TYPE_BASE}${first.replaceAll('_', '-')}`,
+      description:
+        'URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.',
+      example: `https://api.example.com${PROBLEMS_PATH}${first.replaceAll('_', '-')}`,
     }),
     title: z.string().openapi({
       description: 'Short summary of the kind of problem; the same for every occurrence.',

@@ -64,7 +64,7 @@ const BODIES: Record<Case, { status: ContentfulStatusCode; contentType?: string;
     status: 400,
     contentType: PROBLEM_CONTENT_TYPE,
     body: {
-      type: 'https://switchyard.dev/problems/not-found',
+      type: 'https://switchyard.test/problems/not-found',
       title: 'Not found',
       status: 400,
       detail: 'A 400 cannot carry a 404 code.',

@@ -1,0 +1,166 @@
+/**
+ * @module
+ * What each problem code means and what to do about it: the page its `type` URI resolves to
+ * (`/problems/{code}`, src/routes/problems/). Typed over the catalogue, so a new code without its
+ * page does not compile.
+ */
+import type { ErrorCode } from './problem.ts';
+
+export interface ProblemGuide {
+  /** What happened, in general (the response's `detail` says what happened this time). */
+  meaning: string;
+  /** What the client should do next. */
+  action: string;
+}
+
+export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
+  validation_failed: {
+    meaning: 'A parameter, header or body field does not match the operation’s schema.',
+    action:
+      'Read `errors`: each entry names the field (a JSON pointer), what is wrong and a code. Fix the request; repeating it unchanged fails again.',
+  },
+  malformed_json: {
+    meaning: 'The body is not JSON text.',
+    action: 'Send a valid JSON document with `Content-Type: application/json`.',
+  },
+  json_too_deep: {
+    meaning: 'The body nests objects or arrays deeper than 10 levels.',
+    action: 'Flatten the document; `errors` points at the first place past the limit.',
+  },
+  invalid_characters: {
+    meaning: 'The request contains a NUL character, in the body, a parameter or a header.',
+    action: 'Remove it: no field of this API takes one.',
+  },
+  invalid_encoding: {
+    meaning: 'The body is not valid UTF-8.',
+    action: 'Encode the body as UTF-8.',
+  },
+  unpaired_surrogate: {
+    meaning: 'A string in the body holds half of a UTF-16 surrogate pair (`\\ud800` without its partner).',
+    action: 'Send whole characters; most JSON encoders do unless the text was cut in the middle of one.',
+  },
+  reserved_key: {
+    meaning: 'The body uses `__proto__` as a key, which JavaScript objects cannot hold safely.',
+    action: 'Rename the key.',
+  },
+  duplicate_key: {
+    meaning: 'An object in the body has the same key twice; parsers disagree on which one wins.',
+    action: 'Send each key once per object; `errors` points at the repeat.',
+  },
+  malformed_request: {
+    meaning: 'The request could not be read at all (a broken header, URL or framing).',
+    action: 'Check what your HTTP client sends; `detail` says what could not be read.',
+  },
+  unauthorized: {
+    meaning: 'No API key, or one that is unknown, revoked or expired.',
+    action: 'Send `Authorization: Bearer <key>` with an active key. Repeated failures from one address are rate limited.',
+  },
+  invalid_token: {
+    meaning:
+      'The connect token is missing, malformed, expired, for another session, or minted by an API key that has since been revoked or has expired.',
+    action: 'Mint a new token with `POST /v1/sessions/{id}/tokens` and connect with it.',
+  },
+  origin_not_allowed: {
+    meaning: 'A browser opened a session socket from an Origin that is not on the allowlist.',
+    action: 'Add the Origin to `CORS_ORIGINS`, or connect from an allowed page.',
+  },
+  insufficient_scope: {
+    meaning: 'The API key is valid but lacks the scope the operation needs, or a scope of the key it acts on.',
+    action: 'Use a key with that scope (the operation’s description names it), or create one with `POST /v1/api-keys`.',
+  },
+  key_outlives_caller: {
+    meaning: 'A key cannot be created or rotated to expire later than the key making the request.',
+    action: 'Choose an earlier `expires_at`, or use a key that lives longer.',
+  },
+  not_found: {
+    meaning: 'No such resource in your organisation. Another organisation’s resources answer the same way.',
+    action: 'Check the id; it may have been deleted.',
+  },
+  method_not_allowed: {
+    meaning: 'The path exists, but not with this HTTP method.',
+    action: 'Check the operation in the reference (`/docs`): it lists each path’s methods.',
+  },
+  payload_too_large: {
+    meaning: 'The body, or a message payload, is larger than the operation or the session allows.',
+    action: '`detail` gives the limit; send less.',
+  },
+  precondition_failed: {
+    meaning: 'The `If-Match` ETag is not the resource’s current one: it changed since you read it.',
+    action: 'Read it again, reapply your change to what you read, and send it with the new ETag.',
+  },
+  unsupported_media_type: {
+    meaning: 'The body is not sent as `application/json`.',
+    action: 'Send `Content-Type: application/json`.',
+  },
+  conflict: {
+    meaning: 'The change would break a uniqueness rule (for example a device `external_id` already in use).',
+    action: '`errors` names the field; read the existing resource, or choose another value.',
+  },
+  cannot_revoke_self: {
+    meaning: 'An API key cannot revoke itself.',
+    action: 'Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`.',
+  },
+  session_ended: {
+    meaning: 'The session was ended or reached its `expires_at`: it mints no token and takes no connection or message.',
+    action: 'Open a new session.',
+  },
+  session_full: {
+    meaning: 'The session has `max_participants` sockets connected.',
+    action: 'Wait for one to leave, or open sessions with a higher `max_participants`.',
+  },
+  participant_not_allowed: {
+    meaning:
+      'The participant may not join: not a device of the organisation, a disabled or deleted one, one off the session’s allow-list, or one removed from the session.',
+    action: 'Enable the device, or mint the token for a participant the session admits.',
+  },
+  key_already_rotated: {
+    meaning: 'The API key was rotated already; a key is rotated once.',
+    action: 'Rotate its successor instead.',
+  },
+  idempotency_key_in_use: {
+    meaning: 'A request with this `Idempotency-Key` is still being processed.',
+    action: 'Wait for `Retry-After` and repeat the request with the same key: you then get its result.',
+  },
+  idempotency_key_reused: {
+    meaning: 'This `Idempotency-Key` was used in the last 24 hours with a different request (method, path or body).',
+    action: 'Use a new key for a new request; reuse a key only to repeat the same request.',
+  },
+  idempotency_record_unreadable: {
+    meaning: 'The request was made, but the response saved for its `Idempotency-Key` can no longer be read (the storage key changed).',
+    action: 'Read the resource to learn the outcome; do not repeat the request under a new key.',
+  },
+  upgrade_required: {
+    meaning: 'The endpoint is a WebSocket; the request did not ask to upgrade.',
+    action: 'Open it as a WebSocket (`Upgrade: websocket`), or use the client’s `connectSession`.',
+  },
+  rate_limited: {
+    meaning: 'The API key’s organisation used its requests for this minute (the `RateLimit` headers say how many are left).',
+    action: 'Wait for `Retry-After` seconds and repeat; spread requests over the minute.',
+  },
+  internal_error: {
+    meaning: 'The server failed while handling the request.',
+    action: 'Repeat it later (with the same `Idempotency-Key` for a change); quote `request_id` when reporting it.',
+  },
+  service_misconfigured: {
+    meaning: 'The deployment is missing a binding, a secret or a migration.',
+    action: 'For the operator: the log line with this `request_id` names what is missing.',
+  },
+  not_ready: {
+    meaning: 'The service cannot serve yet: the database does not answer or lacks its migrations.',
+    action: 'For the operator: apply the migrations; for a load balancer: keep this instance out of rotation until `/ready` answers 200.',
+  },
+  service_unavailable: {
+    meaning: 'A service the request needs (the database, a session room, the rate limiter) failed.',
+    action:
+      'Repeat after `Retry-After`, with the same `Idempotency-Key` for a change: `detail` says whether the change may have been made.',
+  },
+  circuit_open: {
+    meaning: 'A service the request needs kept failing, so calls to it are paused for a few seconds.',
+    action: 'Repeat after `Retry-After`.',
+  },
+  timeout: {
+    meaning: 'A service the request needs did not answer within the request’s deadline.',
+    action:
+      'Repeat after `Retry-After`, with the same `Idempotency-Key` for a change: `detail` says whether the change may have been made.',
+  },
+};
