@@ -48,7 +48,8 @@ const WATCHDOG_MS = 12 * 60 * 1000;
 const SETTLE_MS = 300;
 /** Unmeasured messages at the start of each fan-out run (a fresh room is a fresh Durable Object). */
 const FAN_OUT_WARM_IN_MS = 1000;
-const CORS_ORIGIN = 'https://app.switchyard.example';
+// Production refuses placeholder origins (src/env.ts); never contacted.
+const CORS_ORIGIN = 'https://app.switchyard.dev';
 const CREATE_BODY = JSON.stringify({
   name: 'Benchmark kiosk',
   kind: 'iot',

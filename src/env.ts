@@ -55,20 +55,40 @@ function isSerializedOrigin(value: string): boolean {
   }
 }
 
-const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
-  const production = env.ENVIRONMENT === 'production';
-  const origins = splitList(env.CORS_ORIGINS);
-  if (production && origins.length === 0) {
-    ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'must list at least one origin in production' });
-  }
+/** Names that are never a real site (RFC 2606 / RFC 6761), besides loopback addresses. */
+const RESERVED_HOST = /(^|\.)(example|test|invalid|localhost)$|(^|\.)example\.(com|net|org)$/;
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|\[::1\]|0\.0\.0\.0)$/;
+
+/** An origin no production page can have: a reserved example name, loopback, or plain http. */
+function isPlaceholderOrigin(origin: string): boolean {
+  const { protocol, hostname } = new URL(origin);
+  return protocol !== 'https:' || RESERVED_HOST.test(hostname) || LOOPBACK_HOST.test(hostname);
+}
+
+/**
+ * What is wrong with a CORS_ORIGINS value, one message per problem (none: it is fine). The Worker
+ * refuses to serve with any (src/middleware/config.ts); `npm run deploy` refuses to deploy with any.
+ */
+export function corsOriginsProblems(value: string | undefined, production: boolean): string[] {
+  const origins = splitList(value ?? '');
+  const problems: string[] = [];
+  if (production && origins.length === 0) problems.push('must list at least one origin in production');
   for (const origin of origins) {
     if (origin === '*') {
-      if (production) {
-        ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'a wildcard is not allowed in production' });
-      }
+      if (production) problems.push('a wildcard is not allowed in production');
     } else if (!isSerializedOrigin(origin)) {
-      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: 'every entry must be an origin such as https://app.example.com' });
+      problems.push('every entry must be an origin such as https://app.example.com');
+    } else if (production && isPlaceholderOrigin(origin)) {
+      // The shipped wrangler.toml names a placeholder; a deploy that kept it would admit no real page.
+      problems.push('a placeholder, loopback or plain-http origin is not allowed in production: list your own https origins');
     }
+  }
+  return problems;
+}
+
+const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
+  for (const message of corsOriginsProblems(env.CORS_ORIGINS, env.ENVIRONMENT === 'production')) {
+    ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message });
   }
   // Both required everywhere, not only in production: the JWT secret also keys the audit log's IP
   // hashes, and nothing is saved unencrypted. `npm start` writes random ones to .dev.vars.

@@ -33,7 +33,7 @@ export const api = apiClient();
 /** A valid production configuration: every start-up check passes. */
 export const PRODUCTION_ENV = {
   ENVIRONMENT: 'production',
-  CORS_ORIGINS: 'https://app.example.com',
+  CORS_ORIGINS: 'https://app.switchyard.dev',
   SESSION_JWT_SECRET: 'production-test-secret-that-is-long-enough-0123456789',
   STORAGE_ENCRYPTION_SECRET: 'production-test-storage-secret-long-enough-0123456789',
 } as const;

@@ -10,6 +10,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+const PLACEHOLDER_ORIGIN = 'CORS_ORIGINS a placeholder, loopback or plain-http origin is not allowed in production';
+
 describe('configuration fails closed', () => {
   it.each([
     ['a missing SESSION_JWT_SECRET', { SESSION_JWT_SECRET: undefined }, 'SESSION_JWT_SECRET is required'],
@@ -37,6 +39,36 @@ describe('configuration fails closed', () => {
       'a CORS_ORIGINS entry that is not an origin',
       { CORS_ORIGINS: 'https://app.example.com/path' },
       'CORS_ORIGINS every entry must be an origin',
+    ],
+    [
+      'a placeholder, loopback or http CORS_ORIGINS entry in production: https://app.switchyard.example',
+      { CORS_ORIGINS: 'https://app.switchyard.dev,https://app.switchyard.example' },
+      PLACEHOLDER_ORIGIN,
+    ],
+    [
+      'a placeholder, loopback or http CORS_ORIGINS entry in production: https://app.example.com',
+      { CORS_ORIGINS: 'https://app.switchyard.dev,https://app.example.com' },
+      PLACEHOLDER_ORIGIN,
+    ],
+    [
+      'a placeholder, loopback or http CORS_ORIGINS entry in production: https://shop.example.org',
+      { CORS_ORIGINS: 'https://app.switchyard.dev,https://shop.example.org' },
+      PLACEHOLDER_ORIGIN,
+    ],
+    [
+      'a placeholder, loopback or http CORS_ORIGINS entry in production: https://localhost',
+      { CORS_ORIGINS: 'https://app.switchyard.dev,https://localhost' },
+      PLACEHOLDER_ORIGIN,
+    ],
+    [
+      'a placeholder, loopback or http CORS_ORIGINS entry in production: https://127.0.0.1:8443',
+      { CORS_ORIGINS: 'https://app.switchyard.dev,https://127.0.0.1:8443' },
+      PLACEHOLDER_ORIGIN,
+    ],
+    [
+      'a placeholder, loopback or http CORS_ORIGINS entry in production: http://app.acme.io',
+      { CORS_ORIGINS: 'https://app.switchyard.dev,http://app.acme.io' },
+      PLACEHOLDER_ORIGIN,
     ],
     ['an unknown ENVIRONMENT', { ENVIRONMENT: 'staging' }, 'ENVIRONMENT'],
     ['a missing D1 binding', { DB: undefined }, 'DB'],

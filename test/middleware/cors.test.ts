@@ -54,8 +54,8 @@ describe('CORS', () => {
   });
 
   it('production answers only its own allowlist', async () => {
-    const allowed = await callWorker('/health', { headers: { Origin: 'https://app.example.com' } }, PRODUCTION_ENV);
-    expect(allowed.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example.com');
+    const allowed = await callWorker('/health', { headers: { Origin: PRODUCTION_ENV.CORS_ORIGINS } }, PRODUCTION_ENV);
+    expect(allowed.headers.get('Access-Control-Allow-Origin')).toBe(PRODUCTION_ENV.CORS_ORIGINS);
     const refused = await callWorker('/health', { headers: { Origin: 'http://localhost:5173' } }, PRODUCTION_ENV);
     expect(refused.headers.get('Access-Control-Allow-Origin')).toBeNull();
   });
