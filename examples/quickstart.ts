@@ -3,12 +3,14 @@
  * session, mint two connect tokens, connect two sockets, exchange messages, end the session.
  *
  *   npm start                 # in one terminal (prints the demo key)
- *   npm run example           # in another; SWITCHYARD_URL / SWITCHYARD_API_KEY override the defaults
+ *   npm run example           # in another; SWITCHYARD_URL / SWITCHYARD_API_KEY override the defaults,
+ *                             # and PORT (as `npm start` takes it) moves the default URL
  */
 import { readFile } from 'node:fs/promises';
 import { createSwitchyardClient, openSessionSocket, type ServerFrame, type SessionMessage } from '../generated/client.ts';
 
-const baseUrl = process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:8787';
+// The same default as `npm start`: 127.0.0.1, on $PORT when it is set.
+const baseUrl = process.env.SWITCHYARD_URL ?? `http://127.0.0.1:${process.env.PORT ?? 8787}`;
 const apiKey =
   process.env.SWITCHYARD_API_KEY ??
   (JSON.parse(await readFile(new URL('../.wrangler/state/demo-key.json', import.meta.url), 'utf8')) as { api_key: string }).api_key;

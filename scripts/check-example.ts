@@ -41,7 +41,13 @@ const org = await bootstrapOrganization({ name: 'Example', scopes: [...SCOPES], 
 const worker = await startLocalWorker({ port: PORT, persistTo: PERSIST_TO, quiet: true, log: 'ignore' });
 let passed = false;
 try {
-  const { code, output } = await runExample({ ...process.env, SWITCHYARD_URL: worker.url, SWITCHYARD_API_KEY: org.apiKey });
+  // Found through PORT, as a user who moved `npm start` to another port runs it (no SWITCHYARD_URL).
+  const { code, output } = await runExample({
+    ...process.env,
+    PORT: String(PORT),
+    SWITCHYARD_URL: undefined,
+    SWITCHYARD_API_KEY: org.apiKey,
+  });
   passed = code === 0 && /kiosk socket closed with 4000/.test(output) && /agent\s+got #\d+ message from server/.test(output);
   if (!passed) console.error(`example: the flow did not complete (exit ${code})`);
 } finally {
