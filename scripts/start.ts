@@ -1,5 +1,5 @@
 /**
- * `npm start` (after `npm run assets` copied the docs bundle): migrates the local D1, seeds the
+ * `npm start`: copies the docs bundle into public/, migrates the local D1, seeds the
  * demo organisation once, starts the Worker on 127.0.0.1 (port 8787, or $PORT) and prints where
  * everything is and the demo key. Ctrl-C stops it.
  */
@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SCOPES } from '../src/schemas/scopes.ts';
-import { ensureDevVars, migrateLocal, ROOT, startLocalWorker } from './lib/local-worker.ts';
+import { ensureDevVars, type LocalWorker, migrateLocal, ROOT, run, startLocalWorker } from './lib/local-worker.ts';
 import { bootstrapOrganization, keyExists } from './lib/org-bootstrap.ts';
 
 const port = Number(process.env.PORT ?? 8787);
@@ -43,10 +43,36 @@ async function demoKey(): Promise<DemoKey> {
   return saved;
 }
 
+// Every way this process is asked to stop also stops the Worker it started: wrangler runs in a
+// process group of its own (so that stop() reaches workerd too), which no signal to us reaches.
+let worker: LocalWorker | undefined;
+let stopping = false;
+function shutDown(): void {
+  stopping = true;
+  // While starting, the Worker may be spawning with no handle yet: stopped as soon as it has one (below).
+  if (worker !== undefined) void worker.stop().then(() => process.exit(0));
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, shutDown);
+// npm does not pass a SIGTERM sent to it alone (by a supervisor) on to this process: it exits and
+// leaves this one running. Being adopted by another parent is how this process learns of it.
+const parentAtStart = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentAtStart) shutDown();
+}, 500).unref();
+// Exiting any other way (an error below): no time for a graceful stop, but the group still gets its signal.
+process.on('exit', () => worker?.signal());
+
+// Here rather than as `npm run assets &&` in package.json: npm then runs this process directly, and
+// the signals a supervisor sends `npm start` reach it (a shell in between would not pass them on).
+await run(process.execPath, [join(ROOT, 'scripts', 'copy-docs-assets.ts')]);
 await ensureDevVars();
 await migrateLocal(persistTo);
 const demo = await demoKey();
-const worker = await startLocalWorker({ port, persistTo });
+worker = await startLocalWorker({ port, persistTo });
+if (stopping) {
+  await worker.stop();
+  process.exit(0);
+}
 
 console.log(`
   Switchyard is running.
@@ -61,9 +87,3 @@ console.log(`
   Try:  curl -H "Authorization: Bearer ${demo.api_key}" ${worker.url}/v1/api-keys
   Press Ctrl-C to stop.
 `);
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    void worker.stop().then(() => process.exit(0));
-  });
-}

@@ -36,7 +36,10 @@ export interface LocalWorkerOptions {
 
 export interface LocalWorker {
   url: string;
+  /** Stops wrangler and the workerd processes it started, waiting for them (SIGKILL after 5 s). */
   stop(): Promise<void>;
+  /** Sends the process group SIGTERM and returns at once: for a process that is exiting and cannot wait. */
+  signal(): void;
 }
 
 export function run(command: string, args: string[], env: NodeJS.ProcessEnv = WRANGLER_ENV): Promise<void> {
@@ -127,5 +130,12 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     await stop();
     throw error;
   }
-  return { url, stop };
+  const signal = () => {
+    try {
+      if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  };
+  return { url, stop, signal };
 }
