@@ -3,41 +3,374 @@
 // CLOSE_CODE_TABLE in as literals (the client must not import the Worker's source). Edit this
 // file, not the copy.
 
-import createClient, { type ClientOptions, type Middleware } from 'openapi-fetch';
+import createClient, { type ClientOptions, type FetchOptions, type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../generated/api.ts';
 import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
 
 export type { components, operations, paths } from '../generated/api.ts';
 
+/**
+ * The client's version: the API document's `info.version` it was generated from (a test checks the
+ * two agree). Sent as `User-Agent: switchyard-client/<version>`.
+ */
+export const CLIENT_VERSION = '0.1.0';
+const CLIENT_NAME = `switchyard-client/${CLIENT_VERSION}`;
+
+type Schemas = components['schemas'];
+
+/** Every problem `code` the API documents: the union of the `code`s of the catalogue's `Problem…` schemas. */
+export type ProblemCode = {
+  [Name in keyof Schemas]: Name extends `Problem${string}` ? (Schemas[Name] extends { code: infer Code } ? Code : never) : never;
+}[keyof Schemas];
+
+/** A problem document (RFC 9457) as the API sends it, whatever its status. */
+export type Problem = Extract<Schemas[keyof Schemas & `Problem${string}`], { code: ProblemCode }>;
+
+/** The API answered with an error status. Thrown by {@link unwrap} and {@link paginate}. */
+export class SwitchyardApiError extends Error {
+  readonly status: number;
+  /** The problem's `code`; undefined when the body is not a Switchyard problem (e.g. a proxy's error page). */
+  readonly code: ProblemCode | undefined;
+  /** The request's id (`X-Request-Id`, or the problem's `request_id`): quote it to support. */
+  readonly requestId: string | undefined;
+  /** The problem document, when the body was one. */
+  readonly problem: Problem | undefined;
+  readonly response: Response;
+  constructor(response: Response, body: unknown) {
+    const problem = isProblem(body) ? body : undefined;
+    super(problem ? `${response.status} ${problem.code}: ${problem.detail ?? problem.title}` : `${response.status} ${response.statusText}`);
+    this.name = 'SwitchyardApiError';
+    this.status = response.status;
+    this.code = problem?.code;
+    this.requestId = response.headers.get('X-Request-Id') ?? problem?.request_id ?? undefined;
+    this.problem = problem;
+    this.response = response;
+  }
+}
+
+/** The call took longer than its timeout (the client's `timeoutMs`, or a `signal` that timed out). */
+export class SwitchyardTimeoutError extends Error {
+  readonly timeoutMs: number | undefined;
+  constructor(timeoutMs: number | undefined, options?: { cause: unknown }) {
+    super(timeoutMs === undefined ? 'the request timed out' : `the request did not complete within ${timeoutMs} ms`, options);
+    this.name = 'SwitchyardTimeoutError';
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The request never got an HTTP response (DNS, refused or reset connection…), after any retries. */
+export class SwitchyardConnectionError extends Error {
+  constructor(cause: unknown) {
+    super(`could not reach the Switchyard API: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'SwitchyardConnectionError';
+  }
+}
+
+function isProblem(body: unknown): body is Problem {
+  return typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string' && 'status' in body;
+}
+
+/** What the debug hook sees: each attempt sent, each response received, each retry scheduled. */
+export type SwitchyardDebugEvent =
+  | { type: 'request'; attempt: number; method: string; url: string; headers: Headers }
+  | { type: 'response'; attempt: number; method: string; url: string; status: number; durationMs: number; requestId: string | null }
+  | { type: 'retry'; attempt: number; method: string; url: string; delayMs: number; reason: string }
+  | { type: 'error'; attempt: number; method: string; url: string; error: unknown };
+
+export interface RetryPolicy {
+  /** Attempts per call, the first included; 1 turns retries off. Default 3. */
+  maxAttempts: number;
+  /** The first retry waits a random time up to this (full jitter); the bound doubles with each retry. Default 500 ms. */
+  baseDelayMs: number;
+  /** The bound stops growing here. Default 10 s. */
+  maxDelayMs: number;
+  /** A `Retry-After` longer than this is not waited for: the response is returned as it is. Default 60 s. */
+  maxRetryAfterMs: number;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
+const DEFAULT_TIMEOUT_MS = 30_000;
+/** Methods that change something: each call gets an Idempotency-Key, so that it is safe to retry. */
+const KEYED_METHODS = new Set(['POST', 'PATCH', 'DELETE']);
+/** Methods safe to repeat without a key. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const RETRIED_STATUSES = new Set([429, 503, 504]);
+
 export interface SwitchyardClientOptions extends ClientOptions {
   /** An API key (`sy_live_…` / `sy_test_…`), sent as `Authorization: Bearer <key>` on every request. */
   apiKey?: string;
+  /**
+   * Each POST, PATCH and DELETE without an `Idempotency-Key` header gets a random one (a UUID), kept
+   * across the client's retries of that call, so a retry after a lost reply replays the first
+   * answer instead of making the change twice. A key the caller sets is kept. Default true.
+   */
+  idempotencyKeys?: boolean;
+  /**
+   * Retries of 429, 503, 504, 409 `idempotency_key_in_use` and network errors, only for requests
+   * safe to repeat (GET/HEAD/OPTIONS, or any carrying an Idempotency-Key): `Retry-After` when the
+   * response has one, otherwise exponential backoff with full jitter. `false` turns retries off.
+   */
+  retry?: Partial<RetryPolicy> | false;
+  /**
+   * How long a call may take, retries and their waits included, before it fails with a
+   * {@link SwitchyardTimeoutError}. Default 30 s. Per call, a `signal` (e.g. `AbortSignal.timeout(5_000)`)
+   * ends it sooner; a signal that times out also surfaces as a SwitchyardTimeoutError.
+   */
+  timeoutMs?: number;
+  /**
+   * Sees every attempt, response, retry and network error, e.g. `debug: (event) => console.debug(event)`.
+   * Headers are the ones sent, the `Authorization` header included: redact before logging them.
+   */
+  debug?: (event: SwitchyardDebugEvent) => void;
+  /** How the client waits between attempts; for tests. Rejects with `signal.reason` if the signal aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 /**
  * A typed client for the Switchyard API: paths, parameters, bodies and responses (problem
- * documents included) are checked against the OpenAPI document at compile time.
+ * documents included) are checked against the OpenAPI document at compile time. It adds an
+ * Idempotency-Key to each write, retries what is safe to retry, bounds each call with a timeout,
+ * and names itself in `User-Agent`. Pair it with {@link unwrap} to get data or a thrown
+ * {@link SwitchyardApiError}, and {@link paginate} to walk a list.
  *
  * @example
  * const api = createSwitchyardClient({ baseUrl: 'http://127.0.0.1:8787', apiKey: process.env.SWITCHYARD_API_KEY })
- * const { data, error } = await api.GET('/health')
+ * const device = unwrap(await api.POST('/v1/devices', { body: { name: 'Front desk', kind: 'browser' } }))
+ * for await (const each of paginate(api, '/v1/devices', { params: { query: { limit: 100 } } })) console.log(each.id)
  */
 export function createSwitchyardClient(options: SwitchyardClientOptions = {}) {
-  const { apiKey, ...clientOptions } = options;
-  const client = createClient<paths>(clientOptions);
-  if (apiKey !== undefined) {
-    const authenticate: Middleware = {
-      onRequest({ request }) {
-        request.headers.set('Authorization', `Bearer ${apiKey}`);
-        return request;
-      },
-    };
-    client.use(authenticate);
-  }
+  const { apiKey, idempotencyKeys = true, retry, timeoutMs = DEFAULT_TIMEOUT_MS, debug, sleep, ...clientOptions } = options;
+  const retryPolicy: RetryPolicy = retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...retry };
+  // Retries, timeouts and the debug hook sit in the fetch openapi-fetch calls, not in a middleware:
+  // middleware runs once per call, so a middleware registered later (a logger, a contract check) sees
+  // the call's final response, and the Idempotency-Key set below is the same on every attempt.
+  const client = createClient<paths>({
+    ...clientOptions,
+    fetch: resilientFetch({
+      fetch: clientOptions.fetch ?? ((request) => globalThis.fetch(request)),
+      retry: retryPolicy,
+      timeoutMs,
+      debug: debug ?? (() => {}),
+      sleep: sleep ?? abortableSleep,
+    }),
+  });
+  const identify: Middleware = {
+    onRequest({ request }) {
+      if (apiKey !== undefined) request.headers.set('Authorization', `Bearer ${apiKey}`);
+      // A User-Agent the caller set (an app naming itself) is kept. Browsers refuse to let a page set
+      // User-Agent at all and send their own, so the client also names itself in a header of its own.
+      if (!request.headers.has('User-Agent')) request.headers.set('User-Agent', CLIENT_NAME);
+      request.headers.set('X-Switchyard-Client', CLIENT_NAME);
+      if (idempotencyKeys && KEYED_METHODS.has(request.method) && !request.headers.has('Idempotency-Key')) {
+        request.headers.set('Idempotency-Key', crypto.randomUUID());
+      }
+      return request;
+    },
+  };
+  client.use(identify);
   return client;
 }
 
 export type SwitchyardClient = ReturnType<typeof createSwitchyardClient>;
+
+interface ResilientFetchSettings {
+  fetch: (request: Request) => Promise<Response>;
+  retry: RetryPolicy;
+  timeoutMs: number;
+  debug: (event: SwitchyardDebugEvent) => void;
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** A fetch that makes up to `retry.maxAttempts` attempts of a request within one deadline. */
+function resilientFetch(settings: ResilientFetchSettings): (request: Request) => Promise<Response> {
+  return async function sendWithRetries(request) {
+    const { method, url } = request;
+    const repeatable = SAFE_METHODS.has(method) || request.headers.has('Idempotency-Key');
+    // Read once so that each attempt can send it again (a body stream can be read only once).
+    const body = request.body === null ? null : await request.arrayBuffer();
+    const deadline = callDeadline(request.signal, settings.timeoutMs);
+    try {
+      for (let attempt = 1; ; attempt += 1) {
+        const last = !repeatable || attempt >= settings.retry.maxAttempts;
+        const attemptRequest = new Request(url, {
+          method,
+          headers: request.headers,
+          body,
+          redirect: request.redirect,
+          signal: deadline.signal,
+        });
+        settings.debug({ type: 'request', attempt, method, url, headers: attemptRequest.headers });
+        const startedAt = Date.now();
+        let response: Response;
+        try {
+          response = await untilAborted(settings.fetch(attemptRequest), deadline.signal);
+        } catch (error) {
+          if (deadline.signal.aborted) throw deadline.failure();
+          settings.debug({ type: 'error', attempt, method, url, error });
+          if (last) throw new SwitchyardConnectionError(error);
+          await wait(settings, deadline, { attempt, method, url, delayMs: backoffDelay(settings.retry, attempt), reason: 'network error' });
+          continue;
+        }
+        const requestId = response.headers.get('X-Request-Id');
+        settings.debug({ type: 'response', attempt, method, url, status: response.status, durationMs: Date.now() - startedAt, requestId });
+        const reason = await retryReason(response);
+        if (last || reason === undefined) return response;
+        const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'));
+        if (retryAfterMs !== undefined && retryAfterMs > settings.retry.maxRetryAfterMs) return response;
+        // Not read: let the connection go before waiting.
+        await response.body?.cancel();
+        await wait(settings, deadline, { attempt, method, url, delayMs: retryAfterMs ?? backoffDelay(settings.retry, attempt), reason });
+      }
+    } finally {
+      deadline.dispose();
+    }
+  };
+}
+
+async function wait(
+  settings: ResilientFetchSettings,
+  deadline: CallDeadline,
+  retry: { attempt: number; method: string; url: string; delayMs: number; reason: string },
+): Promise<void> {
+  settings.debug({ type: 'retry', ...retry });
+  try {
+    await settings.sleep(retry.delayMs, deadline.signal);
+  } catch (error) {
+    if (deadline.signal.aborted) throw deadline.failure();
+    throw error;
+  }
+}
+
+/** Why a response is worth another attempt, or undefined when it is not. */
+async function retryReason(response: Response): Promise<string | undefined> {
+  if (RETRIED_STATUSES.has(response.status)) return `status ${response.status}`;
+  if (response.status !== 409) return undefined;
+  // 409 is retried only while the key's first request is in flight; other conflicts are final.
+  const body: unknown = await response
+    .clone()
+    .json()
+    .catch(() => undefined);
+  return isProblem(body) && body.code === 'idempotency_key_in_use' ? 'idempotency_key_in_use' : undefined;
+}
+
+/** Full jitter: a random wait up to a bound that doubles with each attempt (AWS's "Exponential Backoff And Jitter"). */
+function backoffDelay(policy: RetryPolicy, attempt: number): number {
+  return Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+}
+
+/** `Retry-After` in milliseconds: delay-seconds or an HTTP date; undefined when absent or unreadable. */
+function parseRetryAfter(value: string | null): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+interface CallDeadline {
+  /** Aborts when the call times out or the caller's signal aborts. */
+  signal: AbortSignal;
+  /** What to throw once `signal` has aborted. */
+  failure(): unknown;
+  dispose(): void;
+}
+
+function callDeadline(callerSignal: AbortSignal | null | undefined, timeoutMs: number): CallDeadline {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = Number.isFinite(timeoutMs)
+    ? setTimeout(() => {
+        timedOut = true;
+        controller.abort(new SwitchyardTimeoutError(timeoutMs));
+      }, timeoutMs)
+    : undefined;
+  const follow = () => controller.abort(callerSignal?.reason);
+  if (callerSignal?.aborted) follow();
+  else callerSignal?.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    failure() {
+      if (timedOut) return controller.signal.reason;
+      const reason: unknown = callerSignal?.reason;
+      // AbortSignal.timeout() aborts with a DOMException named TimeoutError.
+      if (reason instanceof Error && reason.name === 'TimeoutError') return new SwitchyardTimeoutError(undefined, { cause: reason });
+      return reason;
+    },
+    dispose() {
+      if (timer !== undefined) clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', follow);
+    },
+  };
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts: not every fetch (a test double, a binding) honours a signal. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return untilAborted(new Promise<void>((resolve) => setTimeout(resolve, ms)), signal);
+}
+
+/** What openapi-fetch resolves with: data on a 2xx, the parsed error body otherwise. */
+type ClientResult<Data> = { data: Data; error?: never; response: Response } | { data?: never; error: unknown; response: Response };
+
+/**
+ * The data of a successful call, or a thrown {@link SwitchyardApiError} (with the problem's `code`,
+ * `status` and `requestId`) for an error status.
+ *
+ * @example
+ * try { const device = unwrap(await api.GET('/v1/devices/{id}', { params: { path: { id } } })) }
+ * catch (error) { if (error instanceof SwitchyardApiError && error.code === 'not_found') … }
+ */
+export function unwrap<Result extends ClientResult<unknown>>(result: Result): SuccessData<Result> {
+  if (!result.response.ok) throw new SwitchyardApiError(result.response, result.error);
+  // A 2xx: openapi-fetch filled `data` (undefined for a 204, as its type says).
+  return result.data as SuccessData<Result>;
+}
+
+/** The `data` of a result's success branch (inferring from the whole union would add `undefined`, the error branch's). */
+type SuccessData<Result> = Result extends { data: infer Data; error?: never } ? Data : never;
+
+type ListPage = { data: unknown[]; next_cursor: string | null };
+
+/** The paths whose GET answers a page: `{ data: [...], next_cursor }`. */
+export type ListPath = {
+  [Path in keyof paths]: paths[Path] extends { get: { responses: { 200: { content: { 'application/json': ListPage } } } } } ? Path : never;
+}[keyof paths];
+
+type ListOperation<Path extends ListPath> = paths[Path]['get'];
+/** One item of a list operation's pages. */
+export type ListItem<Path extends ListPath> = ListOperation<Path>['responses'][200]['content']['application/json']['data'][number];
+
+/**
+ * Every item of a list operation, page after page (following `next_cursor`), for `for await`.
+ * A page that fails throws a {@link SwitchyardApiError}. `params.query.cursor` starts from a page.
+ *
+ * @example
+ * for await (const device of paginate(api, '/v1/devices', { params: { query: { limit: 100, status: 'active' } } })) …
+ */
+export async function* paginate<Path extends ListPath>(
+  api: SwitchyardClient,
+  path: Path,
+  init: FetchOptions<ListOperation<Path>> = {} as FetchOptions<ListOperation<Path>>,
+): AsyncGenerator<ListItem<Path>, void, undefined> {
+  // The generic path defeats openapi-fetch's per-path overloads; the signature above is what is checked.
+  const get = api.GET as unknown as (path: string, init: object) => Promise<ClientResult<ListPage>>;
+  const params = (init as { params?: { query?: Record<string, unknown> } }).params ?? {};
+  let cursor = params.query?.cursor;
+  do {
+    const query = { ...params.query, ...(cursor === undefined ? {} : { cursor }) };
+    const page = unwrap(await get(path, { ...init, params: { ...params, query } }));
+    for (const item of page.data) yield item as ListItem<Path>;
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor !== undefined);
+}
 
 /** Every frame the server sends on a session socket: a `SessionMessage`, an `error` or a `pong`. */
 export type ServerFrame = components['schemas']['ServerFrame'];
@@ -379,6 +712,8 @@ export function connectSession(options: ConnectSessionOptions): SessionConnectio
     options.api ??
     createSwitchyardClient({
       baseUrl: String(options.baseUrl),
+      // History reads have their own retry loop (readHistory), paced by the session's backoff.
+      retry: false,
       ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
       ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     });

@@ -22,6 +22,10 @@ export function apiClient(options: { apiKey?: string; headers?: Record<string, s
   const client = createSwitchyardClient({
     baseUrl: BASE_URL,
     fetch: (request) => exports.default.fetch(request),
+    // The server's tests see each request exactly as the test sent it: no key it did not set, no
+    // retry of a 429 or 503 it provoked (test/client/api-client.test.ts covers the client's own).
+    retry: false,
+    idempotencyKeys: false,
     ...options,
   });
   client.use(responseContract);
