@@ -315,7 +315,7 @@ export interface paths {
          *
          *     Reconnect with `last_seq` (the highest `seq` processed) and `epoch`: the socket replays what was missed, in order, at most the last 1,000; an older part is announced first as a `gap` (read it from `GET /v1/sessions/{id}/messages`), and `resumed` ends the replay. Give a `message` frame an `id` to publish it at most once: a repeat is answered with `published` and not broadcast.
          *
-         *     Each socket may send 50 frames a second (bursts of 100); an excess frame is dropped and answered with an `error` `rate_limited` and `retry_after_ms`. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.
+         *     Each socket may send the session's `frames_per_second` (default 50, in bursts of 100; the `welcome` says); an excess frame is dropped and answered with an `error` `rate_limited` and `retry_after_ms`. Send `{"type":"ping"}` (answered `{"type":"pong"}`) at least every 30 s.
          *
          *     | Close code | Name | Meaning | Reconnect? |
          *     |---|---|---|---|
@@ -570,7 +570,7 @@ export interface components {
              */
             type: "published";
             /**
-             * @description The publisher's own id for the message, 1–64 visible ASCII characters. A repeat of an id the room still remembers (the sender's ids of the last 10 minutes, its last 10,000 at least) is not broadcast again: the publisher is answered with the first one's `seq`.
+             * @description The publisher's own id for the message, 1–64 visible ASCII characters. A repeat of an id the room still remembers (the sender's ids of the last 10 minutes; of a sender that published more than 10,000 in that time, its newest 10,000) is not broadcast again: the publisher is answered with the first one's `seq`.
              * @example msg-0001
              */
             id: string;
@@ -590,7 +590,7 @@ export interface components {
              */
             type: "error";
             /**
-             * @description `invalid_frame`: not JSON text, refused by the JSON rules of request bodies, or not a `ClientFrame`. `rate_limited`: more than 50 frames a second (bursts of 100) on this socket; the frame was dropped, send it again after `retry_after_ms`. 200 refused frames within 10 s close the socket with 4029.
+             * @description `invalid_frame`: not JSON text, refused by the JSON rules of request bodies, or not a `ClientFrame`. `rate_limited`: more frames than the session's `frames_per_second` on this socket (default 50 a second, bursts of 100); the frame was dropped, send it again after `retry_after_ms`. 200 refused frames within 10 s close the socket with 4029.
              * @enum {string}
              */
             code: "invalid_frame" | "rate_limited";
@@ -626,7 +626,7 @@ export interface components {
              */
             type: "message";
             /**
-             * @description The publisher's own id for the message, 1–64 visible ASCII characters. A repeat of an id the room still remembers (the sender's ids of the last 10 minutes, its last 10,000 at least) is not broadcast again: the publisher is answered with the first one's `seq`.
+             * @description The publisher's own id for the message, 1–64 visible ASCII characters. A repeat of an id the room still remembers (the sender's ids of the last 10 minutes; of a sender that published more than 10,000 in that time, its newest 10,000) is not broadcast again: the publisher is answered with the first one's `seq`.
              * @example msg-0001
              */
             id?: string;

@@ -21,6 +21,7 @@ import {
   DEFAULT_FRAME_BYTES,
   DEFAULT_PRESENCE_GRACE_SECONDS,
   FRAME_RATE,
+  frameBurst,
   type MessageFrame,
   MessageIdSchema,
   type PresenceFrame,
@@ -653,11 +654,6 @@ function claimedMessageId(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || !('id' in value)) return undefined;
   const id = MessageIdSchema.safeParse(value.id);
   return id.success ? id.data : undefined;
-}
-
-/** A socket may send twice its per-second rate at once (the default: 50 a second, bursts of 100). */
-function frameBurst(framesPerSecond: number): number {
-  return framesPerSecond * 2;
 }
 
 function closeAll(sockets: WebSocket[], code: number, reason: string): void {

@@ -13,8 +13,13 @@ export const DEFAULT_FRAME_BYTES = 64 * 1024;
 export const MIN_FRAME_BYTES = 1024;
 export const SUBPROTOCOL = 'switchyard.v1';
 
-/** Each connection's token bucket by default: frames refill at this rate per second, up to the burst (twice the rate). */
-export const FRAME_RATE = { perSecond: 50, burst: 100 } as const;
+/** A socket may send twice its per-second rate at once: the token bucket's size for a session's `frames_per_second`. */
+export function frameBurst(framesPerSecond: number): number {
+  return framesPerSecond * 2;
+}
+
+/** Each connection's token bucket by default: frames refill at this rate per second, up to the burst. */
+export const FRAME_RATE = { perSecond: 50, burst: frameBurst(50) } as const;
 export const MAX_FRAMES_PER_SECOND = 1000;
 /**
  * Refused frames tolerated in one window before the socket is closed with 4029: a client that
@@ -91,7 +96,7 @@ export const MessageIdSchema = z
   .string()
   .regex(/^[\x21-\x7e]{1,64}$/, 'Must be 1–64 visible ASCII characters')
   .openapi({
-    description: `The publisher's own id for the message, 1–64 visible ASCII characters. A repeat of an id the room still remembers (the sender's ids of the last ${PUBLISH_ID_WINDOW.ms / 60_000} minutes, its last ${PUBLISH_ID_WINDOW.perSender.toLocaleString('en')} at least) is not broadcast again: the publisher is answered with the first one's \`seq\`.`,
+    description: `The publisher's own id for the message, 1–64 visible ASCII characters. A repeat of an id the room still remembers (the sender's ids of the last ${PUBLISH_ID_WINDOW.ms / 60_000} minutes; of a sender that published more than ${PUBLISH_ID_WINDOW.perSender.toLocaleString('en')} in that time, its newest ${PUBLISH_ID_WINDOW.perSender.toLocaleString('en')}) is not broadcast again: the publisher is answered with the first one's \`seq\`.`,
     example: 'msg-0001',
   });
 
@@ -148,7 +153,7 @@ export const ErrorFrameSchema = z
   .object({
     type: z.literal('error').openapi({ description: 'The frame the client sent was refused; the socket stays open.' }),
     code: z.enum(FRAME_ERROR_CODES).openapi({
-      description: `\`invalid_frame\`: not JSON text, refused by the JSON rules of request bodies, or not a \`ClientFrame\`. \`rate_limited\`: more than ${FRAME_RATE.perSecond} frames a second (bursts of ${FRAME_RATE.burst}) on this socket; the frame was dropped, send it again after \`retry_after_ms\`. ${ABUSE_LIMIT.refusedFrames} refused frames within ${ABUSE_LIMIT.windowMs / 1000} s close the socket with 4029.`,
+      description: `\`invalid_frame\`: not JSON text, refused by the JSON rules of request bodies, or not a \`ClientFrame\`. \`rate_limited\`: more frames than the session's \`frames_per_second\` on this socket (default ${FRAME_RATE.perSecond} a second, bursts of ${FRAME_RATE.burst}); the frame was dropped, send it again after \`retry_after_ms\`. ${ABUSE_LIMIT.refusedFrames} refused frames within ${ABUSE_LIMIT.windowMs / 1000} s close the socket with 4029.`,
     }),
     detail: z.string().openapi({
       description: 'What is wrong, and where (an RFC 6901 JSON pointer), for a human.',

@@ -25,19 +25,18 @@ function validClaims(now = Math.floor(Date.now() / 1000)) {
   };
 }
 
+/** A token for `client:x` of SESSION, minted by key_1 of org_1. */
+function mintForClient(ttlSeconds: number) {
+  return mintConnectToken(SECRET, { participant: 'client:x', sessionId: SESSION, orgId: 'org_1', keyId: 'key_1', ttlSeconds });
+}
+
 async function signed(claims: Record<string, unknown>, alg = 'HS256', key: Uint8Array = KEY): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg }).sign(key);
 }
 
 describe('connect tokens', () => {
   it('round-trips', async () => {
-    const { token } = await mintConnectToken(SECRET, {
-      participant: 'client:x',
-      sessionId: SESSION,
-      orgId: 'org_1',
-      keyId: 'key_1',
-      ttlSeconds: 60,
-    });
+    const { token } = await mintForClient(60);
     await expect(verifyConnectToken(SECRET, token, SESSION)).resolves.toMatchObject({
       sub: 'client:x',
       sid: SESSION,
@@ -47,25 +46,13 @@ describe('connect tokens', () => {
   });
 
   it('names the minting API key in the payload (`kid`), not in the header, where it would name a signing key', async () => {
-    const { token } = await mintConnectToken(SECRET, {
-      participant: 'client:x',
-      sessionId: SESSION,
-      orgId: 'org_1',
-      keyId: 'key_1',
-      ttlSeconds: 60,
-    });
+    const { token } = await mintForClient(60);
     expect(decodeJwt(token).kid).toBe('key_1');
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
   });
 
   it('caps the lifetime at 15 minutes when minting', async () => {
-    const { expiresAt } = await mintConnectToken(SECRET, {
-      participant: 'client:x',
-      sessionId: SESSION,
-      orgId: 'org_1',
-      keyId: 'key_1',
-      ttlSeconds: 3600,
-    });
+    const { expiresAt } = await mintForClient(3600);
     expect(expiresAt.getTime() - Date.now()).toBeLessThanOrEqual(MAX_TOKEN_TTL_SECONDS * 1000);
   });
 
@@ -98,13 +85,7 @@ describe('connect tokens', () => {
   });
 
   it('refuses a tampered payload', async () => {
-    const { token } = await mintConnectToken(SECRET, {
-      participant: 'client:x',
-      sessionId: SESSION,
-      orgId: 'org_1',
-      keyId: 'key_1',
-      ttlSeconds: 60,
-    });
+    const { token } = await mintForClient(60);
     const [header, , signature] = token.split('.');
     const forged = `${header}.${base64url({ ...validClaims(), sub: 'client:admin' })}.${signature}`;
     await expect(verifyConnectToken(SECRET, forged, SESSION)).rejects.toMatchObject({ reason: 'bad_signature' });
