@@ -2841,9 +2841,9 @@ export interface operations {
                 limit?: number;
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
-                /** @description What happened. */
+                /** @description Only events of this action. */
                 action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued";
-                /** @description The kind of object it happened to. */
+                /** @description Only events about objects of this kind. */
                 target_type?: "api_key" | "device" | "session";
                 /** @description Only events about this object. */
                 target_id?: string;
@@ -3120,6 +3120,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Front desk tablet",
+                 *       "kind": "browser",
+                 *       "tags": [
+                 *         "lobby"
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["DeviceCreate"];
             };
         };
@@ -3649,6 +3658,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "status": "disabled"
+                 *     }
+                 */
                 "application/json": components["schemas"]["DeviceUpdate"];
             };
         };
@@ -3989,6 +4003,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "ttl_seconds": 3600,
+                 *       "max_participants": 10
+                 *     }
+                 */
                 "application/json": components["schemas"]["SessionCreate"];
             };
         };

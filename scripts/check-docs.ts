@@ -7,13 +7,18 @@
  *
  *   network  every request the page makes goes to 127.0.0.1 (data: and blob: URLs aside)
  *   console  no console error, uncaught error, CSP violation, failed or 4xx/5xx request
- *   render   the title is "Switchyard API reference", the operation summaries are visible,
- *            search finds an operation and "Test Request" gets a 200 from /health
+ *   render   the title is "Switchyard API reference", the operation summaries are visible and
+ *            search finds an operation
+ *   clicks   each operation below shows its TypeScript sample (x-codeSamples), and
+ *            "Test Request" as a newcomer uses it: the demo-style key typed once into its
+ *            Authentication field, then Send, with nothing else changed, answers 2xx on every GET
+ *            without path parameters; Register a device sent twice makes two different devices
+ *            (nothing pre-filled makes the first click fail or the second replay the first)
  *   upsells  none of Scalar's vendor upsells is visible, in any of those states
  *
  * Scalar turns most of its upsells on for local hosts (localhost, 127.0.0.1, *.test), so this run
  * on 127.0.0.1 is the worst case; a deployed Worker shows fewer of them, never more. It saves a
- * screenshot to reports/docs.png (and reports/docs-client.png, with "Test Request" open), stops the
+ * screenshot to reports/docs.png and one per click to reports/docs-<operationId>.png, stops the
  * Worker whatever happens and ends with `docs: N passed, N failed`.
  *
  *   node scripts/check-docs.ts
@@ -24,7 +29,10 @@ import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { CLIENT_PACKAGE } from '../src/code-samples.ts';
+import { SCOPES } from '../src/schemas/scopes.ts';
 import { ensureDevVars, type LocalWorker, migrateLocal, ROOT, startLocalWorker } from './lib/local-worker.ts';
+import { bootstrapOrganization } from './lib/org-bootstrap.ts';
 
 const TITLE = 'Switchyard API reference';
 /** Operation summaries from the spec that must be on screen. */
@@ -68,6 +76,54 @@ const CSP_LISTENER = `document.addEventListener('securitypolicyviolation', (even
   const target = event.target && event.target.nodeName ? event.target.nodeName.toLowerCase() : '';
   globalThis.__docsCheckCsp(\`\${event.effectiveDirective} blocked \${event.blockedURI || 'inline'}\${target ? \` on <\${target}>\` : ''}\${event.sample ? \` (\${event.sample})\` : ''} at \${event.sourceFile}:\${event.lineNumber}:\${event.columnNumber}\`);
 }, true);`;
+
+/** An operation "Test Request" is clicked on, and how many times Send is pressed. */
+interface Click {
+  method: string;
+  path: string;
+  operationId: string;
+  tag: string;
+  sends: number;
+  /** The operation takes the API key (the public probes declare `security: []`). */
+  authenticated: boolean;
+}
+
+interface SpecOperation {
+  operationId?: string;
+  tags?: string[];
+  parameters?: Array<{ in: string }>;
+  security?: unknown[];
+  'x-websocket'?: unknown;
+}
+
+/**
+ * Every GET without path parameters (a newcomer's first clicks need no id from an earlier
+ * response), and Register a device twice: the write a newcomer tries first, where a fixed
+ * pre-filled Idempotency-Key or external id would make the second click replay or conflict.
+ */
+function clicksFor(spec: { paths: Record<string, Record<string, SpecOperation>> }): Click[] {
+  const clicks: Click[] = [];
+  for (const [path, item] of Object.entries(spec.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      const sends =
+        method === 'get' && operation['x-websocket'] === undefined && !operation.parameters?.some((parameter) => parameter.in === 'path')
+          ? 1
+          : method === 'post' && path === '/v1/devices'
+            ? 2
+            : 0;
+      if (sends === 0) continue;
+      clicks.push({
+        method: method.toUpperCase(),
+        path,
+        operationId: operation.operationId ?? path,
+        tag: operation.tags?.[0] ?? '',
+        sends,
+        authenticated: operation.security === undefined || operation.security.length > 0,
+      });
+    }
+  }
+  return clicks;
+}
 
 /** A reason the check cannot run that needs no stack trace to act on (a busy port, no Chromium). */
 class SetupError extends Error {}
@@ -150,7 +206,6 @@ async function main(): Promise<CheckResult[]> {
   const stateDir = join(ROOT, '.docs-check');
   const reportsDir = join(ROOT, 'reports');
   const screenshot = join(reportsDir, 'docs.png');
-  const clientScreenshot = join(reportsDir, 'docs-client.png');
   const shots: string[] = [];
 
   /** Set while wrangler starts, so a Ctrl-C then still stops it once it is up. */
@@ -179,6 +234,14 @@ async function main(): Promise<CheckResult[]> {
     await mkdir(reportsDir, { recursive: true });
     await ensureDevVars();
     await migrateLocal(join(stateDir, 'state'));
+    // The key a newcomer pastes from `npm start`'s output: every scope, a plan whose limits the clicks cannot reach.
+    const { apiKey } = await bootstrapOrganization({
+      name: 'Docs check',
+      scopes: [...SCOPES],
+      plan: 'pro',
+      mode: 'test',
+      persistTo: join(stateDir, 'state'),
+    });
     const launch = startLocalWorker({ port, persistTo: join(stateDir, 'state'), quiet: true, log: 'ignore' });
     starting = launch.catch(() => undefined);
     worker = await launch.catch((error: unknown) => {
@@ -236,6 +299,8 @@ async function main(): Promise<CheckResult[]> {
     /** Each upsell seen, with the states it was seen in. */
     const upsells = new Map<string, string[]>();
     const states: string[] = [];
+    const clicked: string[] = [];
+    const clickFailures: string[] = [];
     const scan = async (state: string) => {
       states.push(state);
       for (const upsell of await visibleUpsells(page)) upsells.set(upsell, [...(upsells.get(upsell) ?? []), state]);
@@ -275,27 +340,62 @@ async function main(): Promise<CheckResult[]> {
         renderFailures.push(`search: ${clip(String(error), 200)}`);
       }
 
-      try {
-        await page
-          .getByRole('button', { name: /^Test Request/ })
-          .first()
-          .click({ timeout: STEP_TIMEOUT_MS });
-        const send = page.getByRole('button', { name: /^Send\b/ }).first();
-        await send.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
-        await scan('Test Request');
-        const [answer] = await Promise.all([
-          page.waitForResponse((candidate) => new URL(candidate.url()).pathname === '/health', { timeout: STEP_TIMEOUT_MS }),
-          send.click(),
-        ]);
-        if (answer.status() === 200) render.push('"Test Request" got 200 from /health');
-        else renderFailures.push(`"Test Request": /health answered ${answer.status()}`);
-        // The response body viewer (CodeMirror) mounts its styles now.
-        await page.locator('.cm-editor').first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
-        await scan('response');
-        await page.screenshot({ path: clientScreenshot });
-        shots.push(clientScreenshot);
-      } catch (error) {
-        renderFailures.push(`"Test Request": ${clip(String(error), 200)}`);
+      const spec = (await (await fetch(`${worker.url}/openapi.json`)).json()) as Parameters<typeof clicksFor>[0];
+      for (const [index, click] of clicksFor(spec).entries()) {
+        const name = `${click.method} ${click.path}`;
+        try {
+          // The sidebar, as a reader finds an operation: open its tag's group, then its entry.
+          const group = page.getByRole('button', { name: `Open Group - ${click.tag}`, exact: true });
+          if ((await group.count()) > 0) await group.first().click({ timeout: STEP_TIMEOUT_MS });
+          await page.locator(`a[href$="/${click.method}${click.path}"]`).first().click({ timeout: STEP_TIMEOUT_MS });
+          const section = page.locator(`[id$="/${click.method}${click.path}"]`);
+          // The request example shows the sample written with the client package first (x-codeSamples).
+          await section.getByText(`TypeScript (${CLIENT_PACKAGE})`).first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+          await section
+            .getByRole('button', { name: /^Test Request/ })
+            .first()
+            .click({ timeout: STEP_TIMEOUT_MS });
+          const dialog = page.getByRole('dialog').first();
+          const send = dialog.getByRole('button', { name: /^Send\b/ }).first();
+          await send.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+          if (index === 0) await scan('Test Request');
+          // Typed once, on the first click that asks for it: the reference keeps it for the others.
+          if (click.authenticated) {
+            const token = dialog.getByPlaceholder('Token');
+            if (!(await token.isVisible()))
+              await dialog.getByText('Authentication', { exact: true }).first().click({ timeout: STEP_TIMEOUT_MS });
+            if ((await token.inputValue({ timeout: STEP_TIMEOUT_MS })) === '') await token.fill(apiKey);
+          }
+          const ids: string[] = [];
+          for (let attempt = 0; attempt < click.sends; attempt++) {
+            const [answer] = await Promise.all([
+              page.waitForResponse(
+                (candidate) => candidate.request().method() === click.method && new URL(candidate.url()).pathname === click.path,
+                { timeout: STEP_TIMEOUT_MS },
+              ),
+              send.click(),
+            ]);
+            if (answer.status() < 200 || answer.status() > 299)
+              throw new Error(`answered ${answer.status()}: ${clip(await answer.text(), 200)}`);
+            const body = (await answer.json().catch(() => undefined)) as { id?: unknown } | undefined;
+            if (typeof body?.id === 'string') ids.push(body.id);
+          }
+          if (click.sends > 1 && new Set(ids).size !== click.sends) {
+            throw new Error(`${click.sends} sends made ${new Set(ids).size} distinct objects (${ids.join(', ') || 'no ids'})`);
+          }
+          // The response body viewer (CodeMirror) mounts its styles now.
+          await dialog.locator('.cm-editor').first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+          if (index === 0) await scan('response');
+          const shot = join(reportsDir, `docs-${click.operationId}.png`);
+          await page.screenshot({ path: shot });
+          shots.push(shot);
+          clicked.push(click.sends > 1 ? `${name} ×${click.sends} (${ids.length} devices)` : name);
+          await page.keyboard.press('Escape');
+          await dialog.waitFor({ state: 'hidden', timeout: STEP_TIMEOUT_MS });
+        } catch (error) {
+          clickFailures.push(`${name}: ${clip(String(error), 300)}`);
+          await page.keyboard.press('Escape');
+        }
       }
     }
     // CSP violation events and console messages arrive asynchronously: let the last ones land.
@@ -325,6 +425,16 @@ async function main(): Promise<CheckResult[]> {
         details: renderFailures,
       },
       {
+        name: 'clicks',
+        passed: rendered && clicked.length > 0 && clickFailures.length === 0,
+        summary: !rendered
+          ? 'not checked: the reference did not render'
+          : clickFailures.length === 0
+            ? `"Test Request" answered 2xx on ${clicked.join(', ')}`
+            : `${clickFailures.length} of ${clicked.length + clickFailures.length} "Test Request" clicks failed`,
+        details: clickFailures,
+      },
+      {
         name: 'upsells',
         passed: rendered && upsells.size === 0,
         summary: !rendered
@@ -341,7 +451,7 @@ async function main(): Promise<CheckResult[]> {
   }
 }
 
-const CHECKS = ['network', 'console', 'render', 'upsells'];
+const CHECKS = ['network', 'console', 'render', 'clicks', 'upsells'];
 const started = performance.now();
 let results: CheckResult[];
 try {

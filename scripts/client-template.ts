@@ -1,19 +1,20 @@
 // The hand-written part of generated/client.ts. `npm run spec` copies this file there below a
-// "Generated" header, pointing its imports at the generated files and writing SUBPROTOCOL and
-// CLOSE_CODE_TABLE in as literals (the client must not import the Worker's source). Edit this
-// file, not the copy.
+// "Generated" header, pointing its imports at the generated files and writing API_VERSION,
+// SUBPROTOCOL and CLOSE_CODE_TABLE in as literals (the client must not import the Worker's source).
+// Edit this file, not the copy.
 
 import createClient, { type ClientOptions, type FetchOptions, type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../generated/api.ts';
+import { API_VERSION } from '../src/openapi.ts';
 import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
 
 export type { components, operations, paths } from '../generated/api.ts';
 
 /**
- * The client's version: the API document's `info.version` it was generated from (a test checks the
- * two agree). Sent as `User-Agent: switchyard-client/<version>`.
+ * The client's version: the API document's `info.version` it was generated from, which is also the
+ * npm package's version. Sent as `User-Agent: switchyard-client/<version>`.
  */
-export const CLIENT_VERSION = '0.1.0';
+export const CLIENT_VERSION = API_VERSION;
 const CLIENT_NAME = `switchyard-client/${CLIENT_VERSION}`;
 
 type Schemas = components['schemas'];

@@ -4,6 +4,7 @@
  * and `GET /openapi.json` both call {@link buildOpenApiDocument}, so they cannot disagree.
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import { addCodeSamples } from './code-samples.ts';
 import type { AppEnv } from './context.ts';
 import { ClientFrameSchema, ServerFrameSchema, SessionMessageSchema } from './schemas/realtime.ts';
 import { COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
@@ -31,7 +32,7 @@ export function registerComponents(app: OpenAPIHono<AppEnv>): void {
 }
 
 export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
-  return app.getOpenAPI31Document({
+  const document = app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
       title: 'Switchyard API',
@@ -59,4 +60,6 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
     ],
     security: [{ ApiKey: [] }],
   });
+  addCodeSamples(document);
+  return document;
 }

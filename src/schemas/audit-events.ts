@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { ApiKeyIdSchema } from './api-keys.ts';
-import { idSchema, NextCursorSchema, PaginationQuerySchema, TimestampInputSchema, TimestampSchema } from './common.ts';
+import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampInputSchema, TimestampSchema } from './common.ts';
 
 export const AUDIT_ACTIONS = [
   'api_key.created',
@@ -53,14 +53,9 @@ export const AuditEventListSchema = z
   .openapi('AuditEventList', { description: 'A page of audit events.' });
 
 export const AuditEventQuerySchema = PaginationQuerySchema.extend({
-  action: ActionSchema.optional(),
-  target_type: TargetTypeSchema.optional(),
-  target_id: z
-    .string()
-    .min(1)
-    .max(64)
-    .optional()
-    .openapi({ description: 'Only events about this object.', example: 'key_4Hc9XbQ2LmT7rVz1NpKs3w' }),
-  since: TimestampInputSchema.optional().openapi({ description: 'Only events at or after this time.' }),
-  until: TimestampInputSchema.optional().openapi({ description: 'Only events before this time.' }),
+  action: queryFilter(ActionSchema, 'Only events of this action.'),
+  target_type: queryFilter(TargetTypeSchema, 'Only events about objects of this kind.'),
+  target_id: queryFilter(z.string().min(1).max(64), 'Only events about this object.'),
+  since: queryFilter(TimestampInputSchema, 'Only events at or after this time.'),
+  until: queryFilter(TimestampInputSchema, 'Only events before this time.'),
 }).strict();

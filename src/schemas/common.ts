@@ -17,6 +17,16 @@ export function idSchema(kind: IdKind, description: string, example: string) {
   return z.string().regex(idPattern(kind)).openapi({ description, example });
 }
 
+/**
+ * An optional query filter, shown in the reference without the example its schema carries
+ * elsewhere: the reference pre-fills every example into "Test Request", and a pre-filled filter
+ * narrows the first click to an empty page (or a 400, for an id of another organisation). What it
+ * takes is still in its type, enum and description.
+ */
+export function queryFilter<Schema extends z.ZodType>(schema: Schema, description: string) {
+  return schema.optional().openapi({ description, example: undefined });
+}
+
 export const PaginationQuerySchema = z.object({
   limit: z.coerce
     .number()

@@ -4,7 +4,7 @@
  * read-only fields appear only in `Device`, writable ones in `DeviceCreate` / `DeviceUpdate`.
  */
 import { z } from '@hono/zod-openapi';
-import { idSchema, NextCursorSchema, PaginationQuerySchema, TimestampSchema } from './common.ts';
+import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampSchema } from './common.ts';
 
 export const DEVICE_KINDS = ['phone', 'browser', 'iot', 'server', 'other'] as const;
 export const DEVICE_STATUSES = ['active', 'disabled'] as const;
@@ -104,6 +104,14 @@ export const DeviceCreateSchema = z
   .strict()
   .openapi('DeviceCreate', { description: 'A device to register. Omitted fields: no external id, empty metadata and tags, `active`.' });
 
+/**
+ * The request the reference pre-fills and the TypeScript sample sends: without `external_id`,
+ * whose example would make a second "Test Request" a 409.
+ */
+export const DEVICE_CREATE_EXAMPLE = { name: 'Front desk tablet', kind: 'browser', tags: ['lobby'] } satisfies z.input<
+  typeof DeviceCreateSchema
+>;
+
 export const DeviceUpdateSchema = z
   .object({
     name: NameSchema.optional(),
@@ -120,6 +128,9 @@ export const DeviceUpdateSchema = z
     minProperties: 1,
   });
 
+/** One field changed: the schema's examples together would also set an `external_id` that may be taken. */
+export const DEVICE_UPDATE_EXAMPLE = { status: 'disabled' } satisfies z.input<typeof DeviceUpdateSchema>;
+
 export const DeviceListSchema = z
   .object({
     data: z.array(DeviceSchema).openapi({ description: 'Devices in registration order, oldest first.' }),
@@ -128,14 +139,13 @@ export const DeviceListSchema = z
   .openapi('DeviceList', { description: 'A page of devices.' });
 
 export const DeviceListQuerySchema = PaginationQuerySchema.extend({
-  status: StatusSchema.optional().openapi({ description: 'Only devices with this status.' }),
-  kind: KindSchema.optional().openapi({ description: 'Only devices of this kind.' }),
-  tag: TagSchema.optional().openapi({ description: 'Only devices carrying this tag.' }),
-  q: z.string().min(1).max(100).optional().openapi({
-    description:
-      'Only devices whose name or external id contains this text (ASCII case-insensitive; matched literally, so `%` and `_` match themselves).',
-    example: 'tablet',
-  }),
+  status: queryFilter(StatusSchema, 'Only devices with this status.'),
+  kind: queryFilter(KindSchema, 'Only devices of this kind.'),
+  tag: queryFilter(TagSchema, 'Only devices carrying this tag.'),
+  q: queryFilter(
+    z.string().min(1).max(100),
+    'Only devices whose name or external id contains this text (ASCII case-insensitive; matched literally, so `%` and `_` match themselves).',
+  ),
 }).strict();
 
 /** The ETag header of a device response, documented once for every route that sends it. */

@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { MAX_TOKEN_TTL_SECONDS } from '../lib/session-token.ts';
-import { idSchema, NextCursorSchema, PaginationQuerySchema, TimestampSchema } from './common.ts';
+import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampSchema } from './common.ts';
 import { DeviceIdSchema } from './devices.ts';
 import {
   DEFAULT_FRAME_BYTES,
@@ -134,6 +134,9 @@ export const SessionCreateSchema = z
   .strict()
   .openapi('SessionCreate', { description: 'A session to open. Every field is optional.' });
 
+/** The request the reference pre-fills and the TypeScript sample sends: without `allowed_device_ids`, whose example device does not exist. */
+export const SESSION_CREATE_EXAMPLE = { ttl_seconds: 3600, max_participants: 10 } satisfies z.input<typeof SessionCreateSchema>;
+
 export const SessionListSchema = z
   .object({
     data: z.array(SessionSchema).openapi({ description: 'Sessions in creation order, oldest first.' }),
@@ -142,7 +145,7 @@ export const SessionListSchema = z
   .openapi('SessionList', { description: 'A page of sessions.' });
 
 export const SessionListQuerySchema = PaginationQuerySchema.extend({
-  status: StatusSchema.optional().openapi({ description: 'Only sessions with this status.' }),
+  status: queryFilter(StatusSchema, 'Only sessions with this status.'),
 }).strict();
 
 export const ParticipantSchema = z
@@ -220,8 +223,8 @@ export const SessionHistoryQuerySchema = z
       type: 'integer',
       minimum: 0,
       maximum: Number.MAX_SAFE_INTEGER,
+      // No example: a fixed `seq` past the session's last one is an empty first page.
       description: "Messages after this `seq` (default 0: from the oldest kept). Pass the page's `next_after_seq` for the next page.",
-      example: 41,
     }),
     limit: z.coerce
       .number()
@@ -233,8 +236,8 @@ export const SessionHistoryQuerySchema = z
         type: 'integer',
         minimum: 1,
         maximum: MAX_HISTORY_PAGE,
+        default: DEFAULT_HISTORY_PAGE,
         description: `At most this many messages, 1–${MAX_HISTORY_PAGE}; default ${DEFAULT_HISTORY_PAGE}.`,
-        example: 100,
       }),
   })
   .strict();

@@ -1,10 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import committedSpec from '../../openapi/openapi.json';
+import { CLIENT_PACKAGE } from '../../src/code-samples.ts';
 import { SCALAR_BUNDLE_PATH } from '../../src/routes/docs/docs.ts';
 import { callWorker } from '../helpers/worker.ts';
 
 type Operation = {
   operationId?: string;
+  parameters?: Array<{
+    name: string;
+    in: string;
+    required?: boolean;
+    example?: unknown;
+    schema?: { example?: unknown; default?: unknown };
+  }>;
+  'x-websocket'?: unknown;
+  'x-codeSamples'?: Array<{ lang: string; source: string }>;
   summary?: string;
   tags?: string[];
   requestBody?: { content: Record<string, { schema: unknown }> };
@@ -62,6 +72,39 @@ describe('GET /openapi.json', () => {
     const open = bodies.flatMap((schema) => openObjects(schema));
     expect(open.length).toBeGreaterThan(0);
     for (const object of open) expect(object.propertyNames).toMatchObject({ not: { const: '__proto__' } });
+  });
+
+  // The reference pre-fills every example into "Test Request": an example cursor is a 400, an example filter
+  // narrows the first click to an empty page, an example If-None-Match a 304. The WebSocket route is left out:
+  // a browser's "Test Request" cannot open it, and its token example shows where the token goes.
+  it('pre-fills no optional parameter of an HTTP operation, except with its default', () => {
+    const operations = Object.entries(committedSpec.paths as Record<string, Record<string, Operation>>).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, operation]) => ({ name: `${method.toUpperCase()} ${path}`, operation })),
+    );
+    const prefilled = operations
+      .filter(({ operation }) => operation['x-websocket'] === undefined)
+      .flatMap(({ name, operation }) =>
+        (operation.parameters ?? [])
+          .filter((parameter) => !parameter.required && parameter.in !== 'path')
+          .filter((parameter) => {
+            const example = parameter.example ?? parameter.schema?.example;
+            return example !== undefined && example !== parameter.schema?.default;
+          })
+          .map((parameter) => `${name} ${parameter.in} ${parameter.name}`),
+      );
+    expect(operations.some(({ operation }) => operation.parameters?.some((parameter) => parameter.name === 'status'))).toBe(true);
+    expect(prefilled).toEqual([]);
+  });
+
+  it('shows a TypeScript sample with the client package on every operation', () => {
+    const operations = Object.values(committedSpec.paths as Record<string, Record<string, Operation>>).flatMap((item) =>
+      Object.values(item),
+    );
+    for (const operation of operations) {
+      expect(operation['x-codeSamples'], operation.operationId).toEqual([
+        expect.objectContaining({ lang: 'typescript', source: expect.stringContaining(`from '${CLIENT_PACKAGE}'`) }),
+      ]);
+    }
   });
 });
 

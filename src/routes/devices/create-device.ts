@@ -2,7 +2,7 @@ import * as devices from '../../db/devices.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { versionEtag } from '../../lib/etag.ts';
 import { newId } from '../../lib/ids.ts';
-import { DEVICE_ETAG_HEADER, DeviceCreateSchema, DeviceSchema } from '../../schemas/devices.ts';
+import { DEVICE_CREATE_EXAMPLE, DEVICE_ETAG_HEADER, DeviceCreateSchema, DeviceSchema } from '../../schemas/devices.ts';
 import { locationHeader, problemResponse } from '../../schemas/responses.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
@@ -20,7 +20,7 @@ export const createDeviceRoute = defineRoute({
   rateLimit: 'write',
   idempotent: 'atomic',
   request: {
-    body: { required: true, content: { 'application/json': { schema: DeviceCreateSchema } } },
+    body: { required: true, content: { 'application/json': { schema: DeviceCreateSchema, example: DEVICE_CREATE_EXAMPLE } } },
   },
   responses: {
     201: {

@@ -21,7 +21,8 @@ export const getDeviceRoute = defineRoute({
         .string()
         .max(1024)
         .optional()
-        .openapi({ description: 'ETags you already have (or `*`): a match answers 304 Not Modified.', example: '"v3"' }),
+        // No example: the reference would send it on "Test Request", and a match is a 304 with no body.
+        .openapi({ description: 'ETags you already have (or `*`): a match answers 304 Not Modified.' }),
     }),
   },
   responses: {

@@ -4,6 +4,7 @@ import { nowIso } from '../../lib/clock.ts';
 import { versionEtag } from '../../lib/etag.ts';
 import {
   DEVICE_ETAG_HEADER,
+  DEVICE_UPDATE_EXAMPLE,
   DeviceIfMatchHeaderSchema,
   DevicePathSchema,
   DeviceSchema,
@@ -34,7 +35,7 @@ export const updateDeviceRoute = defineRoute({
   request: {
     params: DevicePathSchema,
     headers: DeviceIfMatchHeaderSchema,
-    body: { required: true, content: { 'application/json': { schema: DeviceUpdateSchema } } },
+    body: { required: true, content: { 'application/json': { schema: DeviceUpdateSchema, example: DEVICE_UPDATE_EXAMPLE } } },
   },
   responses: {
     200: { description: 'The device as changed.', headers: DEVICE_ETAG_HEADER, content: { 'application/json': { schema: DeviceSchema } } },

@@ -6,7 +6,7 @@ import { isoAfter, nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { DEFAULT_FRAME_BYTES, DEFAULT_PRESENCE_GRACE_SECONDS, FRAME_RATE } from '../../schemas/realtime.ts';
 import { locationHeader, problemResponse } from '../../schemas/responses.ts';
-import { DEFAULT_SESSION_TTL_SECONDS, SessionCreateSchema, SessionSchema } from '../../schemas/sessions.ts';
+import { DEFAULT_SESSION_TTL_SECONDS, SESSION_CREATE_EXAMPLE, SessionCreateSchema, SessionSchema } from '../../schemas/sessions.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
@@ -26,7 +26,7 @@ export const createSessionRoute = defineRoute({
   rateLimit: 'write',
   idempotent: 'atomic',
   request: {
-    body: { required: true, content: { 'application/json': { schema: SessionCreateSchema } } },
+    body: { required: true, content: { 'application/json': { schema: SessionCreateSchema, example: SESSION_CREATE_EXAMPLE } } },
   },
   responses: {
     201: {
