@@ -7,44 +7,89 @@ check stays on and still means something. A value generated to break the schema 
   `created_by`). The API refuses to let a key revoke itself (409), but a rotation of it with a
   short grace period would end it, after which every request would be a 401 and the rest of the
   run would test nothing. A rotation of that key gets the longest grace period instead.
+  scripts/fuzz.ts finds the key's id (SWITCHYARD_FUZZ_KEY_IDS: the keys listed with its prefix,
+  which only in a rare collision is more than one).
 - `Idempotency-Key` must be unique per request (the spec says so); the generator reuses short
   values across different bodies, which the API rightly answers with 422. A schema-valid key is
   replaced with a fresh UUID.
-- `cursor` must be a `next_cursor` the API returned for this organisation; any other string is
-  rightly a 400. A schema-valid cursor the API did not issue is dropped.
+- `cursor` must be a `next_cursor` the API returned for that very list; any other string is
+  rightly a 400. A schema-valid cursor the API did not return for the list is dropped.
 - `If-Match` must be an `ETag` the API returned for that very resource and version; any other
   value is rightly a 412. A schema-valid `If-Match` is dropped (the fuzzer cannot know the ETag).
+
+Two more adapt schemathesis itself (4.32.5, which scripts/fuzz.ts pins) to what it runs against;
+see `_refused_by_auth_failure_guard` and `_parse_one_at_a_time`.
 """
 
-import base64
-import json
+import ast
 import os
 import re
+import threading
 import uuid
 
 import schemathesis
+from schemathesis.specs.openapi import checks as openapi_checks
 
-FUZZ_ORG_ID = os.environ["SWITCHYARD_FUZZ_ORG_ID"]
-FUZZ_KEY_ID = os.environ["SWITCHYARD_FUZZ_KEY_ID"]
+try:
+    FUZZ_KEY_IDS = frozenset(os.environ["SWITCHYARD_FUZZ_KEY_IDS"].split(","))
+except KeyError:
+    raise RuntimeError(
+        "SWITCHYARD_FUZZ_KEY_IDS is not set: run schemathesis through `npm run fuzz` (docs/fuzzing.md)"
+    ) from None
 MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 60 * 60
 # The schemas of the two parameters, as openapi/openapi.json declares them.
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 CURSOR_MAX_LENGTH = 512
 IF_MATCH_MAX_LENGTH = 1024
 
+# (list path, cursor) for every `next_cursor` the API returned: a cursor is bound to its list.
+# Shared by the request workers' threads; a set's add and lookup are atomic under the GIL.
+_issued_cursors = set()
 
-def _issued_cursor(value):
-    try:
-        padded = value + "=" * (-len(value) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError):
-        return False
-    return isinstance(decoded, dict) and decoded.get("v") == 1 and decoded.get("o") == FUZZ_ORG_ID
+
+def _refused_by_auth_failure_guard(response):
+    """Whether this is the API's brute-force guard refusing a request that failed to authenticate.
+
+    Past AUTH_FAILURE_LIMIT failed authentications a minute from one IP (60 unless the deployment
+    raises it, as staging does not), the API answers them 429 under the `auth-failures` rate-limit
+    policy instead of 401: refused all the same. A run sends hundreds a minute (ignored_auth's
+    probes without the key, generated requests with a made-up one), so against such a deployment
+    ignored_auth would report the guard's refusals as authentication not enforced. Only a 429 under
+    that policy counts as a refusal; any other 429 does not.
+    """
+    policies = response.headers.get("ratelimit-policy", [])
+    return response.status_code == 429 and any(policy.startswith('"auth-failures"') for policy in policies)
+
+
+_enforces_auth = openapi_checks._enforces_auth
+
+
+def _enforces_auth_or_guard_refused(response, authenticated):
+    return _refused_by_auth_failure_guard(response) or _enforces_auth(response, authenticated)
+
+
+openapi_checks._enforces_auth = _enforces_auth_or_guard_refused
+
+# CPython 3.11 (Debian 12's) counts the depth of a tree being converted by ast.parse per
+# interpreter, not per thread, so two threads parsing at once can fail with "SystemError: AST
+# constructor recursion depth mismatch" (python/cpython#106905). Hypothesis parses source code to
+# describe the lambdas of its strategies, and `workers = 2` runs two threads: a run then ends with
+# a Runtime Error now and then. One parse at a time (reentrant, in case a parse ever parses).
+_parse = ast.parse
+_parse_lock = threading.RLock()
+
+
+def _parse_one_at_a_time(*args, **kwargs):
+    with _parse_lock:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _parse_one_at_a_time
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
-    targets_fuzz_key = bool(case.path_parameters) and case.path_parameters.get("id") == FUZZ_KEY_ID
+    targets_fuzz_key = bool(case.path_parameters) and case.path_parameters.get("id") in FUZZ_KEY_IDS
     if targets_fuzz_key and case.path.endswith("/rotate") and isinstance(case.body, dict):
         grace = case.body.get("grace_period_seconds")
         if grace is None or (isinstance(grace, int) and not isinstance(grace, bool) and 0 <= grace <= MAX_GRACE_PERIOD_SECONDS):
@@ -58,5 +103,18 @@ def before_call(context, case, kwargs):
         del headers["If-Match"]
     query = case.query or {}
     cursor = query.get("cursor")
-    if isinstance(cursor, str) and 1 <= len(cursor) <= CURSOR_MAX_LENGTH and not _issued_cursor(cursor):
+    if isinstance(cursor, str) and 1 <= len(cursor) <= CURSOR_MAX_LENGTH and (case.formatted_path, cursor) not in _issued_cursors:
         del query["cursor"]
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    if response.status_code != 200:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    cursor = body.get("next_cursor") if isinstance(body, dict) else None
+    if isinstance(cursor, str):
+        _issued_cursors.add((case.formatted_path, cursor))

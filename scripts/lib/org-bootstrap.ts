@@ -2,7 +2,7 @@
  * Creates an organisation and its first key straight in D1 through `wrangler d1 execute` (local
  * by default, or --remote), using the Worker's own row builders, so the key is exactly what the
  * API would have issued. Shared by `npm run org:create`, `npm start` (the demo organisation) and
- * `npm run fuzz`.
+ * `npm run fuzz` (a fuzzing organisation).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { generateApiKey, type KeyMode } from '../../src/lib/api-key.ts';
 import { nowIso } from '../../src/lib/clock.ts';
 import { newId } from '../../src/lib/ids.ts';
 import type { Plan } from '../../src/schemas/plans.ts';
-import type { Scope } from '../../src/schemas/scopes.ts';
+import { SCOPES, type Scope } from '../../src/schemas/scopes.ts';
 import { ROOT, WRANGLER_ENV } from './local-worker.ts';
 
 const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
@@ -32,6 +32,19 @@ export interface BootstrapOptions {
   /** wrangler's --env. */
   environment?: string;
 }
+
+/**
+ * An organisation to fuzz: `npm run fuzz` makes one for its local Worker, `npm run org:create --
+ * --fuzz` for a deployment. Every scope, so that every route is reached; the `unlimited` plan,
+ * since a 429 on valid input would fail positive_data_acceptance (429 itself is tested on its own,
+ * test/middleware/rate-limit.test.ts); a test-mode key, the only kind `npm run fuzz` takes.
+ */
+export const FUZZING_ORGANIZATION: Pick<BootstrapOptions, 'name' | 'scopes' | 'plan' | 'mode'> = {
+  name: 'Fuzzing',
+  scopes: [...SCOPES],
+  plan: 'unlimited',
+  mode: 'test',
+};
 
 export interface Bootstrapped {
   orgId: string;
