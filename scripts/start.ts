@@ -2,17 +2,27 @@
  * `npm start`: copies the docs bundle into public/, migrates the local D1, seeds the
  * demo organisation once, starts the Worker on 127.0.0.1 (port 8787, or $PORT) and prints where
  * everything is and the demo key. Ctrl-C stops it.
+ *
+ * Then one readable line per request (scripts/lib/dev-output.ts says what of wrangler's output is
+ * dropped, and that no error is). `npm start -- --raw`, or SWITCHYARD_LOG=json, shows wrangler's
+ * output as it comes instead, the Worker's JSON lines included.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SCOPES } from '../src/schemas/scopes.ts';
+import { devOutputFilter } from './lib/dev-output.ts';
 import { ensureDevVars, type LocalWorker, migrateLocal, ROOT, run, startLocalWorker } from './lib/local-worker.ts';
 import { bootstrapOrganization, keyExists } from './lib/org-bootstrap.ts';
 
 const port = Number(process.env.PORT ?? 8787);
 if (!Number.isInteger(port) || port < 1 || port > 65535) {
   console.error(`PORT must be a TCP port number, got ${process.env.PORT}`);
+  process.exit(2);
+}
+const logMode = process.argv.includes('--raw') ? 'json' : (process.env.SWITCHYARD_LOG ?? 'pretty');
+if (logMode !== 'json' && logMode !== 'pretty') {
+  console.error(`SWITCHYARD_LOG must be pretty (the default) or json, got ${logMode}`);
   process.exit(2);
 }
 const persistTo = join(ROOT, '.wrangler', 'state');
@@ -68,7 +78,21 @@ await run(process.execPath, [join(ROOT, 'scripts', 'copy-docs-assets.ts')]);
 await ensureDevVars();
 await migrateLocal(persistTo);
 const demo = await demoKey();
-worker = await startLocalWorker({ port, persistTo });
+let ready = false;
+// A closed stdout (`npm start | head`) is a reason to stop, not a crash that leaves the Worker running.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', shutDown);
+const color = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
+const log =
+  logMode === 'json'
+    ? ('inherit' as const)
+    : devOutputFilter({
+        write: (line, stream) => (stream === 'stderr' ? process.stderr : process.stdout).write(`${line}\n`),
+        color,
+        ready: () => ready,
+      });
+// At wrangler's `log` level the Worker's own console.log lines (its info-level request lines) show.
+worker = await startLocalWorker({ port, persistTo, log, wranglerLog: 'log' });
+ready = true;
 if (stopping) {
   await worker.stop();
   process.exit(0);
@@ -85,5 +109,6 @@ console.log(`
     ${demo.api_key}
 
   Try:  curl -H "Authorization: Bearer ${demo.api_key}" ${worker.url}/v1/api-keys
-  Press Ctrl-C to stop.
+  Cron: curl ${worker.url}/cdn-cgi/local/scheduled   runs the hourly retention job now
+  ${logMode === 'json' ? "wrangler's output as it comes" : 'One line per request below (`npm start -- --raw` for the raw JSON)'}. Press Ctrl-C to stop.
 `);

@@ -1,13 +1,14 @@
 /**
  * Runs the Worker locally with `wrangler dev` on 127.0.0.1: applies the D1 migrations to the
  * chosen persistence directory first, waits until /health answers, and stops the whole process
- * group on demand. Used by `npm start`, `npm run fuzz` and the docs browser check.
+ * group on demand. Used by `npm start`, `npm run fuzz`, the soak and the checks that need a Worker.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
@@ -30,8 +31,16 @@ export interface LocalWorkerOptions {
   vars?: Record<string, string>;
   /** Turn wrangler's local observability off (it costs time per request and fills the disk under load). */
   quiet?: boolean;
-  /** Where the Worker's own output goes (an open file descriptor writes it to that file); inherits the terminal when absent. */
-  log?: 'inherit' | 'ignore' | number;
+  /**
+   * Where the Worker's own output goes (an open file descriptor writes it to that file; a function
+   * gets each line, without its line break, and the stream it came on); inherits the terminal when absent.
+   */
+  log?: 'inherit' | 'ignore' | number | ((line: string, stream: 'stdout' | 'stderr') => void);
+  /**
+   * wrangler's log level for this run (`WRANGLER_LOG`; default: the caller's, else `warn`). The
+   * Worker's own `console.log` lines (its info-level request lines) show only at `log` or `debug`.
+   */
+  wranglerLog?: 'none' | 'error' | 'warn' | 'info' | 'log' | 'debug';
 }
 
 export interface LocalWorker {
@@ -97,14 +106,24 @@ export async function startLocalWorker(options: LocalWorkerOptions): Promise<Loc
     '--show-interactive-dev-session=false',
   ];
   for (const [name, value] of Object.entries(options.vars ?? {})) args.push('--var', `${name}:${value}`);
-  const env = { ...WRANGLER_ENV, ...(options.quiet ? { X_LOCAL_OBSERVABILITY: 'false' } : {}) };
+  const env = {
+    ...WRANGLER_ENV,
+    ...(options.quiet ? { X_LOCAL_OBSERVABILITY: 'false' } : {}),
+    ...(options.wranglerLog ? { WRANGLER_LOG: options.wranglerLog } : {}),
+  };
+  const log = options.log ?? 'inherit';
+  const onLine = typeof log === 'function' ? log : undefined;
+  const output = typeof log === 'function' ? 'pipe' : log;
   // detached: its own process group, so stop() ends wrangler and the workerd processes it starts.
-  const child = spawn(WRANGLER, args, {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', options.log ?? 'inherit', options.log ?? 'inherit'],
-    detached: true,
-  });
+  const child = spawn(WRANGLER, args, { cwd: ROOT, env, stdio: ['ignore', output, output], detached: true });
+  if (onLine) {
+    for (const [stream, name] of [
+      [child.stdout, 'stdout'],
+      [child.stderr, 'stderr'],
+    ] as const) {
+      if (stream) createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => onLine(line, name));
+    }
+  }
   const url = `http://127.0.0.1:${options.port}`;
   const stop = async () => {
     if (child.exitCode !== null || child.pid === undefined) return;

@@ -45,7 +45,11 @@ function chaosStub<T extends object>(stub: T, chaos: Chaos, dependency: Dependen
 }
 
 /** `namespace` with faults injected into every call its stubs make. */
-export function chaosNamespace(namespace: DurableObjectNamespace, chaos: Chaos, dependency: Dependency): DurableObjectNamespace {
+export function chaosNamespace<T extends Rpc.DurableObjectBranded | undefined>(
+  namespace: DurableObjectNamespace<T>,
+  chaos: Chaos,
+  dependency: Dependency,
+): DurableObjectNamespace<T> {
   return new Proxy(namespace, {
     get(target, property) {
       const original: unknown = Reflect.get(target, property);

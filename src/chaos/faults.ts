@@ -46,7 +46,7 @@ export interface ChaosSettings {
 }
 
 /** Reads the chaos variables; an unusable value is an error, not a silent default: a soak must know what it ran. */
-export function chaosSettings(env: Record<string, unknown>): ChaosSettings {
+export function chaosSettings(env: { [FAULT_RATE_VARIABLE]?: string; [SEED_VARIABLE]?: string }): ChaosSettings {
   const rateText = env[FAULT_RATE_VARIABLE];
   const faultRate = Number(rateText ?? '0');
   if (!Number.isFinite(faultRate) || faultRate < 0 || faultRate > 1) {

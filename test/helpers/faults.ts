@@ -104,8 +104,8 @@ export interface FaultyNamespace {
  * `fault` ('hang': never answer), then reach the real object; with `onlyFor`, only the object of
  * that name fails.
  */
-export function faultyNamespace(
-  real: DurableObjectNamespace,
+export function faultyNamespace<T extends Rpc.DurableObjectBranded | undefined>(
+  real: DurableObjectNamespace<T>,
   fault: Error | 'hang',
   times = Number.POSITIVE_INFINITY,
   onlyFor?: string,
@@ -147,7 +147,12 @@ export function faultyNamespace(
  * then throw `fault`, as a call does whose object acted but whose answer never came back (the object
  * reset after it committed, the connection dropped). Later calls reach the object as usual.
  */
-export function replyLosingNamespace(real: DurableObjectNamespace, fault: Error, times = 1, onlyFor?: string): FaultyNamespace {
+export function replyLosingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
+  real: DurableObjectNamespace<T>,
+  fault: Error,
+  times = 1,
+  onlyFor?: string,
+): FaultyNamespace {
   let calls = 0;
   const names = new Map<string, string>();
   const namespace = {
