@@ -380,13 +380,15 @@ async function filesBelow(dir: string): Promise<string[]> {
 }
 
 // API-key-shaped text (its checksum then tells a key from, say, a stored prefix that happens to be
-// followed by the hash's hex in the same SQLite record), and JWT-shaped text.
+// followed by the hash's hex in the same SQLite record), JWT-shaped text, and webhook signing secrets.
 const API_KEY_SHAPE = /sy_(?:live|test)_[0-9A-Za-z]{38}/g;
 const JWT_SHAPE = /eyJ[\w-]{10,}\.eyJ[\w-]{10,}/;
+const WEBHOOK_SECRET_SHAPE = /whsec_[A-Za-z0-9+/]{43}=/;
 
 /**
  * Reads the local D1's files byte for byte (free pages and the WAL included) after the run, which
- * created and rotated keys and minted tokens thousands of times: no credential may be in them.
+ * created and rotated keys, minted tokens and made webhook secrets thousands of times: no credential
+ * may be in them.
  * Returns the files that hold one.
  */
 async function filesHoldingCredentials(fuzzKey: string): Promise<string[]> {
@@ -396,7 +398,9 @@ async function filesHoldingCredentials(fuzzKey: string): Promise<string[]> {
   for (const file of files) {
     const text = (await readFile(file)).toString('latin1');
     const apiKey = [...text.matchAll(API_KEY_SHAPE)].some(([candidate]) => checkApiKeyFormat(candidate) !== undefined);
-    if (apiKey || text.includes(fuzzKey.slice(12)) || JWT_SHAPE.test(text)) leaking.push(relative(ROOT, file));
+    if (apiKey || text.includes(fuzzKey.slice(12)) || JWT_SHAPE.test(text) || WEBHOOK_SECRET_SHAPE.test(text)) {
+      leaking.push(relative(ROOT, file));
+    }
   }
   return leaking;
 }
@@ -432,7 +436,7 @@ async function main(options: Options): Promise<number> {
       console.error(`fuzz: an API key or token is stored in plain text in ${leaking.join(', ')}`);
       exit = exit || 1;
     } else {
-      console.log('fuzz: no API key or token in the local D1 files after the run');
+      console.log('fuzz: no API key, token or webhook secret in the local D1 files after the run');
     }
   }
   console.log(`fuzz: finished in ${formatDuration(performance.now() - started)}, schemathesis exited with ${exit}`);

@@ -16,6 +16,10 @@ check stays on and still means something. A value generated to break the schema 
   rightly a 400. A schema-valid cursor the API did not return for the list is dropped.
 - `If-Match` must be an `ETag` the API returned for that very resource and version; any other
   value is rightly a 412. A schema-valid `If-Match` is dropped (the fuzzer cannot know the ETag).
+- A webhook endpoint's `url` must point at a public host over https (src/lib/webhook-url.ts, which
+  test/lib/webhook-url.test.ts holds to every spelling of a private address); a schema-valid string
+  almost never does, and is rightly a 400. It is kept, percent-encoded, as the path of a public
+  https URL, so that the URL parser and normaliser still see what the fuzzer generated.
 
 Two more adapt schemathesis itself (4.32.5, which scripts/fuzz.ts pins) to what it runs against;
 see `_refused_by_auth_failure_guard` and `_parse_one_at_a_time`.
@@ -25,6 +29,7 @@ import ast
 import os
 import re
 import threading
+import urllib.parse
 import uuid
 
 import schemathesis
@@ -41,6 +46,8 @@ MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 60 * 60
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 CURSOR_MAX_LENGTH = 512
 IF_MATCH_MAX_LENGTH = 1024
+WEBHOOK_URL_MAX_LENGTH = 2048
+PUBLIC_RECEIVER = "https://hooks.example.com/fuzz/"
 
 # (list path, cursor) for every `next_cursor` the API returned: a cursor is bound to its list.
 # Shared by the request workers' threads; a set's add and lookup are atomic under the GIL.
@@ -94,6 +101,11 @@ def before_call(context, case, kwargs):
         grace = case.body.get("grace_period_seconds")
         if grace is None or (isinstance(grace, int) and not isinstance(grace, bool) and 0 <= grace <= MAX_GRACE_PERIOD_SECONDS):
             case.body["grace_period_seconds"] = MAX_GRACE_PERIOD_SECONDS
+    if case.path.startswith("/v1/webhook-endpoints") and isinstance(case.body, dict):
+        url = case.body.get("url")
+        if isinstance(url, str) and 1 <= len(url) <= WEBHOOK_URL_MAX_LENGTH:
+            path = urllib.parse.quote(url.encode("utf-8", "surrogatepass"), safe="")
+            case.body["url"] = (PUBLIC_RECEIVER + path)[:WEBHOOK_URL_MAX_LENGTH]
     headers = case.headers or {}
     key = headers.get("Idempotency-Key")
     if isinstance(key, str) and IDEMPOTENCY_KEY.match(key):

@@ -56,6 +56,11 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
         name: 'Sessions',
         description: 'Realtime sessions and the short-lived tokens participants connect with (`sessions:read`, `sessions:write`).',
       },
+      {
+        name: 'Webhook endpoints',
+        description:
+          'Where the organisation wants its events delivered, each with a signing secret shown once and rotated with a 24-hour overlap (`webhooks:admin`).',
+      },
       { name: 'Audit log', description: 'Every change, with who made it and from where (`audit:read`).' },
     ],
     security: [{ ApiKey: [] }],

@@ -2,7 +2,7 @@
  * @module
  * The hourly retention run (the Worker's `scheduled` handler): it deletes what the service no
  * longer needs, a bounded amount per run so that one run stays far inside a cron invocation's
- * limits (30 s of CPU by default; at most 291 subrequests here, where the Paid plan allows 1,000 or
+ * limits (30 s of CPU by default; at most 313 subrequests here, where the Paid plan allows 1,000 or
  * more), and leaves the rest to the next hour's run:
  *
  * - idempotency records past their 24 hours;
@@ -10,9 +10,14 @@
  * - session key grants past their session's expiry (kept only to reach the sockets opened with a
  *   revoked key's tokens);
  * - audit events older than the organisation's plan keeps them (`AUDIT_RETENTION_DAYS`);
- * - the message ring of each session over for {@link MESSAGE_RING_GRACE_MS}, in its room.
+ * - the message ring of each session over for {@link MESSAGE_RING_GRACE_MS}, in its room;
+ * - webhook signing secrets a rotation replaced, once their 24-hour overlap is over.
  *
- * Each purge is logged on one line with its counts, and one that fails does not stop the others.
+ * It also re-seals webhook signing secrets sealed under an earlier STORAGE_ENCRYPTION_SECRET with
+ * the current one. Unlike saved responses, which expire within 24 hours, they live as long as
+ * their endpoint: without this, retiring an old storage secret would make them unreadable.
+ *
+ * Each step is logged on one line with its counts, and one that fails does not stop the others.
  */
 import * as auditEvents from './db/audit-events.ts';
 import * as deviceConnections from './db/device-connections.ts';
@@ -20,10 +25,13 @@ import { guardD1 } from './db/guarded-d1.ts';
 import * as idempotencyKeys from './db/idempotency-keys.ts';
 import * as sessionKeyGrants from './db/session-key-grants.ts';
 import * as sessions from './db/sessions.ts';
+import * as webhookEndpoints from './db/webhook-endpoints.ts';
 import type { SessionRoom } from './durable-objects/session-room.ts';
 import type { Config } from './env.ts';
+import { currentKeyPrefix, open, seal, storageKeyring } from './lib/encryption.ts';
 import type { Logger } from './lib/logger.ts';
 import { withTimeout } from './lib/resilience.ts';
+import { webhookSecretSealingContext } from './lib/webhook-secret.ts';
 
 /**
  * How long a session's messages outlive its end. Nothing reads the ring once the session is over
@@ -36,7 +44,8 @@ export const MESSAGE_RING_GRACE_MS = 24 * 60 * 60 * 1000;
 /**
  * Batches each table's purge may delete per run (each batch is one statement, see the db modules'
  * `*_PURGE_BATCH_ROWS`). 20 batches of 1,000 rows is 20,000 rows an hour per table, 480,000 a day,
- * in under a second of D1 time; the four tables take at most 80 of the run's subrequests.
+ * in under a second of D1 time; the four tables take at most 80 of the run's subrequests, the
+ * webhook secrets 22 more (20 batches forgetting replaced secrets, one read and one batch re-sealing).
  */
 export const MAX_BATCHES_PER_PURGE = 20;
 
@@ -84,6 +93,60 @@ export async function runRetention(config: Config, logger: Logger, now: Date): P
     auditEvents.purgeExpiredAuditEvents(db, at),
   );
   await purgeMessageRings(db, roomsOf(config), logger, now);
+  await purgeTable(
+    logger,
+    'webhook_endpoints',
+    'webhook secrets past their rotation overlap',
+    webhookEndpoints.WEBHOOK_SECRET_UPKEEP_BATCH_ROWS,
+    () => webhookEndpoints.clearExpiredPreviousSecrets(db, at),
+  );
+  await resealWebhookSecrets(db, config, logger);
+}
+
+/**
+ * Seals anew, under the current storage secret, the webhook secrets still sealed under an earlier
+ * one (STORAGE_ENCRYPTION_PREVIOUS_SECRETS), a batch of rows per run. One sealed under a secret no
+ * longer configured cannot be opened: it is counted and logged as an error, and left as it is.
+ */
+async function resealWebhookSecrets(db: D1Database, config: Config, logger: Logger): Promise<void> {
+  const keyring = await storageKeyring(config.storageSecrets.current, config.storageSecrets.previous);
+  try {
+    const stale = await webhookEndpoints.endpointsSealedWithOtherKeys(db, currentKeyPrefix(keyring));
+    const statements: D1PreparedStatement[] = [];
+    let unreadable = 0;
+    for (const row of stale) {
+      const context = webhookSecretSealingContext(row.orgId, row.id);
+      const secret = await open(keyring, row.secretSealed, context);
+      const previous = row.previousSecretSealed === null ? null : await open(keyring, row.previousSecretSealed, context);
+      if (secret === undefined || previous === undefined) {
+        unreadable += 1;
+        continue;
+      }
+      const fresh = {
+        secretSealed: await seal(keyring, secret, context),
+        previousSecretSealed: previous === null ? null : await seal(keyring, previous, context),
+      };
+      statements.push(webhookEndpoints.replaceSealedSecrets(db, row, fresh));
+    }
+    const results = statements.length === 0 ? [] : await db.batch(statements);
+    const resealed = results.reduce((sum, result) => sum + result.meta.changes, 0);
+    const counts = {
+      table: 'webhook_endpoints',
+      resealed,
+      unreadable,
+      more_left: stale.length === webhookEndpoints.WEBHOOK_SECRET_UPKEEP_BATCH_ROWS,
+    };
+    if (unreadable > 0) {
+      logger.error(
+        'retention: webhook secrets sealed under a storage secret no longer configured; add it back to STORAGE_ENCRYPTION_PREVIOUS_SECRETS',
+        counts,
+      );
+    } else {
+      logger.info('retention: re-sealed webhook secrets under the current storage secret', counts);
+    }
+  } catch (error) {
+    logger.error('retention: could not re-seal webhook secrets', { table: 'webhook_endpoints', error });
+  }
 }
 
 /**

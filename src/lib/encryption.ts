@@ -51,6 +51,11 @@ export async function storageKeyring(current: string, previous: readonly string[
   return keyring;
 }
 
+/** How every value sealed under the keyring's current key begins: anything else was sealed under another. */
+export function currentKeyPrefix(keyring: StorageKeyring): string {
+  return `${FORMAT_VERSION}.${keyring.current.id}.`;
+}
+
 /** `plaintext` sealed under the keyring's current key, bound to `context` (where it will be stored). */
 export async function seal(keyring: StorageKeyring, plaintext: string, context: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));

@@ -11,6 +11,7 @@ export const ID_PREFIXES = {
   device: 'dev',
   session: 'ses',
   tokenId: 'tok',
+  webhookEndpoint: 'whe',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -29,6 +29,28 @@ import { listSessions, listSessionsRoute } from './sessions/list-sessions.ts';
 import { publishMessage, publishMessageRoute } from './sessions/publish-message.ts';
 import { getHealth, getHealthRoute } from './system/get-health.ts';
 import { getReady, getReadyRoute } from './system/get-ready.ts';
+import {
+  authorizeCreateWebhookEndpoint,
+  createWebhookEndpoint,
+  createWebhookEndpointRoute,
+} from './webhook-endpoints/create-webhook-endpoint.ts';
+import {
+  authorizeDeleteWebhookEndpoint,
+  deleteWebhookEndpoint,
+  deleteWebhookEndpointRoute,
+} from './webhook-endpoints/delete-webhook-endpoint.ts';
+import { getWebhookEndpoint, getWebhookEndpointRoute } from './webhook-endpoints/get-webhook-endpoint.ts';
+import { listWebhookEndpoints, listWebhookEndpointsRoute } from './webhook-endpoints/list-webhook-endpoints.ts';
+import {
+  authorizeRotateWebhookEndpointSecret,
+  rotateWebhookEndpointSecret,
+  rotateWebhookEndpointSecretRoute,
+} from './webhook-endpoints/rotate-webhook-endpoint-secret.ts';
+import {
+  authorizeUpdateWebhookEndpoint,
+  updateWebhookEndpoint,
+  updateWebhookEndpointRoute,
+} from './webhook-endpoints/update-webhook-endpoint.ts';
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, getHealthRoute, getHealth);
@@ -57,6 +79,13 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, publishMessageRoute, publishMessage);
   openapiRoute(app, listSessionMessagesRoute, listSessionMessages);
   openapiRoute(app, listParticipantsRoute, listParticipants);
+
+  openapiRoute(app, createWebhookEndpointRoute, createWebhookEndpoint, authorizeCreateWebhookEndpoint);
+  openapiRoute(app, listWebhookEndpointsRoute, listWebhookEndpoints);
+  openapiRoute(app, getWebhookEndpointRoute, getWebhookEndpoint);
+  openapiRoute(app, updateWebhookEndpointRoute, updateWebhookEndpoint, authorizeUpdateWebhookEndpoint);
+  openapiRoute(app, deleteWebhookEndpointRoute, deleteWebhookEndpoint, authorizeDeleteWebhookEndpoint);
+  openapiRoute(app, rotateWebhookEndpointSecretRoute, rotateWebhookEndpointSecret, authorizeRotateWebhookEndpointSecret);
 
   registerDocs(app);
   registerProblemPages(app);

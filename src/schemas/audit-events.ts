@@ -16,9 +16,13 @@ export const AUDIT_ACTIONS = [
   'session.created',
   'session.ended',
   'session.token_issued',
+  'webhook_endpoint.created',
+  'webhook_endpoint.updated',
+  'webhook_endpoint.deleted',
+  'webhook_endpoint.secret_rotated',
 ] as const;
 
-export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session'] as const;
+export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session', 'webhook_endpoint'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];
 

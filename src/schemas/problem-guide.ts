@@ -117,6 +117,10 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     meaning: 'The API key was rotated already; a key is rotated once.',
     action: 'Rotate its successor instead.',
   },
+  limit_reached: {
+    meaning: 'The organisation has as many objects of this kind as it may (the detail says how many): 20 webhook endpoints.',
+    action: 'Delete one you no longer need, then create the new one.',
+  },
   idempotency_key_in_use: {
     meaning: 'A request with this `Idempotency-Key` is still being processed.',
     action: 'Wait for `Retry-After` and repeat the request with the same key: you then get its result.',

@@ -7,18 +7,21 @@
  *   that key is one the caller holds (caller scopes × target scopes → 2xx or 403), replays included.
  * - `participant`: the operation hands out a connect token for a participant; allowed only for a
  *   participant that may join the session now, replays included.
+ * - `event-scopes`: the operation makes or changes a webhook endpoint; allowed only when the caller
+ *   holds the read scope of every event type the endpoint receives (now, and after the change), replays included.
  * - `scope-only`: the route's own scope is the whole rule; the reason says why nothing it returns
  *   or touches is more privileged than that scope.
  */
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES, type Scope } from '../../src/schemas/scopes.ts';
+import { EVENT_TYPE_SCOPES, WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../src/schemas/webhook-events.ts';
 import { OPERATION_FIXTURES, operations, type Target } from '../helpers/operations.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { callWorker } from '../helpers/worker.ts';
 
-type Rule = { kind: 'key-scopes' } | { kind: 'participant' } | { kind: 'scope-only'; reason: string };
+type Rule = { kind: 'key-scopes' } | { kind: 'participant' } | { kind: 'event-scopes' } | { kind: 'scope-only'; reason: string };
 
 const RULES: Record<string, Rule> = {
   createApiKey: { kind: 'key-scopes' },
@@ -43,6 +46,12 @@ const RULES: Record<string, Rule> = {
     kind: 'scope-only',
     reason: 'what the participants were sent, readable by the organisation that opened the session; no tokens',
   },
+  createWebhookEndpoint: { kind: 'event-scopes' },
+  updateWebhookEndpoint: { kind: 'event-scopes' },
+  deleteWebhookEndpoint: { kind: 'event-scopes' },
+  rotateWebhookEndpointSecret: { kind: 'event-scopes' },
+  listWebhookEndpoints: { kind: 'scope-only', reason: 'URLs and event types, never a secret; no event is read through them' },
+  getWebhookEndpoint: { kind: 'scope-only', reason: 'URL and event types, never a secret; no event is read through it' },
 };
 
 const CALLERS: Record<string, readonly Scope[]> = {
@@ -164,6 +173,103 @@ describe('a replay never hands a response to a caller that may not have it', () 
   });
 });
 
+const EVENT_CALLERS: Record<string, readonly Scope[]> = {
+  'webhooks:admin only': ['webhooks:admin'],
+  'webhooks:admin + devices:read': ['webhooks:admin', 'devices:read'],
+  'every scope': SCOPES,
+};
+const ENDPOINT_EVENTS: Record<string, WebhookEventType[] | null> = {
+  'webhook_endpoint.disabled': ['webhook_endpoint.disabled'],
+  'device.created': ['device.created'],
+  'session.ended + api_key.revoked': ['session.ended', 'api_key.revoked'],
+  'every type (null)': null,
+};
+const eventScopesOf = (types: readonly WebhookEventType[] | null) => (types ?? WEBHOOK_EVENT_TYPES).map((type) => EVENT_TYPE_SCOPES[type]);
+const eventCombinations = Object.entries(EVENT_CALLERS).flatMap(([callerLabel, callerScopes]) =>
+  Object.entries(ENDPOINT_EVENTS).map(([eventsLabel, eventTypes]) => ({ callerLabel, callerScopes, eventsLabel, eventTypes })),
+);
+
+async function endpointRow(id: string) {
+  return env.DB.prepare('SELECT url, description, version, secret_sealed FROM webhook_endpoints WHERE id = ?1').bind(id).first();
+}
+
+describe.each(operations.filter((operation) => RULES[operation.operationId]?.kind === 'event-scopes'))(
+  '$operationId: a caller acts only on endpoints whose events it may read',
+  (operation) => {
+    it.each(eventCombinations)('caller $callerLabel × endpoint receiving $eventsLabel', async ({ callerScopes, eventTypes }) => {
+      const tenant = await createTenant();
+      const caller = await tenant.addKey({ scopes: callerScopes });
+      const allowed = within(eventScopesOf(eventTypes), callerScopes);
+      const description = `target-${crypto.randomUUID()}`;
+      let response: Response;
+      let targetId: string | undefined;
+      if (operation.operationId === 'createWebhookEndpoint') {
+        const body = { url: 'https://hooks.example.com/in', description, event_types: eventTypes };
+        response = await send(caller.secret, 'POST', '/v1/webhook-endpoints', body);
+      } else {
+        const made = await tenant.api.POST('/v1/webhook-endpoints', {
+          body: { url: 'https://hooks.example.com/in', description, event_types: eventTypes },
+        });
+        targetId = made.data?.id ?? '';
+        const path = operation.path.replace('{id}', targetId);
+        response = await send(caller.secret, operation.method, path, OPERATION_FIXTURES[operation.operationId]?.body);
+      }
+      if (allowed) {
+        expect(response.status, await response.clone().text()).toBeLessThan(300);
+        return;
+      }
+      const text = await response.clone().text();
+      const problem = await expectProblem(response, 403, 'insufficient_scope');
+      expect(problem.detail).toMatch(/events it may not read itself/);
+      for (const scope of eventScopesOf(eventTypes).filter((scope) => !callerScopes.includes(scope))) {
+        expect(problem.detail).toContain(scope);
+      }
+      expect(text).not.toContain('whsec_');
+      // Refused means untouched: no endpoint made, none changed, rotated or deleted.
+      if (targetId === undefined) {
+        const made = await env.DB.prepare('SELECT COUNT(*) AS n FROM webhook_endpoints WHERE description = ?1')
+          .bind(description)
+          .first<{ n: number }>();
+        expect(made?.n).toBe(0);
+      } else {
+        expect(await endpointRow(targetId)).toMatchObject({ description, version: 1 });
+      }
+    });
+  },
+);
+
+describe('an endpoint is never widened past the caller', () => {
+  it('a webhooks:admin key cannot subscribe an endpoint it may change to device events', async () => {
+    const tenant = await createTenant();
+    const narrow = await tenant.addKey({ scopes: ['webhooks:admin'] });
+    const made = await send(narrow.secret, 'POST', '/v1/webhook-endpoints', {
+      url: 'https://hooks.example.com/in',
+      event_types: ['webhook_endpoint.disabled'],
+    });
+    expect(made.status).toBe(201);
+    const { id } = (await made.json()) as { id: string };
+    const widened = await send(narrow.secret, 'PATCH', `/v1/webhook-endpoints/${id}`, { event_types: ['device.created'] });
+    const problem = await expectProblem(widened, 403, 'insufficient_scope');
+    expect(problem.detail).toContain('devices:read');
+    const everything = await send(narrow.secret, 'PATCH', `/v1/webhook-endpoints/${id}`, { event_types: null });
+    expect((await expectProblem(everything, 403, 'insufficient_scope')).detail).toMatch(/receives every type/);
+    expect(await endpointRow(id)).toMatchObject({ version: 1 });
+  });
+
+  it('a narrower key replaying a wide key’s rotation gets 403, not the new secret', async () => {
+    const tenant = await createTenant();
+    const made = await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/in' } });
+    const id = made.data?.id ?? '';
+    const first = await send(tenant.key.secret, 'POST', `/v1/webhook-endpoints/${id}/rotate-secret`, undefined, 'wide-rotate');
+    expect(first.status).toBe(200);
+    const narrow = await tenant.addKey({ scopes: ['webhooks:admin'] });
+    const replay = await send(narrow.secret, 'POST', `/v1/webhook-endpoints/${id}/rotate-secret`, undefined, 'wide-rotate');
+    const text = await replay.clone().text();
+    await expectProblem(replay, 403, 'insufficient_scope');
+    expect(text).not.toContain('whsec_');
+  });
+});
+
 describe('keys never outlive the key that creates them', () => {
   it('an expiring key may create keys that expire no later than itself, and no others', async () => {
     const tenant = await createTenant();
@@ -244,6 +350,8 @@ describe.each(operations.filter((operation) => RULES[operation.operationId]?.kin
         apiKey: (await tenant.addKey({ scopes: SCOPES })).id,
         device: (await tenant.api.POST('/v1/devices', { body: { name: 'target', kind: 'iot' } })).data?.id ?? '',
         session: (await tenant.api.POST('/v1/sessions', { body: {} })).data?.id ?? '',
+        webhookEndpoint:
+          (await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/target' } })).data?.id ?? '',
       };
       const fixture = OPERATION_FIXTURES[operation.operationId] ?? {};
       const caller = await tenant.addKey({ scopes: [operation.scope] });

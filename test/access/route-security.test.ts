@@ -18,6 +18,7 @@ const TARGETS: Record<Target, { table: string; missingId: string }> = {
   apiKey: { table: 'api_keys', missingId: `key_${'0'.repeat(22)}` },
   device: { table: 'devices', missingId: `dev_${'0'.repeat(22)}` },
   session: { table: 'sessions', missingId: `ses_${'0'.repeat(22)}` },
+  webhookEndpoint: { table: 'webhook_endpoints', missingId: `whe_${'0'.repeat(22)}` },
 };
 
 let owner: Tenant;
@@ -32,6 +33,8 @@ beforeAll(async () => {
   ownersIds.device = device.data?.id ?? '';
   const session = await owner.api.POST('/v1/sessions', { body: {} });
   ownersIds.session = session.data?.id ?? '';
+  const endpoint = await owner.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/the-target' } });
+  ownersIds.webhookEndpoint = endpoint.data?.id ?? '';
 });
 
 function targetOf(operation: Operation): Target {

@@ -1,8 +1,9 @@
 /**
  * Secrets at rest: after the operations that hand out credentials (create and rotate an API key,
- * mint a connect token), every row of every D1 table is read raw, and no secret or token, nor a
- * 16-character piece of one, is found. Saved idempotent responses are sealed, and one that cannot
- * be opened is a 409 problem, never a 500 and never the stored bytes.
+ * mint a connect token, create a webhook endpoint and rotate its signing secret), every row of every
+ * D1 table is read raw, and no secret or token, nor a 16-character piece of one, is found. Saved
+ * idempotent responses are sealed, and one that cannot be opened is a 409 problem, never a 500 and
+ * never the stored bytes.
  */
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
@@ -47,7 +48,7 @@ async function storedBody(tenant: Tenant, key: string): Promise<string | null> {
 }
 
 describe('no secret or token sits in D1', () => {
-  it('after key create, rotate, token mint and device create, under idempotency keys', async () => {
+  it('after key create, rotate, token mint, device create, endpoint create and secret rotation, under idempotency keys', async () => {
     const tenant = await createTenant();
     const created = await post(tenant, '/v1/api-keys', { name: 'scan', scopes: ['devices:read'] }, 'scan-create');
     const createdKey = (await created.json()) as { id: string; secret: string };
@@ -57,15 +58,22 @@ describe('no secret or token sits in D1', () => {
     const minted = await post(tenant, `/v1/sessions/${session}/tokens`, { participant: 'client:scan' }, 'scan-mint');
     const { token } = (await minted.json()) as { token: string };
     expect(await post(tenant, '/v1/devices', { name: 'scanned', kind: 'iot' }, 'scan-device').then((r) => r.status)).toBe(201);
-    expect([created.status, rotated.status, minted.status]).toEqual([201, 201, 201]);
+    const endpoint = await post(tenant, '/v1/webhook-endpoints', { url: 'https://hooks.example.com/scan' }, 'scan-endpoint');
+    const createdEndpoint = (await endpoint.json()) as { id: string; secret: string };
+    const rotatedEndpoint = await post(tenant, `/v1/webhook-endpoints/${createdEndpoint.id}/rotate-secret`, {}, 'scan-endpoint-rotate');
+    const rotatedSecret = ((await rotatedEndpoint.json()) as { secret: string }).secret;
+    expect([created.status, rotated.status, minted.status, endpoint.status, rotatedEndpoint.status]).toEqual([201, 201, 201, 201, 200]);
 
     const dump = await dumpDatabase();
-    for (const secret of [createdKey.secret, rotatedKey.secret, token, tenant.key.secret]) {
+    for (const secret of [createdKey.secret, rotatedKey.secret, token, tenant.key.secret, createdEndpoint.secret, rotatedSecret]) {
       for (const piece of piecesOf(secret)) expect(dump, 'a piece of a credential is stored').not.toContain(piece);
     }
     expect(dump).not.toMatch(/sy_(live|test)_[0-9A-Za-z]{13,}/);
     expect(dump).not.toMatch(/eyJ[\w-]{10,}\.eyJ/);
-    for (const key of ['scan-create', 'scan-rotate', 'scan-mint', 'scan-device']) expect(await storedBody(tenant, key)).toMatch(/^v1\./);
+    expect(dump).not.toMatch(/whsec_[A-Za-z0-9+/]{10,}/);
+    for (const key of ['scan-create', 'scan-rotate', 'scan-mint', 'scan-device', 'scan-endpoint', 'scan-endpoint-rotate']) {
+      expect(await storedBody(tenant, key)).toMatch(/^v1\./);
+    }
 
     // Sealed is not lost: each replays the very response it saved.
     const replayed = await post(tenant, `/v1/sessions/${session}/tokens`, { participant: 'client:scan' }, 'scan-mint');

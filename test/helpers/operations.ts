@@ -24,7 +24,7 @@ export const operations: Operation[] = Object.entries(spec.paths as Record<strin
       })),
 );
 
-export type Target = 'apiKey' | 'device' | 'session';
+export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint';
 
 /** A valid request body for each operation that takes one, and which kind of object its `{id}` names. */
 export const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Target }> = {
@@ -47,4 +47,10 @@ export const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Targe
   publishSessionMessage: { target: 'session', body: { payload: { text: 'suite' } } },
   listSessionParticipants: { target: 'session' },
   listSessionMessages: { target: 'session' },
+  createWebhookEndpoint: { body: { url: 'https://hooks.example.com/suite' } },
+  listWebhookEndpoints: {},
+  getWebhookEndpoint: { target: 'webhookEndpoint' },
+  updateWebhookEndpoint: { target: 'webhookEndpoint', body: { description: 'renamed' } },
+  deleteWebhookEndpoint: { target: 'webhookEndpoint' },
+  rotateWebhookEndpointSecret: { target: 'webhookEndpoint' },
 };

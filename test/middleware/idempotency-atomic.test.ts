@@ -58,7 +58,35 @@ const ATOMIC: Record<string, AtomicCase> = {
     path: async (tenant) => `/v1/api-keys/${(await tenant.addKey()).id}`,
     status: 204,
   },
+  createWebhookEndpoint: {
+    action: 'webhook_endpoint.created',
+    path: async () => '/v1/webhook-endpoints',
+    body: { url: 'https://hooks.example.com/atomic' },
+  },
+  updateWebhookEndpoint: {
+    action: 'webhook_endpoint.updated',
+    method: 'PATCH',
+    path: async (tenant) => `/v1/webhook-endpoints/${await createWebhookEndpoint(tenant)}`,
+    body: { description: 'changed' },
+    status: 200,
+  },
+  rotateWebhookEndpointSecret: {
+    action: 'webhook_endpoint.secret_rotated',
+    path: async (tenant) => `/v1/webhook-endpoints/${await createWebhookEndpoint(tenant)}/rotate-secret`,
+    status: 200,
+  },
+  deleteWebhookEndpoint: {
+    action: 'webhook_endpoint.deleted',
+    method: 'DELETE',
+    path: async (tenant) => `/v1/webhook-endpoints/${await createWebhookEndpoint(tenant)}`,
+    status: 204,
+  },
 };
+
+async function createWebhookEndpoint(tenant: Tenant): Promise<string> {
+  const { data } = await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/atomic' } });
+  return data?.id ?? '';
+}
 
 async function createDevice(tenant: Tenant): Promise<string> {
   const { data } = await tenant.api.POST('/v1/devices', { body: { name: 'atomic', kind: 'phone' } });

@@ -141,6 +141,12 @@ async function newDevice(tenant: Tenant, name: string): Promise<string> {
   return data.id;
 }
 
+async function newWebhookEndpoint(tenant: Tenant): Promise<string> {
+  const { data } = await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/faults' } });
+  if (!data) throw new Error('could not create a webhook endpoint');
+  return data.id;
+}
+
 /**
  * The messages (not presence) whose payload is `payload` that the session's room has stored, read from
  * the room's own storage (its ring of the last 1,000, which reconnecting clients are replayed from).
@@ -314,6 +320,107 @@ const WRITE_FIXTURES: Record<string, WriteFixture> = {
         async madeOnce() {
           await expectProblem(await read(), 404, 'not_found');
           expect(await countRows('devices', tenant)).toBe(0);
+        },
+        async notMade() {
+          expect((await read()).response.status).toBe(200);
+        },
+      };
+    },
+  },
+  createWebhookEndpoint: {
+    method: 'POST',
+    path: '/v1/webhook-endpoints',
+    idempotent: 'atomic',
+    status: 201,
+    action: 'webhook_endpoint.created',
+    afterLostReply: 'replayed',
+    write: batchTouching('INSERT INTO webhook_endpoints'),
+    async prepare(tenant) {
+      const described = "description = 'made under faults'";
+      return {
+        path: '/v1/webhook-endpoints',
+        body: { url: 'https://hooks.example.com/faults', description: 'made under faults' },
+        auditTarget: (answer) => field(answer, 'id'),
+        async madeOnce(answer) {
+          expect(await countRows('webhook_endpoints', tenant, described)).toBe(1);
+          const { secret: _secret, ...shown } = answer as Record<string, unknown>;
+          const read = await tenant.api.GET('/v1/webhook-endpoints/{id}', { params: { path: { id: field(answer, 'id') } } });
+          expect(read.data).toEqual(shown);
+        },
+        async notMade() {
+          expect(await countRows('webhook_endpoints', tenant, described)).toBe(0);
+        },
+      };
+    },
+  },
+  updateWebhookEndpoint: {
+    method: 'PATCH',
+    path: '/v1/webhook-endpoints/{id}',
+    idempotent: 'atomic',
+    status: 200,
+    action: 'webhook_endpoint.updated',
+    afterLostReply: 'replayed',
+    write: batchTouching('UPDATE webhook_endpoints'),
+    async prepare(tenant) {
+      const id = await newWebhookEndpoint(tenant);
+      const read = () => tenant.api.GET('/v1/webhook-endpoints/{id}', { params: { path: { id } } });
+      return {
+        path: `/v1/webhook-endpoints/${id}`,
+        body: { description: 'changed under faults' },
+        auditTarget: () => id,
+        async madeOnce(answer) {
+          const { data } = await read();
+          expect(data).toMatchObject({ description: 'changed under faults', version: 2 });
+          expect(data).toEqual(answer);
+        },
+        async notMade() {
+          expect((await read()).data).toMatchObject({ description: '', version: 1 });
+        },
+      };
+    },
+  },
+  rotateWebhookEndpointSecret: {
+    method: 'POST',
+    path: '/v1/webhook-endpoints/{id}/rotate-secret',
+    idempotent: 'atomic',
+    status: 200,
+    action: 'webhook_endpoint.secret_rotated',
+    afterLostReply: 'replayed',
+    write: batchTouching('UPDATE webhook_endpoints'),
+    async prepare(tenant) {
+      const id = await newWebhookEndpoint(tenant);
+      const read = () => tenant.api.GET('/v1/webhook-endpoints/{id}', { params: { path: { id } } });
+      return {
+        path: `/v1/webhook-endpoints/${id}/rotate-secret`,
+        auditTarget: () => id,
+        async madeOnce(answer) {
+          // Rotated once: one version on, the previous secret kept until the time answered.
+          const { data } = await read();
+          expect(data).toMatchObject({ version: 2, previous_secret_expires_at: field(answer, 'previous_secret_expires_at') });
+        },
+        async notMade() {
+          expect((await read()).data).toMatchObject({ version: 1, previous_secret_expires_at: null });
+        },
+      };
+    },
+  },
+  deleteWebhookEndpoint: {
+    method: 'DELETE',
+    path: '/v1/webhook-endpoints/{id}',
+    idempotent: 'atomic',
+    status: 204,
+    action: 'webhook_endpoint.deleted',
+    afterLostReply: 'replayed',
+    write: batchTouching('DELETE FROM webhook_endpoints'),
+    async prepare(tenant) {
+      const id = await newWebhookEndpoint(tenant);
+      const read = () => tenant.api.GET('/v1/webhook-endpoints/{id}', { params: { path: { id } } });
+      return {
+        path: `/v1/webhook-endpoints/${id}`,
+        auditTarget: () => id,
+        async madeOnce() {
+          await expectProblem(await read(), 404, 'not_found');
+          expect(await countRows('webhook_endpoints', tenant)).toBe(0);
         },
         async notMade() {
           expect((await read()).response.status).toBe(200);

@@ -14,7 +14,9 @@ import { SESSION_KEY_GRANT_PURGE_BATCH_ROWS } from '../../src/db/session-key-gra
 import { insertSession } from '../../src/db/sessions.ts';
 import { JOIN_REFUSAL_HEADER, joinHeaders } from '../../src/durable-objects/session-room-protocol.ts';
 import worker from '../../src/index.ts';
+import { open, storageKeyring } from '../../src/lib/encryption.ts';
 import { newId } from '../../src/lib/ids.ts';
+import { webhookSecretSealingContext } from '../../src/lib/webhook-secret.ts';
 import { MAX_BATCHES_PER_PURGE, MAX_ROOM_PURGES_PER_RUN, MESSAGE_RING_GRACE_MS, ROOM_PURGE_TIMEOUT_MS } from '../../src/scheduled.ts';
 import type { Plan } from '../../src/schemas/plans.ts';
 import { D1_FAILURES, faultyD1, faultyNamespace, objectError, touching } from '../helpers/faults.ts';
@@ -57,7 +59,7 @@ async function runScheduled(at: number, overrides: Partial<Record<string, unknow
 
 /** The one line a purge logs when it finished, for its table. */
 function purgeLine(lines: LogLine[], table: string): LogLine {
-  const matching = lines.filter((line) => line.table === table && line.level === 'info');
+  const matching = lines.filter((line) => line.table === table && line.level === 'info' && line.msg.startsWith('retention: purged'));
   expect(matching, `lines for ${table}: ${JSON.stringify(lines)}`).toHaveLength(1);
   return matching[0] as LogLine;
 }
@@ -489,4 +491,81 @@ describe('retention: message rings of ended sessions', () => {
     expect(secondRun.purged).toBeGreaterThanOrEqual(excess);
     expect(await unmarked(rest)).toBe(0);
   }, 30_000);
+});
+
+describe('retention: webhook signing secrets', () => {
+  const NEXT_STORAGE_SECRET = 'the-next-storage-encryption-secret-0123456789abcdef';
+
+  async function endpointWithRotation(tenant: Tenant) {
+    const created = await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/upkeep' } });
+    const id = created.data?.id ?? '';
+    const rotated = await tenant.api.POST('/v1/webhook-endpoints/{id}/rotate-secret', { params: { path: { id } } });
+    return { id, first: created.data?.secret ?? '', second: rotated.data?.secret ?? '' };
+  }
+
+  function sealedRow(id: string) {
+    return env.DB.prepare(
+      'SELECT secret_sealed, previous_secret_sealed, previous_secret_expires_at, version FROM webhook_endpoints WHERE id = ?1',
+    )
+      .bind(id)
+      .first<{
+        secret_sealed: string;
+        previous_secret_sealed: string | null;
+        previous_secret_expires_at: string | null;
+        version: number;
+      }>();
+  }
+
+  it('forgets a replaced secret once its 24-hour overlap is over, and keeps it until then', async () => {
+    const tenant = await createTenant();
+    const ending = await endpointWithRotation(tenant);
+    const lasting = await endpointWithRotation(tenant);
+    await env.DB.prepare('UPDATE webhook_endpoints SET previous_secret_expires_at = ?2 WHERE id = ?1')
+      .bind(ending.id, iso(Date.now() - 1000))
+      .run();
+    const lines = await runScheduled(Date.now());
+    expect(purgeLine(lines, 'webhook_endpoints')).toMatchObject({ deleted: 1, more_left: false });
+    expect(await sealedRow(ending.id)).toMatchObject({ previous_secret_sealed: null, previous_secret_expires_at: null, version: 2 });
+    expect((await sealedRow(lasting.id))?.previous_secret_sealed).toMatch(/^v1\./);
+    const read = await tenant.api.GET('/v1/webhook-endpoints/{id}', { params: { path: { id: ending.id } } });
+    expect(read.data?.previous_secret_expires_at).toBeNull();
+  });
+
+  it('re-seals secrets under a new storage secret while the old one is a previous secret, and loses none', async () => {
+    const tenant = await createTenant();
+    const endpoint = await endpointWithRotation(tenant);
+    const before = await sealedRow(endpoint.id);
+    const rotatedStorage = {
+      STORAGE_ENCRYPTION_SECRET: NEXT_STORAGE_SECRET,
+      STORAGE_ENCRYPTION_PREVIOUS_SECRETS: env.STORAGE_ENCRYPTION_SECRET,
+    };
+    const lines = await runScheduled(Date.now(), rotatedStorage);
+    const resealed = lines.find((line) => line.msg.startsWith('retention: re-sealed webhook secrets'));
+    expect(resealed, JSON.stringify(lines)).toMatchObject({ level: 'info', unreadable: 0 });
+    expect(resealed?.resealed).toBeGreaterThanOrEqual(1);
+
+    const after = await sealedRow(endpoint.id);
+    expect(after?.secret_sealed).not.toBe(before?.secret_sealed);
+    expect(after?.version).toBe(before?.version);
+    // Only the new storage secret is needed now: the old one can be retired.
+    const newOnly = await storageKeyring(NEXT_STORAGE_SECRET, []);
+    const context = webhookSecretSealingContext(tenant.orgId, endpoint.id);
+    expect(await open(newOnly, after?.secret_sealed ?? '', context)).toBe(endpoint.second);
+    expect(await open(newOnly, after?.previous_secret_sealed ?? '', context)).toBe(endpoint.first);
+    // A second run finds nothing left to re-seal.
+    const again = (await runScheduled(Date.now(), rotatedStorage)).find((line) => line.msg.startsWith('retention: re-sealed'));
+    expect(await sealedRow(endpoint.id)).toEqual(after);
+    expect(again?.more_left).toBe(false);
+  });
+
+  it('leaves a secret sealed under a storage secret no longer configured as it is, and logs an error', async () => {
+    const tenant = await createTenant();
+    const endpoint = await endpointWithRotation(tenant);
+    const before = await sealedRow(endpoint.id);
+    const lines = await runScheduled(Date.now(), { STORAGE_ENCRYPTION_SECRET: NEXT_STORAGE_SECRET });
+    const error = lines.find((line) => line.table === 'webhook_endpoints' && line.level === 'error');
+    expect(error?.msg, JSON.stringify(lines)).toMatch(/no longer configured/);
+    expect(error?.unreadable).toBeGreaterThanOrEqual(1);
+    expect(await sealedRow(endpoint.id)).toEqual(before);
+  });
 });

@@ -1,0 +1,30 @@
+/**
+ * @module
+ * Reading the endpoint a request names: 404 when it is not the organisation's, 412 when `If-Match`
+ * names another version.
+ */
+import * as webhookEndpoints from '../../db/webhook-endpoints.ts';
+import { ApiError, notFound } from '../../errors.ts';
+import { ifMatchHolds, versionEtag } from '../../lib/etag.ts';
+
+export async function loadWebhookEndpoint(db: D1Database, orgId: string, id: string): Promise<webhookEndpoints.WebhookEndpointRecord> {
+  const endpoint = await webhookEndpoints.getWebhookEndpoint(db, orgId, id);
+  if (!endpoint) throw notFound('webhook endpoint', id);
+  return endpoint;
+}
+
+/** The endpoint a PATCH, DELETE or rotation is about to change. */
+export async function loadWebhookEndpointForChange(
+  db: D1Database,
+  orgId: string,
+  id: string,
+  ifMatch: string | undefined,
+): Promise<webhookEndpoints.WebhookEndpointRecord> {
+  const current = await loadWebhookEndpoint(db, orgId, id);
+  if (!ifMatchHolds(ifMatch, versionEtag(current.version))) {
+    throw new ApiError('precondition_failed', {
+      detail: `The webhook endpoint is at ${versionEtag(current.version)}; If-Match named another version.`,
+    });
+  }
+  return current;
+}
