@@ -5,6 +5,7 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ifMatchHolds, versionEtag } from './lib/etag.ts';
 import { CircuitOpenError, TimeoutError } from './lib/resilience.ts';
 import {
   ERROR_CATALOG,
@@ -51,6 +52,12 @@ export class ApiError extends Error {
 /** The 404 of a resource that is not in the caller's organisation (or nowhere): the same answer for both. */
 export function notFound(kind: 'API key' | 'device' | 'session' | 'webhook endpoint', id: string): ApiError {
   return new ApiError('not_found', { detail: `No ${kind} ${id}.` });
+}
+
+/** 412 unless `ifMatch` is absent, `*` or the ETag of `version`: the check before a change of an object that has versions. */
+export function requireIfMatch(ifMatch: string | undefined, version: number, kind: 'device' | 'webhook endpoint'): void {
+  if (ifMatchHolds(ifMatch, versionEtag(version))) return;
+  throw new ApiError('precondition_failed', { detail: `The ${kind} is at ${versionEtag(version)}; If-Match named another version.` });
 }
 
 /**

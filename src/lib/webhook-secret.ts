@@ -6,7 +6,7 @@
  * for its endpoint's row alone.
  */
 const SECRET_BYTES = 32;
-export const WEBHOOK_SECRET_PREFIX = 'whsec_';
+const WEBHOOK_SECRET_PREFIX = 'whsec_';
 
 export function generateWebhookSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(SECRET_BYTES));

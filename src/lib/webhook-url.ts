@@ -15,7 +15,7 @@
 export type WebhookUrlVerdict = { ok: true; url: string } | { ok: false; reason: string };
 export type WebhookEnvironment = 'development' | 'test' | 'production';
 
-const MAX_URL_LENGTH = 2048;
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
 
 type Ipv4Range = readonly [base: number, prefixLength: number, what: string];
 
@@ -77,11 +77,10 @@ function parseIpv6(text: string): number[] | undefined {
   const head = groupsOf(halves[0]);
   const rest = groupsOf(halves[1]);
   if ([...head, ...rest].some((group) => !/^[0-9a-f]{1,4}$/i.test(group))) return undefined;
-  const explicit = [...head, ...rest].map((group) => Number.parseInt(group, 16));
-  const missing = 8 - explicit.length - tail.length;
+  const missing = 8 - head.length - rest.length - tail.length;
   if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const zeros = halves.length === 2 ? Array.from({ length: missing }, () => 0) : [];
-  return [...head.map((group) => Number.parseInt(group, 16)), ...zeros, ...rest.map((group) => Number.parseInt(group, 16)), ...tail];
+  const zeros = halves.length === 2 ? Array.from({ length: missing }, () => '0') : [];
+  return [...head, ...zeros, ...rest].map((group) => Number.parseInt(group, 16)).concat(tail);
 }
 
 type HostVerdict = { kind: 'public' } | { kind: 'loopback' } | { kind: 'refused'; what: string };
@@ -142,7 +141,8 @@ function judgeHost(hostname: string, environment: WebhookEnvironment): HostVerdi
 
 /** Whether `input` may be stored as a webhook endpoint's URL in `environment`, and its normalised form. */
 export function checkWebhookUrl(input: string, environment: WebhookEnvironment): WebhookUrlVerdict {
-  if (input.length > MAX_URL_LENGTH) return { ok: false, reason: `A webhook URL may have at most ${MAX_URL_LENGTH} characters` };
+  if (input.length > MAX_WEBHOOK_URL_LENGTH)
+    return { ok: false, reason: `A webhook URL may have at most ${MAX_WEBHOOK_URL_LENGTH} characters` };
   let url: URL;
   try {
     url = new URL(input);

@@ -6,6 +6,7 @@
  * secret appears only in the responses that create it.
  */
 import { z } from '@hono/zod-openapi';
+import { MAX_WEBHOOK_URL_LENGTH } from '../lib/webhook-url.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, TimestampSchema } from './common.ts';
 import { WEBHOOK_EVENT_TYPES, WebhookEventTypeSchema } from './webhook-events.ts';
 
@@ -13,7 +14,6 @@ import { WEBHOOK_EVENT_TYPES, WebhookEventTypeSchema } from './webhook-events.ts
 export const MAX_WEBHOOK_ENDPOINTS = 20;
 /** How long the secret a rotation replaced still signs deliveries, beside the new one. */
 export const PREVIOUS_SECRET_SECONDS = 24 * 3600;
-export const MAX_WEBHOOK_URL_LENGTH = 2048;
 
 export const WEBHOOK_ENDPOINT_EXAMPLE_ID = 'whe_5Tn8Qc2Vx7Lm4Rb9Kw1Yz6';
 

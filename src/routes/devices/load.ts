@@ -4,8 +4,7 @@
  * names another version.
  */
 import * as devices from '../../db/devices.ts';
-import { ApiError, notFound } from '../../errors.ts';
-import { ifMatchHolds, versionEtag } from '../../lib/etag.ts';
+import { notFound, requireIfMatch } from '../../errors.ts';
 
 export async function loadDevice(db: D1Database, orgId: string, id: string): Promise<devices.DeviceRecord> {
   const device = await devices.getDevice(db, orgId, id);
@@ -21,10 +20,6 @@ export async function loadDeviceForChange(
   ifMatch: string | undefined,
 ): Promise<devices.DeviceRecord> {
   const current = await loadDevice(db, orgId, id);
-  if (!ifMatchHolds(ifMatch, versionEtag(current.version))) {
-    throw new ApiError('precondition_failed', {
-      detail: `The device is at ${versionEtag(current.version)}; If-Match named another version.`,
-    });
-  }
+  requireIfMatch(ifMatch, current.version, 'device');
   return current;
 }

@@ -4,8 +4,7 @@
  * names another version.
  */
 import * as webhookEndpoints from '../../db/webhook-endpoints.ts';
-import { ApiError, notFound } from '../../errors.ts';
-import { ifMatchHolds, versionEtag } from '../../lib/etag.ts';
+import { notFound, requireIfMatch } from '../../errors.ts';
 
 export async function loadWebhookEndpoint(db: D1Database, orgId: string, id: string): Promise<webhookEndpoints.WebhookEndpointRecord> {
   const endpoint = await webhookEndpoints.getWebhookEndpoint(db, orgId, id);
@@ -21,10 +20,6 @@ export async function loadWebhookEndpointForChange(
   ifMatch: string | undefined,
 ): Promise<webhookEndpoints.WebhookEndpointRecord> {
   const current = await loadWebhookEndpoint(db, orgId, id);
-  if (!ifMatchHolds(ifMatch, versionEtag(current.version))) {
-    throw new ApiError('precondition_failed', {
-      detail: `The webhook endpoint is at ${versionEtag(current.version)}; If-Match named another version.`,
-    });
-  }
+  requireIfMatch(ifMatch, current.version, 'webhook endpoint');
   return current;
 }
