@@ -484,6 +484,8 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Any JSON value in which objects and arrays nest at most 9 levels (10 counting the request body or frame that holds it) and no object uses the key `__proto__`. */
+        JsonValue: unknown;
         /** @description What the server broadcasts to a session: sequenced, kept and replayed. */
         SessionMessage: components["schemas"]["MessageFrame"] | components["schemas"]["PresenceFrame"];
         /** @description A published message, as every participant receives it and as it is replayed. */
@@ -514,7 +516,7 @@ export interface components {
              *       "text": "hello"
              *     }
              */
-            payload: unknown;
+            payload: components["schemas"]["JsonValue"];
             /**
              * Format: date-time
              * @description When the server sequenced it (UTC).
@@ -715,7 +717,7 @@ export interface components {
              */
             id?: string;
             /** @description Any JSON to broadcast to every participant. */
-            payload: unknown;
+            payload: components["schemas"]["JsonValue"];
         } | {
             /**
              * @description Acknowledge what was processed (shown in the participant list).
@@ -1931,7 +1933,7 @@ export interface components {
              *       "text": "maintenance in 5 minutes"
              *     }
              */
-            payload: unknown;
+            payload: components["schemas"]["JsonValue"];
         };
         /** @description A page of the session history: what the socket replays and more, so a client can fill a `gap`. */
         SessionHistory: {

@@ -11,9 +11,10 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import openapiTS, { astToString } from 'openapi-typescript';
+import openapiTS, { astToString, UNKNOWN } from 'openapi-typescript';
 import { createApp } from '../src/app.ts';
 import { buildOpenApiDocument } from '../src/openapi.ts';
+import { JSON_VALUE_COMPONENT } from '../src/schemas/json.ts';
 import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
 import { clientPackageFiles } from './lib/client-package.ts';
 
@@ -76,8 +77,18 @@ function clientFromTemplate(template: string, apiVersion: string): string {
 async function main(): Promise<void> {
   const document = buildOpenApiDocument(createApp());
   const specText = `${JSON.stringify(document, null, 2)}\n`;
-  // defaultNonNullable off: a request field with a default may be omitted by the client.
-  const typesText = HEADER + astToString(await openapiTS(JSON.parse(specText), { defaultNonNullable: false }));
+  // defaultNonNullable off: a request field with a default may be omitted by the client. The
+  // recursive JsonValue is typed `unknown`: TypeScript cannot express a recursive array inside the
+  // generated `components` interface (TS2502), and `unknown` asks the caller to narrow a payload.
+  const jsonValuePath = `#/components/schemas/${JSON_VALUE_COMPONENT}`;
+  const typesText =
+    HEADER +
+    astToString(
+      await openapiTS(JSON.parse(specText), {
+        defaultNonNullable: false,
+        transform: (_schema, { path }) => (path === jsonValuePath ? UNKNOWN : undefined),
+      }),
+    );
   const version = document.info.version;
   const clientText = clientFromTemplate(await readFile(join(root, CLIENT_TEMPLATE), 'utf8'), version);
   const rootManifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };

@@ -55,14 +55,14 @@ _issued_cursors = set()
 
 
 def _refused_by_auth_failure_guard(response):
-    """Whether this is the API's brute-force guard refusing a request that failed to authenticate.
+    """Whether this is the API's brute-force guard refusing a request with a wrong key.
 
-    Past AUTH_FAILURE_LIMIT failed authentications a minute from one IP (60 unless the deployment
-    raises it, as staging does not), the API answers them 429 under the `auth-failures` rate-limit
-    policy instead of 401: refused all the same. A run sends hundreds a minute (ignored_auth's
-    probes without the key, generated requests with a made-up one), so against such a deployment
-    ignored_auth would report the guard's refusals as authentication not enforced. Only a 429 under
-    that policy counts as a refusal; any other 429 does not.
+    Past AUTH_FAILURE_LIMIT wrong keys a minute from one IP (60 unless the deployment raises it, as
+    staging does not), the API answers them 429 under the `auth-failures` rate-limit policy instead
+    of 401: refused all the same. A request with no key is never counted, but a run sends hundreds
+    of generated requests with a made-up key a minute (ignored_auth probes with one too), so against
+    such a deployment ignored_auth would report the guard's refusals as authentication not enforced.
+    Only a 429 under that policy counts as a refusal; any other 429 does not.
     """
     policies = response.headers.get("ratelimit-policy", [])
     return response.status_code == 429 and any(policy.startswith('"auth-failures"') for policy in policies)

@@ -6,6 +6,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { addCodeSamples } from './code-samples.ts';
 import type { AppEnv } from './context.ts';
+import { registerJsonValue } from './schemas/json.ts';
 import { ClientFrameSchema, ServerFrameSchema, SessionMessageSchema } from './schemas/realtime.ts';
 import { COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
 
@@ -21,6 +22,7 @@ export function registerComponents(app: OpenAPIHono<AppEnv>): void {
   app.openAPIRegistry.register('SessionMessage', SessionMessageSchema);
   app.openAPIRegistry.register('ServerFrame', ServerFrameSchema);
   app.openAPIRegistry.register('ClientFrame', ClientFrameSchema);
+  registerJsonValue(app.openAPIRegistry);
   // Registered as a component rather than passed in the document config, which drops it
   // (honojs/middleware#1437).
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {

@@ -2,8 +2,10 @@
  * @module
  * API-key authentication and scope checks. Every credential failure — missing, malformed, bad
  * checksum, unknown, revoked, expired, a demo key in production — gets the same 401 body and
- * `WWW-Authenticate`, so a caller learns nothing about which it was. Failures are also counted
- * per client IP; past the limit the answer is 429.
+ * `WWW-Authenticate`, so a caller learns nothing about which it was. Failures that presented a
+ * credential (in the header or the query string) are also counted per client IP; past the limit the
+ * answer is 429. A request with no credential at all guesses nothing, so it is never counted: it
+ * always gets the 401, and costs no rate-limit round trip.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
@@ -26,13 +28,20 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 const lastStamped = new Map<string, number>();
 const MAX_STAMPED_KEYS = 1_000;
 
-async function refuse(c: Context<AppEnv>, detail = 'A valid API key is required: send `Authorization: Bearer <key>`.'): Promise<never> {
+const MISSING_KEY = 'A valid API key is required: send `Authorization: Bearer <key>`.';
+
+function unauthorized(detail: string): ApiError {
+  return new ApiError('unauthorized', { detail, headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } });
+}
+
+/** Refuses a credential that was presented, counting it as a guess from the client's IP. */
+async function refuseGuess(c: Context<AppEnv>, detail = MISSING_KEY): Promise<never> {
   const config = c.get('config');
   const ip = await hashIp(clientIp(c.req.raw), config.sessionJwtSecret);
   // Brute-force guard: throws 429 once this IP has failed too often. One token per lease: failures
   // are rare and spread over many IPs, so leasing more would only strand tokens.
   await enforceRateLimit(c, `auth-failures:${ip}`, 'auth-failures', config.authFailureLimit, 1);
-  throw new ApiError('unauthorized', { detail, headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } });
+  throw unauthorized(detail);
 }
 
 function stampInBackground(c: Context<AppEnv>, keyId: string, lastUsedAt: string | null): void {
@@ -60,11 +69,13 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
   return async function authenticate(c, next) {
     const url = new URL(c.req.url);
     if (containsApiKey(decodeURIComponent(url.search)) || /[?&](api[-_]?key|apikey)=/i.test(url.search)) {
-      await refuse(c, 'API keys are not accepted in the query string: send `Authorization: Bearer <key>`.');
+      await refuseGuess(c, 'API keys are not accepted in the query string: send `Authorization: Bearer <key>`.');
     }
-    const secret = BEARER.exec(c.req.header('Authorization') ?? '')?.[1];
+    const authorization = c.req.header('Authorization');
+    if (authorization === undefined) throw unauthorized(MISSING_KEY);
+    const secret = BEARER.exec(authorization)?.[1];
     // The checksum refuses typos and made-up keys without a database read.
-    if (secret === undefined || checkApiKeyFormat(secret) === undefined) return refuse(c);
+    if (secret === undefined || checkApiKeyFormat(secret) === undefined) return refuseGuess(c);
     const config = c.get('config');
     // While D1 is down a cached key keeps working until its TTL; the failed refresh is only logged.
     const refreshLater = (refresh: Promise<unknown>) =>
@@ -77,7 +88,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
       (credentials.expiresAt !== null && credentials.expiresAt <= now) ||
       (credentials.isDemo && config.production)
     ) {
-      return refuse(c);
+      return refuseGuess(c);
     }
     c.set('auth', {
       orgId: credentials.orgId,

@@ -6,6 +6,7 @@
  * schema, so a frame the spec does not declare cannot be sent unnoticed.
  */
 import { z } from '@hono/zod-openapi';
+import { jsonValue } from './json.ts';
 
 /** The largest frame a session may allow (`max_frame_bytes`); the platform's own WebSocket limit is 1 MiB. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
@@ -122,10 +123,7 @@ export const MessageFrameSchema = z
     seq,
     sender,
     id: MessageIdSchema.optional().openapi({ description: "The publisher's own id for the message, when it gave one." }),
-    payload: z
-      .unknown()
-      .refine((value) => value !== undefined, 'Required')
-      .openapi({ description: 'What the sender published: any JSON.', example: { text: 'hello' } }),
+    payload: jsonValue({ description: 'What the sender published: any JSON.', example: { text: 'hello' } }),
     ts,
   })
   .strict()
@@ -265,10 +263,7 @@ export const ClientFrameSchema = z
       .object({
         type: z.literal('message').openapi({ description: 'Publish to every participant.' }),
         id: MessageIdSchema.optional(),
-        payload: z
-          .unknown()
-          .refine((value) => value !== undefined, 'Required')
-          .openapi({ description: 'Any JSON to broadcast to every participant.' }),
+        payload: jsonValue({ description: 'Any JSON to broadcast to every participant.' }),
       })
       .strict(),
     z

@@ -6,6 +6,7 @@ import { z } from '@hono/zod-openapi';
 import { MAX_TOKEN_TTL_SECONDS } from '../lib/session-token.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampSchema } from './common.ts';
 import { DeviceIdSchema } from './devices.ts';
+import { jsonValue } from './json.ts';
 import {
   DEFAULT_FRAME_BYTES,
   DEFAULT_PRESENCE_GRACE_SECONDS,
@@ -187,13 +188,10 @@ export const ConnectTokenSchema = z
 
 export const SessionPublishSchema = z
   .object({
-    payload: z
-      .unknown()
-      .refine((value) => value !== undefined, 'Required')
-      .openapi({
-        description: 'Any JSON, at most 1 MiB serialised, delivered to every participant as a `message` from `server`.',
-        example: { text: 'maintenance in 5 minutes' },
-      }),
+    payload: jsonValue({
+      description: 'Any JSON, at most 1 MiB serialised, delivered to every participant as a `message` from `server`.',
+      example: { text: 'maintenance in 5 minutes' },
+    }),
   })
   .strict()
   .openapi('SessionPublish', { description: 'A server message to broadcast.' });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import committedSpec from '../../openapi/openapi.json';
 import { CLIENT_PACKAGE } from '../../src/code-samples.ts';
+import { MAX_JSON_DEPTH } from '../../src/lib/json-inspect.ts';
 import { SCALAR_BUNDLE_PATH } from '../../src/routes/docs/docs.ts';
 import { callWorker } from '../helpers/worker.ts';
 
@@ -21,19 +22,62 @@ type Operation = {
   responses: Record<string, unknown>;
 };
 
-/** Every object schema reachable from `schema` (components followed once each) that takes keys of the caller's choosing. */
+const COMPOSITIONS = ['anyOf', 'oneOf', 'allOf'] as const;
+
+/** The most levels of objects and arrays a value valid against `schema` can nest (Infinity when unbounded). */
+function maxNesting(schema: unknown, visiting = new Set<string>()): number {
+  if (typeof schema !== 'object' || schema === null) return 0;
+  const node = schema as Record<string, unknown>;
+  if (typeof node.$ref === 'string') {
+    if (visiting.has(node.$ref)) return Number.POSITIVE_INFINITY;
+    return maxNesting(resolvePointer(node.$ref), new Set([...visiting, node.$ref]));
+  }
+  const alternatives = COMPOSITIONS.flatMap((keyword) => (node[keyword] as unknown[] | undefined) ?? []);
+  const container = node.type === 'array' || node.type === 'object';
+  const children = [
+    node.items,
+    node.additionalProperties,
+    ...Object.values((node.properties as Record<string, unknown> | undefined) ?? {}),
+  ];
+  const below = Math.max(0, ...children.map((child) => maxNesting(child, visiting)));
+  return Math.max(container ? 1 + below : 0, ...alternatives.map((alternative) => maxNesting(alternative, visiting)));
+}
+
+/** What a local `$ref` (`#/components/schemas/…`, or a pointer into a component's `$defs`) points at. */
+function resolvePointer(ref: string): unknown {
+  expect(ref.startsWith('#/')).toBe(true);
+  const tokens = ref
+    .slice(2)
+    .split('/')
+    .map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'));
+  const target = tokens.reduce<unknown>((node, token) => (node as Record<string, unknown> | undefined)?.[token], committedSpec);
+  expect(target, ref).toBeTypeOf('object');
+  return target;
+}
+
+/**
+ * Every schema reachable from `schema` through its subschemas (components followed once each) that
+ * takes keys of the caller's choosing: an object with open `additionalProperties`, or a schema that
+ * says nothing of its type (`{}` accepts any object too).
+ */
 function openObjects(schema: unknown, seen = new Set<string>()): Record<string, unknown>[] {
-  if (Array.isArray(schema)) return schema.flatMap((item) => openObjects(item, seen));
   if (typeof schema !== 'object' || schema === null) return [];
   const node = schema as Record<string, unknown>;
   if (typeof node.$ref === 'string') {
     if (seen.has(node.$ref)) return [];
     seen.add(node.$ref);
-    const name = node.$ref.replace('#/components/schemas/', '');
-    return openObjects((committedSpec.components.schemas as Record<string, unknown>)[name], seen);
+    return openObjects(resolvePointer(node.$ref), seen);
   }
-  const own = node.type === 'object' && node.additionalProperties !== undefined && node.additionalProperties !== false ? [node] : [];
-  return [...own, ...Object.values(node).flatMap((child) => openObjects(child, seen))];
+  const composed = COMPOSITIONS.some((keyword) => Array.isArray(node[keyword]));
+  const untyped = node.type === undefined && !composed && node.const === undefined && node.enum === undefined;
+  const openObject = node.type === 'object' && node.additionalProperties !== undefined && node.additionalProperties !== false;
+  const children = [
+    ...Object.values((node.properties as Record<string, unknown> | undefined) ?? {}),
+    node.items,
+    node.additionalProperties,
+    ...COMPOSITIONS.flatMap((keyword) => (node[keyword] as unknown[] | undefined) ?? []),
+  ];
+  return [...(untyped || openObject ? [node] : []), ...children.flatMap((child) => openObjects(child, seen))];
 }
 
 describe('GET /openapi.json', () => {
@@ -63,7 +107,8 @@ describe('GET /openapi.json', () => {
   });
 
   // The runtime refuses `__proto__` anywhere in a body before validation (reserved_key); a contract that allowed it
-  // would have schemathesis (and any generated client) send schema-valid bodies the API rejects.
+  // would have schemathesis (and any generated client) send schema-valid bodies the API rejects, as a message
+  // payload typed `{}` once did.
   it('refuses the reserved key __proto__ in every request-body object whose keys the caller chooses', () => {
     const paths = committedSpec.paths as Record<string, Record<string, Operation>>;
     const bodies = Object.values(paths)
@@ -72,6 +117,13 @@ describe('GET /openapi.json', () => {
     const open = bodies.flatMap((schema) => openObjects(schema));
     expect(open.length).toBeGreaterThan(0);
     for (const object of open) expect(object.propertyNames).toMatchObject({ not: { const: '__proto__' } });
+  });
+
+  // A body nests at most MAX_JSON_DEPTH levels (json_too_deep); a free-form field inside it gets one level fewer.
+  it('states the depth limit on free-form JSON that the runtime enforces, no deeper and no shallower', () => {
+    const jsonValue = { $ref: '#/components/schemas/JsonValue' };
+    expect(maxNesting(jsonValue)).toBe(MAX_JSON_DEPTH - 1);
+    expect(maxNesting(committedSpec.components.schemas.SessionPublish)).toBe(MAX_JSON_DEPTH);
   });
 
   // The reference pre-fills every example into "Test Request": an example cursor is a 400, an example filter

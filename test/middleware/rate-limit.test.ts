@@ -495,4 +495,22 @@ describe('failed authentication per client IP', () => {
     await expectProblem(blocked, 429, 'rate_limited');
     expect((await attempt('198.51.100.1')).status).toBe(401);
   });
+
+  it('never counts a request that presents no credential: it guesses nothing, so it always gets the 401', async () => {
+    const overrides = { AUTH_FAILURE_LIMIT: '3' };
+    const ip = '203.0.113.8';
+    const anonymous = () => callWorker('/v1/api-keys', { headers: { 'CF-Connecting-IP': ip } }, overrides);
+    const guess = () => callWorker('/v1/api-keys', { headers: { Authorization: 'Bearer guess', 'CF-Connecting-IP': ip } }, overrides);
+    const inQuery = () => callWorker('/v1/api-keys?api_key=guess', { headers: { 'CF-Connecting-IP': ip } }, overrides);
+    for (let index = 0; index < 5; index += 1) {
+      const response = await anonymous();
+      expect(response.headers.get('WWW-Authenticate')).toBe('Bearer realm="switchyard"');
+      await expectProblem(response, 401, 'unauthorized');
+    }
+    // The anonymous requests left the whole allowance: a key in the query string and wrong keys count.
+    const statuses = [(await inQuery()).status];
+    for (let index = 0; index < 3; index += 1) statuses.push((await guess()).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    await expectProblem(await anonymous(), 401, 'unauthorized');
+  });
 });
