@@ -140,6 +140,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List events
+         * @description The events of the last 30 days, oldest first: the same ones webhooks deliver, for a receiver that was down or prefers to pull. Only the types the key may read are listed (`device.*` needs `devices:read`, `session.*` `sessions:read`, `api_key.*` `keys:admin`).
+         *
+         *     Requires an API key with the `events:read` scope; counts against the `read` rate limit.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an event
+         * @description One event of the last 30 days, as a webhook delivers it (its `id` is the delivery's `webhook-id`).
+         *
+         *     Requires an API key with the `events:read` scope; counts against the `read` rate limit.
+         */
+        get: operations["getEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/devices": {
         parameters: {
             query?: never;
@@ -481,11 +525,545 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "device.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The device.created event
+         * @description A device was registered. Sent to every enabled endpoint subscribed to `device.created`; the same event is listed by GET /v1/events.
+         */
+        post: operations["deviceCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "device.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The device.updated event
+         * @description A device was changed: `data` is the device after the change. Sent to every enabled endpoint subscribed to `device.updated`; the same event is listed by GET /v1/events.
+         */
+        post: operations["deviceUpdatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "device.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The device.deleted event
+         * @description A device was deleted: `data` is the device as it was last. Sent to every enabled endpoint subscribed to `device.deleted`; the same event is listed by GET /v1/events.
+         */
+        post: operations["deviceDeletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "session.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The session.created event
+         * @description A session was opened. Sent to every enabled endpoint subscribed to `session.created`; the same event is listed by GET /v1/events.
+         */
+        post: operations["sessionCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "session.ended": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The session.ended event
+         * @description A session was ended by a request (`end_reason` `ended`); one that runs out its TTL emits nothing. Sent to every enabled endpoint subscribed to `session.ended`; the same event is listed by GET /v1/events.
+         */
+        post: operations["sessionEndedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "api_key.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The api_key.created event
+         * @description An API key was created (never with its secret). Sent to every enabled endpoint subscribed to `api_key.created`; the same event is listed by GET /v1/events.
+         */
+        post: operations["apiKeyCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "api_key.rotated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The api_key.rotated event
+         * @description An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement. Sent to every enabled endpoint subscribed to `api_key.rotated`; the same event is listed by GET /v1/events.
+         */
+        post: operations["apiKeyRotatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "api_key.revoked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The api_key.revoked event
+         * @description An API key was revoked: `data` is the key as it was last. Sent to every enabled endpoint subscribed to `api_key.revoked`; the same event is listed by GET /v1/events.
+         */
+        post: operations["apiKeyRevokedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /** @description Any JSON value in which objects and arrays nest at most 9 levels (10 counting the request body or frame that holds it) and no object uses the key `__proto__`. */
         JsonValue: unknown;
+        /** @description A device was registered. */
+        DeviceCreatedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "device.created";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["Device"];
+        };
+        /** @description A device of the organisation. */
+        Device: {
+            /**
+             * @description The device id.
+             * @example dev_8Kq2Wn5Rt7Yb1Xc4Vz9Lm3
+             */
+            id: string;
+            /**
+             * @description A human name, 1–100 characters, not only spaces.
+             * @example Front desk tablet
+             */
+            name: string;
+            /**
+             * @description What sort of device it is.
+             * @example browser
+             * @enum {string}
+             */
+            kind: "phone" | "browser" | "iot" | "server" | "other";
+            /**
+             * @description Your own id for the device, unique in the organisation: 1–128 visible ASCII characters.
+             * @example asset-4471
+             */
+            external_id: string | null;
+            /**
+             * @description Your key–value data: at most 50 keys of 1–40 characters (not `__proto__`, which every request body refuses); values are strings (≤ 500 characters), numbers or booleans.
+             * @example {
+             *       "floor": 3,
+             *       "model": "Pixel 9",
+             *       "kiosk": true
+             *     }
+             */
+            metadata: {
+                [key: string]: string | number | boolean;
+            };
+            /**
+             * @description Labels to filter by, at most 20, each once.
+             * @example [
+             *       "lobby",
+             *       "floor:3"
+             *     ]
+             */
+            tags: string[];
+            /**
+             * @description A disabled device cannot join sessions.
+             * @example active
+             * @enum {string}
+             */
+            status: "active" | "disabled";
+            /**
+             * Format: date-time
+             * @description When the device last connected to a session; `null` if never.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            last_seen_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the device was registered.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the device last changed.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            updated_at: string;
+            /**
+             * @description Counts changes; the `ETag` is derived from it.
+             * @example 1
+             */
+            version: number;
+        };
+        /** @description A device was changed: `data` is the device after the change. */
+        DeviceUpdatedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "device.updated";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["Device"];
+        };
+        /** @description A device was deleted: `data` is the device as it was last. */
+        DeviceDeletedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "device.deleted";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["Device"];
+        };
+        /** @description A session was opened. */
+        SessionCreatedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "session.created";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["Session"];
+        };
+        /** @description A realtime session. */
+        Session: {
+            /**
+             * @description The session id.
+             * @example ses_3Jd8Pq1Wx6Rz0Nv5Tb2Ly7
+             */
+            id: string;
+            /**
+             * @description `ended` once ended or past `expires_at`.
+             * @example active
+             * @enum {string}
+             */
+            status: "active" | "ended";
+            /**
+             * @description The devices allowed in; `null` lets any participant in.
+             * @example [
+             *       "dev_8Kq2Wn5Rt7Yb1Xc4Vz9Lm3"
+             *     ]
+             */
+            allowed_device_ids: string[] | null;
+            /**
+             * @description How many sockets may be connected at once.
+             * @example 100
+             */
+            max_participants: number;
+            /**
+             * Format: date-time
+             * @description When the session ends by itself.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            expires_at: string;
+            /**
+             * Format: date-time
+             * @description When it ended; `null` while active.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            ended_at: string | null;
+            /**
+             * @description Why it ended: asked to (`ended`) or its TTL ran out (`expired`).
+             * @example null
+             * @enum {string|null}
+             */
+            end_reason: "ended" | "expired" | null;
+            /**
+             * Format: date-time
+             * @description When the session was opened.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * @description How long a participant whose last socket dropped without a close frame stays present before it is announced as `left`, 0–300 s; default 15. A reconnect within it announces nothing; a socket closed by its client leaves at once.
+             * @example 15
+             */
+            presence_grace_seconds: number;
+            /**
+             * @description The largest frame a socket may send and the largest published payload, in bytes: 1,024 to 1,048,576 (1 MiB); default 65,536 (64 KiB). A bigger frame closes the socket with 1009.
+             * @example 65536
+             */
+            max_frame_bytes: number;
+            /**
+             * @description How many frames a second each socket may send, 1–1000, in bursts of twice as many; default 50 (bursts of 100). An excess frame is dropped and answered `rate_limited`.
+             * @example 50
+             */
+            frames_per_second: number;
+            /** @description How much message history the session keeps (`GET /v1/sessions/{id}/messages`), by the plan of the organisation when it was opened: free 1 day / 10,000 messages, pro 7 days / 100,000, enterprise 30 days / 1,000,000, whichever limit is reached first. */
+            history: {
+                /**
+                 * @description The room keeps at most this many messages…
+                 * @example 10000
+                 */
+                max_messages: number;
+                /**
+                 * @description …and none older than this.
+                 * @example 86400
+                 */
+                max_age_seconds: number;
+            };
+        };
+        /** @description A session was ended by a request (`end_reason` `ended`); one that runs out its TTL emits nothing. */
+        SessionEndedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "session.ended";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["Session"];
+        };
+        /** @description An API key was created (never with its secret). */
+        ApiKeyCreatedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "api_key.created";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["ApiKey"];
+        };
+        /** @description An API key, without its secret. */
+        ApiKey: {
+            /**
+             * @description The API key id (not the secret).
+             * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
+             */
+            id: string;
+            /**
+             * @description What the key is for.
+             * @example CI deploy bot
+             */
+            name: string;
+            /**
+             * @description Whether the key acts on live or test data.
+             * @example live
+             * @enum {string}
+             */
+            mode: "live" | "test";
+            /**
+             * @description The first characters of the secret, to recognise it by.
+             * @example sy_live_a1B2
+             */
+            prefix: string;
+            /** @description What the key may do. */
+            scopes: components["schemas"]["Scope"][];
+            /**
+             * Format: date-time
+             * @description When the key stops working; `null` for never.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            expires_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the key was created.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * @description The key that created this one; `null` for bootstrap keys.
+             * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
+             */
+            created_by: string | null;
+            /**
+             * Format: date-time
+             * @description Last successful authentication, to the minute; `null` if never used.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            last_used_at: string | null;
+        };
+        /**
+         * @description A permission an API key carries. A key never grants more scopes than the key that created it.
+         * @example devices:read
+         * @enum {string}
+         */
+        Scope: "devices:read" | "devices:write" | "sessions:read" | "sessions:write" | "keys:admin" | "audit:read" | "webhooks:admin" | "events:read";
+        /** @description An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement. */
+        ApiKeyRotatedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "api_key.rotated";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["RotatedApiKey"];
+        };
+        /** @description An API key just rotated: it works until `expires_at`, its replacement from now on. */
+        RotatedApiKey: components["schemas"]["ApiKey"] & {
+            /**
+             * @description The key that replaces this one.
+             * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
+             */
+            replaced_by: string;
+        };
+        /** @description An API key was revoked: `data` is the key as it was last. */
+        ApiKeyRevokedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "api_key.revoked";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["ApiKey"];
+        };
         /** @description What the server broadcasts to a session: sequenced, kept and replayed. */
         SessionMessage: components["schemas"]["MessageFrame"] | components["schemas"]["PresenceFrame"];
         /** @description A published message, as every participant receives it and as it is replayed. */
@@ -966,61 +1544,6 @@ export interface components {
              * @example sy_live_…
              */
             secret: string;
-        };
-        /**
-         * @description A permission an API key carries. A key never grants more scopes than the key that created it.
-         * @example devices:read
-         * @enum {string}
-         */
-        Scope: "devices:read" | "devices:write" | "sessions:read" | "sessions:write" | "keys:admin" | "audit:read" | "webhooks:admin";
-        /** @description An API key, without its secret. */
-        ApiKey: {
-            /**
-             * @description The API key id (not the secret).
-             * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
-             */
-            id: string;
-            /**
-             * @description What the key is for.
-             * @example CI deploy bot
-             */
-            name: string;
-            /**
-             * @description Whether the key acts on live or test data.
-             * @example live
-             * @enum {string}
-             */
-            mode: "live" | "test";
-            /**
-             * @description The first characters of the secret, to recognise it by.
-             * @example sy_live_a1B2
-             */
-            prefix: string;
-            /** @description What the key may do. */
-            scopes: components["schemas"]["Scope"][];
-            /**
-             * Format: date-time
-             * @description When the key stops working; `null` for never.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            expires_at: string | null;
-            /**
-             * Format: date-time
-             * @description When the key was created.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            created_at: string;
-            /**
-             * @description The key that created this one; `null` for bootstrap keys.
-             * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
-             */
-            created_by: string | null;
-            /**
-             * Format: date-time
-             * @description Last successful authentication, to the minute; `null` if never used.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            last_used_at: string | null;
         };
         /** @description An RFC 9457 problem document with status 401: `code` is one of `unauthorized`, `invalid_token`. */
         Problem401: {
@@ -1509,78 +2032,18 @@ export interface components {
              */
             created_at: string;
         };
-        /** @description A device of the organisation. */
-        Device: {
+        /** @description A page of events. */
+        EventList: {
+            /** @description Events in the order they happened, oldest first. */
+            data: components["schemas"]["Event"][];
             /**
-             * @description The device id.
-             * @example dev_8Kq2Wn5Rt7Yb1Xc4Vz9Lm3
+             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @example null
              */
-            id: string;
-            /**
-             * @description A human name, 1–100 characters, not only spaces.
-             * @example Front desk tablet
-             */
-            name: string;
-            /**
-             * @description What sort of device it is.
-             * @example browser
-             * @enum {string}
-             */
-            kind: "phone" | "browser" | "iot" | "server" | "other";
-            /**
-             * @description Your own id for the device, unique in the organisation: 1–128 visible ASCII characters.
-             * @example asset-4471
-             */
-            external_id: string | null;
-            /**
-             * @description Your key–value data: at most 50 keys of 1–40 characters (not `__proto__`, which every request body refuses); values are strings (≤ 500 characters), numbers or booleans.
-             * @example {
-             *       "floor": 3,
-             *       "model": "Pixel 9",
-             *       "kiosk": true
-             *     }
-             */
-            metadata: {
-                [key: string]: string | number | boolean;
-            };
-            /**
-             * @description Labels to filter by, at most 20, each once.
-             * @example [
-             *       "lobby",
-             *       "floor:3"
-             *     ]
-             */
-            tags: string[];
-            /**
-             * @description A disabled device cannot join sessions.
-             * @example active
-             * @enum {string}
-             */
-            status: "active" | "disabled";
-            /**
-             * Format: date-time
-             * @description When the device last connected to a session; `null` if never.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            last_seen_at: string | null;
-            /**
-             * Format: date-time
-             * @description When the device was registered.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            created_at: string;
-            /**
-             * Format: date-time
-             * @description When the device last changed.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            updated_at: string;
-            /**
-             * @description Counts changes; the `ETag` is derived from it.
-             * @example 1
-             */
-            version: number;
+            next_cursor: string | null;
         };
+        /** @description One change, as a webhook delivers it and GET /v1/events lists it. */
+        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"];
         /** @description A device to register. Omitted fields: no external id, empty metadata and tags, `active`. */
         DeviceCreate: {
             /**
@@ -1721,84 +2184,6 @@ export interface components {
              * @enum {string}
              */
             status?: "active" | "disabled";
-        };
-        /** @description A realtime session. */
-        Session: {
-            /**
-             * @description The session id.
-             * @example ses_3Jd8Pq1Wx6Rz0Nv5Tb2Ly7
-             */
-            id: string;
-            /**
-             * @description `ended` once ended or past `expires_at`.
-             * @example active
-             * @enum {string}
-             */
-            status: "active" | "ended";
-            /**
-             * @description The devices allowed in; `null` lets any participant in.
-             * @example [
-             *       "dev_8Kq2Wn5Rt7Yb1Xc4Vz9Lm3"
-             *     ]
-             */
-            allowed_device_ids: string[] | null;
-            /**
-             * @description How many sockets may be connected at once.
-             * @example 100
-             */
-            max_participants: number;
-            /**
-             * Format: date-time
-             * @description When the session ends by itself.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            expires_at: string;
-            /**
-             * Format: date-time
-             * @description When it ended; `null` while active.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            ended_at: string | null;
-            /**
-             * @description Why it ended: asked to (`ended`) or its TTL ran out (`expired`).
-             * @example null
-             * @enum {string|null}
-             */
-            end_reason: "ended" | "expired" | null;
-            /**
-             * Format: date-time
-             * @description When the session was opened.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            created_at: string;
-            /**
-             * @description How long a participant whose last socket dropped without a close frame stays present before it is announced as `left`, 0–300 s; default 15. A reconnect within it announces nothing; a socket closed by its client leaves at once.
-             * @example 15
-             */
-            presence_grace_seconds: number;
-            /**
-             * @description The largest frame a socket may send and the largest published payload, in bytes: 1,024 to 1,048,576 (1 MiB); default 65,536 (64 KiB). A bigger frame closes the socket with 1009.
-             * @example 65536
-             */
-            max_frame_bytes: number;
-            /**
-             * @description How many frames a second each socket may send, 1–1000, in bursts of twice as many; default 50 (bursts of 100). An excess frame is dropped and answered `rate_limited`.
-             * @example 50
-             */
-            frames_per_second: number;
-            /** @description How much message history the session keeps (`GET /v1/sessions/{id}/messages`), by the plan of the organisation when it was opened: free 1 day / 10,000 messages, pro 7 days / 100,000, enterprise 30 days / 1,000,000, whichever limit is reached first. */
-            history: {
-                /**
-                 * @description The room keeps at most this many messages…
-                 * @example 10000
-                 */
-                max_messages: number;
-                /**
-                 * @description …and none older than this.
-                 * @example 86400
-                 */
-                max_age_seconds: number;
-            };
         };
         /** @description A session to open. Every field is optional. */
         SessionCreate: {
@@ -3191,6 +3576,279 @@ export interface operations {
             };
         };
     };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description How many items to return, 1–100. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; omit it for the first page. */
+                cursor?: string;
+                /** @description Only events of this type (the key needs its scope). */
+                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked";
+                /** @description Only events at or after this time. Events are kept 30 days: an earlier time lists from the oldest kept. */
+                since?: string;
+                /** @description Only events before this time. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks `events:read`, or the scope of the `type` asked for (`insufficient_scope`). */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    getEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks `events:read`, or the scope that reads events of this type (`insufficient_scope`). */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description No such resource in this organisation. */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
     listDevices: {
         parameters: {
             query?: {
@@ -3423,7 +4081,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem409"];
                 };
             };
-            /** @description The request body is larger than the limit. */
+            /** @description The body is over the limit, or the device would take more than 64 KiB as JSON, the most its event may carry (`payload_too_large`). */
             413: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3981,7 +4639,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem412"];
                 };
             };
-            /** @description The request body is larger than the limit. */
+            /** @description The body is over the limit, or the device would take more than 64 KiB as JSON, the most its event may carry (`payload_too_large`). */
             413: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6587,6 +7245,238 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem504"];
                 };
+            };
+        };
+    };
+    deviceCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    deviceUpdatedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceUpdatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    deviceDeletedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceDeletedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sessionCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sessionEndedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionEndedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    apiKeyCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    apiKeyRotatedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyRotatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    apiKeyRevokedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeyRevokedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

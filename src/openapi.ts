@@ -6,6 +6,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { addCodeSamples } from './code-samples.ts';
 import type { AppEnv } from './context.ts';
+import { type EmittedEventType, EVENT_DESCRIPTIONS, EVENT_SCHEMAS } from './schemas/events.ts';
 import { registerJsonValue } from './schemas/json.ts';
 import { ClientFrameSchema, ServerFrameSchema, SessionMessageSchema } from './schemas/realtime.ts';
 import { COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
@@ -23,6 +24,23 @@ export function registerComponents(app: OpenAPIHono<AppEnv>): void {
   app.openAPIRegistry.register('ServerFrame', ServerFrameSchema);
   app.openAPIRegistry.register('ClientFrame', ClientFrameSchema);
   registerJsonValue(app.openAPIRegistry);
+  // The spec's `webhooks`: what an endpoint subscribed to each type receives, so the generated
+  // client types a receiver's body (`webhooks['device.created']`).
+  for (const [type, schema] of Object.entries(EVENT_SCHEMAS)) {
+    app.openAPIRegistry.registerWebhook({
+      method: 'post',
+      path: type,
+      operationId: `${type.replace(/[._](\w)/g, (_match, letter: string) => letter.toUpperCase())}Webhook`,
+      tags: ['Events'],
+      summary: `The ${type} event`,
+      description: `${EVENT_DESCRIPTIONS[type as EmittedEventType]} Sent to every enabled endpoint subscribed to \`${type}\`; the same event is listed by GET /v1/events.`,
+      request: { body: { required: true, content: { 'application/json': { schema } } } },
+      responses: {
+        200: { description: 'Any 2xx status acknowledges the event.' },
+        500: { description: 'Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later.' },
+      },
+    });
+  }
   // Registered as a component rather than passed in the document config, which drops it
   // (honojs/middleware#1437).
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
@@ -62,6 +80,11 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
         name: 'Webhook endpoints',
         description:
           'Where the organisation wants its events delivered, each with a signing secret shown once and rotated with a 24-hour overlap (`webhooks:admin`).',
+      },
+      {
+        name: 'Events',
+        description:
+          'The changes a customer may follow, kept 30 days: the bodies of the webhooks (see `webhooks`), listed for a receiver that was down or prefers to pull (`events:read`, plus the scope that reads each type).',
       },
       { name: 'Audit log', description: 'Every change, with who made it and from where (`audit:read`).' },
     ],

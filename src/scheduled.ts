@@ -2,7 +2,7 @@
  * @module
  * The hourly retention run (the Worker's `scheduled` handler): it deletes what the service no
  * longer needs, a bounded amount per run so that one run stays far inside a cron invocation's
- * limits (30 s of CPU by default; at most 313 subrequests here, where the Paid plan allows 1,000 or
+ * limits (30 s of CPU by default; at most 333 subrequests here, where the Paid plan allows 1,000 or
  * more), and leaves the rest to the next hour's run:
  *
  * - idempotency records past their 24 hours;
@@ -10,6 +10,7 @@
  * - session key grants past their session's expiry (kept only to reach the sockets opened with a
  *   revoked key's tokens);
  * - audit events older than the organisation's plan keeps them (`AUDIT_RETENTION_DAYS`);
+ * - events older than `EVENT_RETENTION_DAYS` (30), whatever the plan;
  * - the message ring of each session over for {@link MESSAGE_RING_GRACE_MS}, in its room;
  * - webhook signing secrets a rotation replaced, once their 24-hour overlap is over.
  *
@@ -21,6 +22,7 @@
  */
 import * as auditEvents from './db/audit-events.ts';
 import * as deviceConnections from './db/device-connections.ts';
+import * as events from './db/events.ts';
 import { guardD1 } from './db/guarded-d1.ts';
 import * as idempotencyKeys from './db/idempotency-keys.ts';
 import * as sessionKeyGrants from './db/session-key-grants.ts';
@@ -32,6 +34,7 @@ import { currentKeyPrefix, open, seal, storageKeyring } from './lib/encryption.t
 import type { Logger } from './lib/logger.ts';
 import { withTimeout } from './lib/resilience.ts';
 import { webhookSecretSealingContext } from './lib/webhook-secret.ts';
+import { EVENT_RETENTION_DAYS } from './schemas/events.ts';
 
 /**
  * How long a session's messages outlive its end. Nothing reads the ring once the session is over
@@ -44,7 +47,7 @@ export const MESSAGE_RING_GRACE_MS = 24 * 60 * 60 * 1000;
 /**
  * Batches each table's purge may delete per run (each batch is one statement, see the db modules'
  * `*_PURGE_BATCH_ROWS`). 20 batches of 1,000 rows is 20,000 rows an hour per table, 480,000 a day,
- * in under a second of D1 time; the four tables take at most 80 of the run's subrequests, the
+ * in under a second of D1 time; the five tables take at most 100 of the run's subrequests, the
  * webhook secrets 22 more (20 batches forgetting replaced secrets, one read and one batch re-sealing).
  */
 export const MAX_BATCHES_PER_PURGE = 20;
@@ -52,7 +55,7 @@ export const MAX_BATCHES_PER_PURGE = 20;
 /**
  * Rooms purged per run: 4,800 sessions a day. Each is one Durable Object call (~0.3 ms of the
  * Worker's CPU) and a share of one D1 update per group: 200 calls and 11 queries, beside the table
- * purges' 80. A backlog (after the migration, or a burst of sessions) shows as `more_left: true`
+ * purges' 100. A backlog (after the migration, or a burst of sessions) shows as `more_left: true`
  * and drains over the following runs.
  */
 export const MAX_ROOM_PURGES_PER_RUN = 200;
@@ -91,6 +94,10 @@ export async function runRetention(config: Config, logger: Logger, now: Date): P
   );
   await purgeTable(logger, 'audit_events', 'audit events past their plan retention', auditEvents.AUDIT_EVENT_PURGE_BATCH_ROWS, () =>
     auditEvents.purgeExpiredAuditEvents(db, at),
+  );
+  const eventsKeptSince = new Date(now.getTime() - EVENT_RETENTION_DAYS * 24 * 60 * 60 * 1000).toISOString();
+  await purgeTable(logger, 'events', 'events past their 30 days', events.EVENT_PURGE_BATCH_ROWS, () =>
+    events.purgeExpiredEvents(db, eventsKeptSince),
   );
   await purgeMessageRings(db, roomsOf(config), logger, now);
   await purgeTable(

@@ -12,6 +12,7 @@ export const ID_PREFIXES = {
   session: 'ses',
   tokenId: 'tok',
   webhookEndpoint: 'whe',
+  event: 'msg',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

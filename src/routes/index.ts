@@ -17,6 +17,8 @@ import { getDevice, getDeviceRoute } from './devices/get-device.ts';
 import { listDevices, listDevicesRoute } from './devices/list-devices.ts';
 import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
+import { getEvent, getEventRoute } from './events/get-event.ts';
+import { listEvents, listEventsRoute } from './events/list-events.ts';
 import { registerProblemPages } from './problems/problem-pages.ts';
 import { connectSession, connectSessionRoute } from './sessions/connect-session.ts';
 import { authorizeConnectToken, createConnectToken, createConnectTokenRoute } from './sessions/create-connect-token.ts';
@@ -63,6 +65,8 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, rotateApiKeyRoute, rotateApiKey, authorizeRotateApiKey);
 
   openapiRoute(app, listAuditEventsRoute, listAuditEvents);
+  openapiRoute(app, listEventsRoute, listEvents);
+  openapiRoute(app, getEventRoute, getEvent);
 
   openapiRoute(app, createDeviceRoute, createDevice);
   openapiRoute(app, listDevicesRoute, listDevices);

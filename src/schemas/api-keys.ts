@@ -5,7 +5,7 @@
 import { z } from '@hono/zod-openapi';
 import { KEY_MODES } from '../lib/api-key.ts';
 import { idSchema, NextCursorSchema, TimestampSchema } from './common.ts';
-import { ScopeSchema } from './scopes.ts';
+import { SCOPES, ScopeSchema } from './scopes.ts';
 
 export const API_KEY_EXAMPLE_ID = 'key_4Hc9XbQ2LmT7rVz1NpKs3w';
 
@@ -48,7 +48,7 @@ export const ApiKeyCreateSchema = z
     scopes: z
       .array(ScopeSchema)
       .min(1)
-      .max(7)
+      .max(SCOPES.length)
       .refine((scopes) => new Set(scopes).size === scopes.length, 'Scopes must not repeat')
       .openapi({
         description: "What the key may do: a subset of the calling key's scopes, each once.",

@@ -12,6 +12,7 @@ export const SCOPES = [
   'keys:admin',
   'audit:read',
   'webhooks:admin',
+  'events:read',
 ] as const;
 
 export type Scope = (typeof SCOPES)[number];

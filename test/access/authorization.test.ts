@@ -9,19 +9,28 @@
  *   participant that may join the session now, replays included.
  * - `event-scopes`: the operation makes or changes a webhook endpoint; allowed only when the caller
  *   holds the read scope of every event type the endpoint receives (now, and after the change), replays included.
+ * - `event-types`: the operation reads events; each event only with the scope that reads its
+ *   object (EVENT_TYPE_SCOPES), beside the route's own `events:read`.
  * - `scope-only`: the route's own scope is the whole rule; the reason says why nothing it returns
  *   or touches is more privileged than that scope.
  */
 import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { EMITTED_EVENT_TYPES, type EmittedEventType } from '../../src/schemas/events.ts';
 import { SCOPES, type Scope } from '../../src/schemas/scopes.ts';
 import { EVENT_TYPE_SCOPES, WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../src/schemas/webhook-events.ts';
+import { emitEveryEventType, eventsOf } from '../helpers/events.ts';
 import { OPERATION_FIXTURES, operations, type Target } from '../helpers/operations.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { callWorker } from '../helpers/worker.ts';
 
-type Rule = { kind: 'key-scopes' } | { kind: 'participant' } | { kind: 'event-scopes' } | { kind: 'scope-only'; reason: string };
+type Rule =
+  | { kind: 'key-scopes' }
+  | { kind: 'participant' }
+  | { kind: 'event-scopes' }
+  | { kind: 'event-types' }
+  | { kind: 'scope-only'; reason: string };
 
 const RULES: Record<string, Rule> = {
   createApiKey: { kind: 'key-scopes' },
@@ -31,6 +40,8 @@ const RULES: Record<string, Rule> = {
   listApiKeys: { kind: 'scope-only', reason: 'key metadata only: a secret is shown once, at creation or rotation' },
   getApiKey: { kind: 'scope-only', reason: 'key metadata only: a secret is shown once, at creation or rotation' },
   listAuditEvents: { kind: 'scope-only', reason: 'audit rows hold ids and hashes, never a secret or an IP' },
+  listEvents: { kind: 'event-types' },
+  getEvent: { kind: 'event-types' },
   createDevice: { kind: 'scope-only', reason: 'devices carry no credential' },
   listDevices: { kind: 'scope-only', reason: 'devices carry no credential' },
   getDevice: { kind: 'scope-only', reason: 'devices carry no credential' },
@@ -341,6 +352,42 @@ describe('createConnectToken: only for a participant that may join now', () => {
   });
 });
 
+const EVENT_READERS: Record<string, readonly Scope[]> = {
+  'events:read only': ['events:read'],
+  'events:read + devices:read': ['events:read', 'devices:read'],
+  'events:read + sessions:read + keys:admin': ['events:read', 'sessions:read', 'keys:admin'],
+  'every scope': SCOPES,
+};
+
+describe.each(operations.filter((operation) => RULES[operation.operationId]?.kind === 'event-types'))(
+  '$operationId: a key reads only the events whose objects it may read',
+  (operation) => {
+    let tenant: Tenant;
+    let eventIds: Record<EmittedEventType, string>;
+    beforeAll(async () => {
+      tenant = await createTenant();
+      eventIds = await emitEveryEventType(tenant);
+    });
+
+    it.each(Object.entries(EVENT_READERS))('caller %s', async (_label, scopes) => {
+      const caller = await tenant.addKey({ scopes });
+      const readable = EMITTED_EVENT_TYPES.filter((type) => scopes.includes(EVENT_TYPE_SCOPES[type]));
+      if (operation.operationId === 'listEvents') {
+        const all = await send(caller.secret, 'GET', '/v1/events?limit=100');
+        expect(all.status).toBe(200);
+        const listed = ((await all.json()) as { data: Array<{ type: EmittedEventType }> }).data.map((event) => event.type);
+        expect(listed.sort()).toEqual([...readable].sort());
+      }
+      for (const type of EMITTED_EVENT_TYPES) {
+        const path = operation.operationId === 'listEvents' ? `/v1/events?type=${type}` : `/v1/events/${eventIds[type]}`;
+        const response = await send(caller.secret, 'GET', path);
+        if (readable.includes(type)) expect(response.status, `${type}: ${await response.clone().text()}`).toBe(200);
+        else expect((await expectProblem(response, 403, 'insufficient_scope')).detail).toContain(EVENT_TYPE_SCOPES[type]);
+      }
+    });
+  },
+);
+
 describe.each(operations.filter((operation) => RULES[operation.operationId]?.kind === 'scope-only'))(
   '$operationId: its scope alone is enough',
   (operation) => {
@@ -352,6 +399,7 @@ describe.each(operations.filter((operation) => RULES[operation.operationId]?.kin
         session: (await tenant.api.POST('/v1/sessions', { body: {} })).data?.id ?? '',
         webhookEndpoint:
           (await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/target' } })).data?.id ?? '',
+        event: (await eventsOf(tenant))[0]?.id ?? '',
       };
       const fixture = OPERATION_FIXTURES[operation.operationId] ?? {};
       const caller = await tenant.addKey({ scopes: [operation.scope] });

@@ -19,6 +19,7 @@ const TARGETS: Record<Target, { table: string; missingId: string }> = {
   device: { table: 'devices', missingId: `dev_${'0'.repeat(22)}` },
   session: { table: 'sessions', missingId: `ses_${'0'.repeat(22)}` },
   webhookEndpoint: { table: 'webhook_endpoints', missingId: `whe_${'0'.repeat(22)}` },
+  event: { table: 'events', missingId: `msg_${'0'.repeat(22)}` },
 };
 
 let owner: Tenant;
@@ -35,6 +36,8 @@ beforeAll(async () => {
   ownersIds.session = session.data?.id ?? '';
   const endpoint = await owner.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/the-target' } });
   ownersIds.webhookEndpoint = endpoint.data?.id ?? '';
+  const events = await owner.api.GET('/v1/events', { params: { query: { type: 'device.created' } } });
+  ownersIds.event = events.data?.data[0]?.id ?? '';
 });
 
 function targetOf(operation: Operation): Target {

@@ -24,7 +24,7 @@ export const operations: Operation[] = Object.entries(spec.paths as Record<strin
       })),
 );
 
-export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint';
+export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint' | 'event';
 
 /** A valid request body for each operation that takes one, and which kind of object its `{id}` names. */
 export const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Target }> = {
@@ -34,6 +34,8 @@ export const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Targe
   revokeApiKey: { target: 'apiKey' },
   rotateApiKey: { target: 'apiKey', body: { grace_period_seconds: 60 } },
   listAuditEvents: {},
+  listEvents: {},
+  getEvent: { target: 'event' },
   createDevice: { body: { name: 'suite', kind: 'iot' } },
   listDevices: {},
   getDevice: { target: 'device' },

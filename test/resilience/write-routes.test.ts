@@ -20,6 +20,7 @@ import spec from '../../openapi/openapi.json';
 import { createApp } from '../../src/app.ts';
 import { verifyConnectToken } from '../../src/lib/session-token.ts';
 import type { AuditAction } from '../../src/schemas/audit-events.ts';
+import { EMITTED_EVENT_TYPES } from '../../src/schemas/events.ts';
 import type { SessionMessage } from '../../src/schemas/realtime.ts';
 import {
   D1_FAILURES,
@@ -571,7 +572,28 @@ async function expectMayHaveChanged(response: Response, status: 503 | 504) {
 }
 
 /** The audit trail grew by exactly the change's event (or not at all, for an operation that is not audited). */
+/**
+ * The outbox holds: the tenant's events are exactly its audited changes that emit one (same type,
+ * same object), so no change committed without its event and no event outlived a change undone.
+ */
+async function expectEventsMatchAudit(tenant: Tenant): Promise<void> {
+  const types = JSON.stringify(EMITTED_EVENT_TYPES);
+  const audited = await env.DB.prepare(
+    `SELECT action || ' ' || target_id AS change FROM audit_events
+      WHERE org_id = ?1 AND action IN (SELECT value FROM json_each(?2)) ORDER BY change`,
+  )
+    .bind(tenant.orgId, types)
+    .all<{ change: string }>();
+  const evented = await env.DB.prepare(
+    `SELECT type || ' ' || json_extract(data, '$.id') AS change FROM events WHERE org_id = ?1 ORDER BY change`,
+  )
+    .bind(tenant.orgId)
+    .all<{ change: string }>();
+  expect(evented.results.map((row) => row.change)).toEqual(audited.results.map((row) => row.change));
+}
+
 async function expectAuditedOnce(tenant: Tenant, fixture: WriteFixture, target: string, before: number): Promise<void> {
+  await expectEventsMatchAudit(tenant);
   expect(await countRows('audit_events', tenant)).toBe(before + (fixture.action === undefined ? 0 : 1));
   if (fixture.action === undefined) return;
   const { data } = await tenant.api.GET('/v1/audit-events', { params: { query: { action: fixture.action, target_id: target } } });
@@ -634,6 +656,7 @@ describe.each(coveredByName)('%s', (_, operation) => {
     expect(faulty.calls.filter(fixture.write)).toHaveLength(1);
     await prepared.notMade();
     expect(await countRows('audit_events', tenant)).toBe(audited);
+    await expectEventsMatchAudit(tenant);
 
     const repeat = await send(tenant, fixture, prepared, 'fails-first');
     expect(repeat.status).toBe(fixture.status);

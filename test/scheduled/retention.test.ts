@@ -8,6 +8,7 @@ import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AUDIT_EVENT_PURGE_BATCH_ROWS, insertAuditEvent } from '../../src/db/audit-events.ts';
 import { DEVICE_CONNECTION_PURGE_BATCH_ROWS } from '../../src/db/device-connections.ts';
+import { EVENT_PURGE_BATCH_ROWS, insertEvent } from '../../src/db/events.ts';
 import { claimIdempotencyKey, IDEMPOTENCY_PURGE_BATCH_ROWS } from '../../src/db/idempotency-keys.ts';
 import { AUDIT_RETENTION_DAYS } from '../../src/db/organizations.ts';
 import { SESSION_KEY_GRANT_PURGE_BATCH_ROWS } from '../../src/db/session-key-grants.ts';
@@ -18,6 +19,7 @@ import { open, storageKeyring } from '../../src/lib/encryption.ts';
 import { newId } from '../../src/lib/ids.ts';
 import { webhookSecretSealingContext } from '../../src/lib/webhook-secret.ts';
 import { MAX_BATCHES_PER_PURGE, MAX_ROOM_PURGES_PER_RUN, MESSAGE_RING_GRACE_MS, ROOM_PURGE_TIMEOUT_MS } from '../../src/scheduled.ts';
+import { EVENT_RETENTION_DAYS } from '../../src/schemas/events.ts';
 import type { Plan } from '../../src/schemas/plans.ts';
 import { D1_FAILURES, faultyD1, faultyNamespace, objectError, touching } from '../helpers/faults.ts';
 import { expectProblem } from '../helpers/problem.ts';
@@ -217,6 +219,51 @@ describe('retention: audit events', () => {
     expect(await left()).toBe(excess);
 
     const second = purgeLine(await runScheduled(Date.now()), 'audit_events');
+    expect(second).toMatchObject({ deleted: excess, batches: 1, more_left: false });
+    expect(await left()).toBe(0);
+  });
+});
+
+describe('retention: events', () => {
+  it(`deletes events older than ${EVENT_RETENTION_DAYS} days, to the millisecond, whatever the plan, and keeps the rest`, async () => {
+    const now = Date.now();
+    const boundary = now - EVENT_RETENTION_DAYS * DAY_MS;
+    const { orgId } = await createTenant({ plan: 'enterprise' });
+    const ages = { gone: boundary - 1, kept: boundary + 1, fresh: now - MINUTE_MS };
+    const ids: Record<string, string> = {};
+    for (const [label, createdAt] of Object.entries(ages)) {
+      ids[label] = newId('event');
+      const data = JSON.stringify({ id: newId('device') });
+      await insertEvent(env.DB, { id: ids[label] ?? '', orgId, type: 'device.updated', data, createdAt: iso(createdAt) }).run();
+    }
+
+    const line = purgeLine(await runScheduled(now), 'events');
+
+    const left = async (label: string) => countWhere('SELECT COUNT(*) AS n FROM events WHERE id = ?1', ids[label]);
+    expect([await left('gone'), await left('kept'), await left('fresh')]).toEqual([0, 1, 1]);
+    expect(line).toMatchObject({ level: 'info', msg: 'retention: purged events past their 30 days' });
+    expect(line.deleted).toBeGreaterThanOrEqual(1);
+  });
+
+  it('deletes in batches and stops at the per-run cap; the next run deletes the rest', async () => {
+    await drain('events');
+    const { orgId } = await createTenant();
+    const cap = MAX_BATCHES_PER_PURGE * EVENT_PURGE_BATCH_ROWS;
+    const excess = EVENT_PURGE_BATCH_ROWS / 2;
+    const old = iso(Date.now() - (EVENT_RETENTION_DAYS + 1) * DAY_MS);
+    await env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+       INSERT INTO events (id, org_id, type, data, created_at) SELECT 'msg_bulk' || i, ?1, 'device.updated', '{}', ?2 FROM n`,
+    )
+      .bind(orgId, old, cap + excess)
+      .run();
+    const left = () => countWhere('SELECT COUNT(*) AS n FROM events WHERE org_id = ?1', orgId);
+
+    const first = purgeLine(await runScheduled(Date.now()), 'events');
+    expect(first).toMatchObject({ deleted: cap, batches: MAX_BATCHES_PER_PURGE, more_left: true });
+    expect(await left()).toBe(excess);
+
+    const second = purgeLine(await runScheduled(Date.now()), 'events');
     expect(second).toMatchObject({ deleted: excess, batches: 1, more_left: false });
     expect(await left()).toBe(0);
   });

@@ -7,6 +7,7 @@ import { locationHeader, problemResponse } from '../../schemas/responses.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { changeEvent } from '../outbox.ts';
 import { requireExpiryWithinCaller, requireScopesWithinCaller } from './authorize.ts';
 import { apiKeyLocation, presentApiKey } from './present.ts';
 
@@ -74,7 +75,13 @@ export const createApiKey: AppRouteHandler<typeof createApiKeyRoute> = async (c)
   const { db } = c.get('config');
   return commit(
     c,
-    { statements: [apiKeys.insertApiKey(db, key), await auditEvent(c, 'api_key.created', key.id, now)] },
+    {
+      statements: [
+        apiKeys.insertApiKey(db, key),
+        await auditEvent(c, 'api_key.created', key.id, now),
+        changeEvent(c, 'api_key.created', presentApiKey(key), now),
+      ],
+    },
     { status: 201, headers: { Location: apiKeyLocation(key.id) }, json: { ...presentApiKey(key), secret: generated.secret } },
   );
 };

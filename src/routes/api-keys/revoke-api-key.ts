@@ -7,8 +7,11 @@ import { problemResponse } from '../../schemas/responses.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { changeEvent } from '../outbox.ts';
 import { disconnectApiKey } from '../sessions/room.ts';
 import { requireKeyWithinCaller } from './authorize.ts';
+import { loadApiKey } from './load.ts';
+import { presentApiKey } from './present.ts';
 
 export const revokeApiKeyRoute = defineRoute({
   method: 'delete',
@@ -41,11 +44,16 @@ export const revokeApiKey: AppRouteHandler<typeof revokeApiKeyRoute> = async (c)
     });
   }
   const { db } = c.get('config');
+  const current = await loadApiKey(db, orgId, id);
   const now = nowIso();
   const revoked = await commit(
     c,
     {
-      statements: [apiKeys.revokeApiKey(db, orgId, id, now), await auditEvent(c, 'api_key.revoked', id, now, { onlyIfChanged: true })],
+      statements: [
+        apiKeys.revokeApiKey(db, orgId, id, now),
+        await auditEvent(c, 'api_key.revoked', id, now, { onlyIfChanged: true }),
+        changeEvent(c, 'api_key.revoked', presentApiKey(current), now, { onlyIfChanged: true }),
+      ],
       conditional: true,
       afterCommit: async () => {
         apiKeyCache.forgetKey(id);

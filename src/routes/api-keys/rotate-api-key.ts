@@ -9,6 +9,7 @@ import { locationHeader, problemResponse } from '../../schemas/responses.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute, type RouteAuthorizer } from '../define-route.ts';
+import { changeEvent } from '../outbox.ts';
 import { disconnectApiKey } from '../sessions/room.ts';
 import { requireKeyWithinCaller } from './authorize.ts';
 import { loadApiKey } from './load.ts';
@@ -68,13 +69,17 @@ export const rotateApiKey: AppRouteHandler<typeof rotateApiKeyRoute> = async (c)
     lastUsedAt: null,
     rotatedTo: null,
   };
+  const graceEnd = isoAfter(graceSeconds * 1000, now);
+  // As retireRotatedKey leaves it: an earlier expiry stands.
+  const retired = { ...old, expiresAt: old.expiresAt !== null && old.expiresAt < graceEnd ? old.expiresAt : graceEnd };
   const rotated = await commit(
     c,
     {
       statements: [
-        apiKeys.retireRotatedKey(db, auth.orgId, id, replacement.id, isoAfter(graceSeconds * 1000, now)),
+        apiKeys.retireRotatedKey(db, auth.orgId, id, replacement.id, graceEnd),
         apiKeys.insertReplacementApiKey(db, replacement, id),
         await auditEvent(c, 'api_key.rotated', id, nowText, { onlyIfChanged: true }),
+        changeEvent(c, 'api_key.rotated', { ...presentApiKey(retired), replaced_by: replacement.id }, nowText, { onlyIfChanged: true }),
       ],
       conditional: true,
       afterCommit: async () => {

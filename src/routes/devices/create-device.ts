@@ -7,6 +7,7 @@ import { locationHeader, problemResponse } from '../../schemas/responses.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { changeEvent } from '../outbox.ts';
 import { deviceLocation, externalIdConflict, presentDevice } from './present.ts';
 
 export const createDeviceRoute = defineRoute({
@@ -34,6 +35,9 @@ export const createDeviceRoute = defineRoute({
       },
     },
     409: problemResponse('Another device of the organisation has this `external_id` (`conflict`, naming the field).'),
+    413: problemResponse(
+      'The body is over the limit, or the device would take more than 64 KiB as JSON, the most its event may carry (`payload_too_large`).',
+    ),
   },
 });
 
@@ -59,7 +63,11 @@ export const createDevice: AppRouteHandler<typeof createDeviceRoute> = async (c)
   return commit(
     c,
     {
-      statements: [devices.insertDevice(db, device), await auditEvent(c, 'device.created', device.id, now)],
+      statements: [
+        devices.insertDevice(db, device),
+        await auditEvent(c, 'device.created', device.id, now),
+        changeEvent(c, 'device.created', presentDevice(device), now),
+      ],
       conflict: externalIdConflict(device.externalId),
     },
     {

@@ -6,8 +6,10 @@ import { problemResponse } from '../../schemas/responses.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { changeEvent } from '../outbox.ts';
 import { disconnectDevice } from '../sessions/room.ts';
 import { loadDeviceForChange } from './load.ts';
+import { presentDevice } from './present.ts';
 
 export const deleteDeviceRoute = defineRoute({
   method: 'delete',
@@ -40,6 +42,7 @@ export const deleteDevice: AppRouteHandler<typeof deleteDeviceRoute> = async (c)
       statements: [
         devices.deleteDevice(db, orgId, id, ifMatch === undefined ? undefined : current.version),
         await auditEvent(c, 'device.deleted', id, now, { onlyIfChanged: true }),
+        changeEvent(c, 'device.deleted', presentDevice(current), now, { onlyIfChanged: true }),
       ],
       conditional: true,
       afterCommit: () => disconnectDevice(c, id),

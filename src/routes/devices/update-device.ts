@@ -14,6 +14,7 @@ import { problemResponse } from '../../schemas/responses.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { changeEvent } from '../outbox.ts';
 import { disconnectDevice } from '../sessions/room.ts';
 import { loadDeviceForChange } from './load.ts';
 import { externalIdConflict, presentDevice } from './present.ts';
@@ -41,6 +42,9 @@ export const updateDeviceRoute = defineRoute({
     200: { description: 'The device as changed.', headers: DEVICE_ETAG_HEADER, content: { 'application/json': { schema: DeviceSchema } } },
     409: problemResponse('Another device of the organisation has this `external_id` (`conflict`, naming the field).'),
     412: problemResponse('`If-Match` does not name the current version: read the device again.'),
+    413: problemResponse(
+      'The body is over the limit, or the device would take more than 64 KiB as JSON, the most its event may carry (`payload_too_large`).',
+    ),
   },
 });
 
@@ -71,6 +75,7 @@ export const updateDevice: AppRouteHandler<typeof updateDeviceRoute> = async (c)
         statements: [
           devices.updateDevice(db, next, current.version),
           await auditEvent(c, 'device.updated', id, now, { onlyIfChanged: true }),
+          changeEvent(c, 'device.updated', presentDevice(next), now, { onlyIfChanged: true }),
         ],
         conditional: true,
         conflict: externalIdConflict(next.externalId),

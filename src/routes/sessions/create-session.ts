@@ -10,6 +10,7 @@ import { DEFAULT_SESSION_TTL_SECONDS, SESSION_CREATE_EXAMPLE, SessionCreateSchem
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { changeEvent } from '../outbox.ts';
 import { presentSession, sessionLocation } from './present.ts';
 
 const DEFAULT_MAX_PARTICIPANTS = 100;
@@ -80,9 +81,16 @@ export const createSession: AppRouteHandler<typeof createSessionRoute> = async (
     historyMaxMessages: history.messages,
     historyMaxAgeSeconds: history.days * 24 * 60 * 60,
   };
+  const presented = presentSession(session, createdAt);
   return commit(
     c,
-    { statements: [sessions.insertSession(db, session), await auditEvent(c, 'session.created', session.id, createdAt)] },
-    { status: 201, headers: { Location: sessionLocation(session.id) }, json: presentSession(session, createdAt) },
+    {
+      statements: [
+        sessions.insertSession(db, session),
+        await auditEvent(c, 'session.created', session.id, createdAt),
+        changeEvent(c, 'session.created', presented, createdAt),
+      ],
+    },
+    { status: 201, headers: { Location: sessionLocation(session.id) }, json: presented },
   );
 };

@@ -4,6 +4,7 @@ import { SessionPathSchema, SessionSchema } from '../../schemas/sessions.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
+import { changeEvent } from '../outbox.ts';
 import { loadSession } from './load.ts';
 import { presentSession } from './present.ts';
 import { callRoom } from './room.ts';
@@ -33,15 +34,20 @@ export const endSession: AppRouteHandler<typeof endSessionRoute> = async (c) => 
   const { db } = c.get('config');
   const current = await loadSession(db, orgId, id);
   const now = nowIso();
+  const presented = presentSession({ ...current, endedAt: now, endReason: 'ended' }, now);
   const ended = await commit(
     c,
     {
-      statements: [sessions.endSession(db, orgId, id, now), await auditEvent(c, 'session.ended', id, now, { onlyIfChanged: true })],
+      statements: [
+        sessions.endSession(db, orgId, id, now),
+        await auditEvent(c, 'session.ended', id, now, { onlyIfChanged: true }),
+        changeEvent(c, 'session.ended', presented, now, { onlyIfChanged: true }),
+      ],
       conditional: true,
       // After the D1 change is durable: closes every socket.
       afterCommit: () => callRoom(c, id, (room) => room.end('ended'), { repeatable: true, effect: ENDED_IN_DATABASE }),
     },
-    { status: 200, json: presentSession({ ...current, endedAt: now, endReason: 'ended' }, now) },
+    { status: 200, json: presented },
   );
   if (ended) return ended;
   // It had ended already: the answer is the session as it ended. The room is told again (that is

@@ -1,0 +1,92 @@
+/**
+ * @module
+ * The `events` table: the outbox of the changes a customer may follow. An event is inserted in the
+ * same D1 batch as its change (routes/events.ts); it is read back by GET /v1/events and, later, by
+ * the webhook delivery. Every query is scoped by organisation.
+ */
+import type { CursorPosition } from '../lib/cursor.ts';
+import type { EmittedEventType } from '../schemas/events.ts';
+import { type Page, readPage } from './page.ts';
+
+export interface EventRecord {
+  id: string;
+  orgId: string;
+  type: EmittedEventType;
+  /** The object as the API presented it when the event happened. */
+  data: unknown;
+  createdAt: string;
+}
+
+interface EventRow {
+  id: string;
+  org_id: string;
+  type: EmittedEventType;
+  data: string;
+  created_at: string;
+}
+
+function toRecord(row: EventRow): EventRecord {
+  return { id: row.id, orgId: row.org_id, type: row.type, data: JSON.parse(row.data) as unknown, createdAt: row.created_at };
+}
+
+const INSERT_COLUMNS = 'INSERT INTO events (id, org_id, type, data, created_at)';
+
+/**
+ * The INSERT of one event, for its change's batch. With `onlyIfChanged`, the row is written only
+ * when the statement just before it changed a row (SQLite's `changes()`), so a no-op has no event.
+ * `data` must be serialised already (its size is checked before: see routes/events.ts).
+ */
+export function insertEvent(
+  db: D1Database,
+  event: { id: string; orgId: string; type: EmittedEventType; data: string; createdAt: string },
+  options: { onlyIfChanged?: boolean } = {},
+): D1PreparedStatement {
+  const sql = options.onlyIfChanged
+    ? `${INSERT_COLUMNS} SELECT ?1, ?2, ?3, ?4, ?5 WHERE changes() > 0`
+    : `${INSERT_COLUMNS} VALUES (?1, ?2, ?3, ?4, ?5)`;
+  return db.prepare(sql).bind(event.id, event.orgId, event.type, event.data, event.createdAt);
+}
+
+export interface EventFilter {
+  /** Only these types; never empty (a key that may read no type is refused before). */
+  types: readonly EmittedEventType[];
+  since: string;
+  until?: string | undefined;
+}
+
+/** A page of the organisation's events of the given types, oldest first, within the retention window. */
+export function listEvents(
+  db: D1Database,
+  orgId: string,
+  filter: EventFilter,
+  limit: number,
+  after: CursorPosition | undefined,
+): Promise<Page<EventRecord>> {
+  const select = `SELECT * FROM events
+        WHERE org_id = ?1
+          AND type IN (SELECT value FROM json_each(?2))
+          AND created_at >= ?3
+          AND (?4 IS NULL OR created_at < ?4)`;
+  const params = [orgId, JSON.stringify(filter.types), filter.since, filter.until ?? null];
+  return readPage(db, { select, params, limit, after }, toRecord);
+}
+
+export function getEvent(db: D1Database, orgId: string, id: string): Promise<EventRecord | undefined> {
+  return db
+    .prepare('SELECT * FROM events WHERE org_id = ?1 AND id = ?2')
+    .bind(orgId, id)
+    .first<EventRow>()
+    .then((row) => (row === null ? undefined : toRecord(row)));
+}
+
+/** Rows one purge statement deletes at most (like the audit events': see AUDIT_EVENT_PURGE_BATCH_ROWS). */
+export const EVENT_PURGE_BATCH_ROWS = 1_000;
+
+/** Deletes up to {@link EVENT_PURGE_BATCH_ROWS} events older than `keptSince`; returns how many. */
+export async function purgeExpiredEvents(db: D1Database, keptSince: string): Promise<number> {
+  const result = await db
+    .prepare('DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE created_at < ?1 LIMIT ?2)')
+    .bind(keptSince, EVENT_PURGE_BATCH_ROWS)
+    .run();
+  return result.meta.changes;
+}

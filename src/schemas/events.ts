@@ -1,0 +1,103 @@
+/**
+ * @module
+ * Events: what the API tells a customer's system about a change, delivered by webhook and listed by
+ * GET /v1/events. Each carries the object as the API presented it when the change was made (for a
+ * deletion, as it was last), so a receiver needs no read back. Every type is declared in the spec's
+ * `webhooks` section, so the generated client types the body a receiver gets.
+ */
+import { z } from '@hono/zod-openapi';
+import { ApiKeyIdSchema, ApiKeySchema } from './api-keys.ts';
+import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampInputSchema, TimestampSchema } from './common.ts';
+import { DeviceSchema } from './devices.ts';
+import { SessionSchema } from './sessions.ts';
+import type { WebhookEventType } from './webhook-events.ts';
+
+/** How long an event is kept, whatever the plan: the window a receiver that was down has to catch up. */
+export const EVENT_RETENTION_DAYS = 30;
+
+/** The most an event's `data` may take, serialised: Standard Webhooks' advice, far above any object here. */
+export const MAX_EVENT_DATA_BYTES = 64 * 1024;
+
+export const EVENT_EXAMPLE_ID = 'msg_2KWPBgLlAfxdpx2AI54pPJ';
+export const EventIdSchema = idSchema(
+  'event',
+  'The event id; a webhook delivers it as `webhook-id`, the same on every attempt.',
+  EVENT_EXAMPLE_ID,
+);
+
+export const EventPathSchema = z.object({ id: EventIdSchema });
+
+export const RotatedApiKeySchema = ApiKeySchema.extend({
+  replaced_by: ApiKeyIdSchema.openapi({ description: 'The key that replaces this one.' }),
+}).openapi('RotatedApiKey', { description: 'An API key just rotated: it works until `expires_at`, its replacement from now on.' });
+
+/** What each event type says happened; the spec's `webhooks` entries and the event schemas share it. */
+export const EVENT_DESCRIPTIONS = {
+  'device.created': 'A device was registered.',
+  'device.updated': 'A device was changed: `data` is the device after the change.',
+  'device.deleted': 'A device was deleted: `data` is the device as it was last.',
+  'session.created': 'A session was opened.',
+  'session.ended': 'A session was ended by a request (`end_reason` `ended`); one that runs out its TTL emits nothing.',
+  'api_key.created': 'An API key was created (never with its secret).',
+  'api_key.rotated': 'An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement.',
+  'api_key.revoked': 'An API key was revoked: `data` is the key as it was last.',
+} as const satisfies Partial<Record<WebhookEventType, string>>;
+
+function eventSchema<Type extends keyof typeof EVENT_DESCRIPTIONS, Data extends z.ZodType>(type: Type, name: string, data: Data) {
+  return z
+    .object({
+      id: EventIdSchema,
+      type: z.literal(type).openapi({ description: 'What happened.' }),
+      created_at: TimestampSchema.openapi({ description: 'When the change was made.' }),
+      data,
+    })
+    .strict()
+    .openapi(name, { description: EVENT_DESCRIPTIONS[type] });
+}
+
+/** Every event type the API emits, with what its `data` holds; the spec's `webhooks` section lists them. */
+export const EVENT_SCHEMAS = {
+  'device.created': eventSchema('device.created', 'DeviceCreatedEvent', DeviceSchema),
+  'device.updated': eventSchema('device.updated', 'DeviceUpdatedEvent', DeviceSchema),
+  'device.deleted': eventSchema('device.deleted', 'DeviceDeletedEvent', DeviceSchema),
+  'session.created': eventSchema('session.created', 'SessionCreatedEvent', SessionSchema),
+  'session.ended': eventSchema('session.ended', 'SessionEndedEvent', SessionSchema),
+  'api_key.created': eventSchema('api_key.created', 'ApiKeyCreatedEvent', ApiKeySchema),
+  'api_key.rotated': eventSchema('api_key.rotated', 'ApiKeyRotatedEvent', RotatedApiKeySchema),
+  'api_key.revoked': eventSchema('api_key.revoked', 'ApiKeyRevokedEvent', ApiKeySchema),
+} as const;
+
+export type EmittedEventType = keyof typeof EVENT_SCHEMAS;
+export const EMITTED_EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EmittedEventType[];
+export type EventData<Type extends EmittedEventType> = z.infer<(typeof EVENT_SCHEMAS)[Type]>['data'];
+
+export const EventSchema = z
+  .discriminatedUnion('type', [
+    EVENT_SCHEMAS['device.created'],
+    EVENT_SCHEMAS['device.updated'],
+    EVENT_SCHEMAS['device.deleted'],
+    EVENT_SCHEMAS['session.created'],
+    EVENT_SCHEMAS['session.ended'],
+    EVENT_SCHEMAS['api_key.created'],
+    EVENT_SCHEMAS['api_key.rotated'],
+    EVENT_SCHEMAS['api_key.revoked'],
+  ])
+  .openapi('Event', { description: 'One change, as a webhook delivers it and GET /v1/events lists it.' });
+
+export const EventListSchema = z
+  .object({
+    data: z.array(EventSchema).openapi({ description: 'Events in the order they happened, oldest first.' }),
+    next_cursor: NextCursorSchema,
+  })
+  .openapi('EventList', { description: 'A page of events.' });
+
+const EmittedEventTypeSchema = z.enum(EMITTED_EVENT_TYPES as [EmittedEventType, ...EmittedEventType[]]);
+
+export const EventListQuerySchema = PaginationQuerySchema.extend({
+  type: queryFilter(EmittedEventTypeSchema, 'Only events of this type (the key needs its scope).'),
+  since: queryFilter(
+    TimestampInputSchema,
+    `Only events at or after this time. Events are kept ${EVENT_RETENTION_DAYS} days: an earlier time lists from the oldest kept.`,
+  ),
+  until: queryFilter(TimestampInputSchema, 'Only events before this time.'),
+}).strict();

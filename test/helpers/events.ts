@@ -1,0 +1,33 @@
+/**
+ * Events for tests: one change of every kind that emits an event, made through the generated
+ * client, and the events they left, read back through GET /v1/events.
+ */
+import { expect } from 'vitest';
+import { EMITTED_EVENT_TYPES, type EmittedEventType } from '../../src/schemas/events.ts';
+import type { Tenant } from './tenants.ts';
+
+/** Every event of the tenant (read with its own key, which must hold every scope), oldest first. */
+export async function eventsOf(tenant: Tenant) {
+  const { data, response } = await tenant.api.GET('/v1/events', { params: { query: { limit: 100 } } });
+  expect(response.status).toBe(200);
+  return data?.data ?? [];
+}
+
+/**
+ * Makes one change of every kind that emits an event: a device registered, changed and deleted; a
+ * session opened and ended; a key created, rotated (its replacement then revoked). Returns, by type,
+ * the id of the one event each left.
+ */
+export async function emitEveryEventType(tenant: Tenant): Promise<Record<EmittedEventType, string>> {
+  const device = (await tenant.api.POST('/v1/devices', { body: { name: 'every event', kind: 'iot' } })).data?.id ?? '';
+  await tenant.api.PATCH('/v1/devices/{id}', { params: { path: { id: device } }, body: { name: 'renamed' } });
+  await tenant.api.DELETE('/v1/devices/{id}', { params: { path: { id: device } } });
+  const session = (await tenant.api.POST('/v1/sessions', { body: {} })).data?.id ?? '';
+  await tenant.api.POST('/v1/sessions/{id}/end', { params: { path: { id: session } } });
+  const key = (await tenant.api.POST('/v1/api-keys', { body: { name: 'every event', scopes: ['devices:read'] } })).data?.id ?? '';
+  const rotated = await tenant.api.POST('/v1/api-keys/{id}/rotate', { params: { path: { id: key } }, body: { grace_period_seconds: 60 } });
+  await tenant.api.DELETE('/v1/api-keys/{id}', { params: { path: { id: rotated.data?.id ?? '' } } });
+  const events = await eventsOf(tenant);
+  expect(events.map((event) => event.type).sort()).toEqual([...EMITTED_EVENT_TYPES].sort());
+  return Object.fromEntries(events.map((event) => [event.type, event.id])) as Record<EmittedEventType, string>;
+}
