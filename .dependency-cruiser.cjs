@@ -1,7 +1,7 @@
 /**
  * The layers of src/, top to bottom; `npm run lint` refuses an import that points up, and any cycle.
  *
- *   index → scheduled → app → routes → openapi → middleware → durable-objects → db → errors → context → schemas → lib, env
+ *   index → scheduled → delivery → app → routes → openapi → middleware → durable-objects → db → errors → context → schemas → lib, env
  *
  * A module may import from its own layer and from any layer below it. `lib/` holds leaf helpers
  * that know nothing of the API; a cache backed by a table lives beside that table in `db/`.
@@ -18,6 +18,8 @@
 const LAYERS = [
   ['index', '^src/index\\.ts$'],
   ['scheduled', '^src/scheduled\\.ts$'],
+  // Webhook delivery (the queue consumer and the sweep): it records what it did as the routes do.
+  ['delivery', '^src/delivery/'],
   ['app', '^src/app\\.ts$'],
   ['routes', '^src/routes/'],
   ['openapi', '^src/openapi\\.ts$'],

@@ -18,6 +18,13 @@ export default defineConfig({
         },
         // A second, never-migrated database: /ready must refuse it.
         d1Databases: { DB: 'switchyard-test', UNMIGRATED_DB: 'switchyard-unmigrated' },
+        // Deliveries are sent to a queue nothing consumes: a test runs the consumer itself, with the
+        // messages the queue would hand it, since the retry schedule's delays (minutes to hours) are
+        // passed with the test clock, not waited for (test/helpers/webhooks.ts).
+        queueProducers: { WEBHOOK_QUEUE: 'switchyard-webhooks-test' },
+        // Every webhook request goes to the receiver Worker, and the tests read what it got.
+        serviceBindings: { WEBHOOK_EGRESS: 'receiver', RECEIVER: 'receiver' },
+        workers: [{ name: 'receiver', modules: true, scriptPath: './test/receiver/receiver.mjs', compatibilityDate: '2026-10-01' }],
       },
     }),
   ],

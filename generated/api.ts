@@ -502,6 +502,28 @@ export interface paths {
         patch: operations["updateWebhookEndpoint"];
         trace?: never;
     };
+    "/v1/webhook-endpoints/{id}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List delivery attempts
+         * @description Every HTTP request made to deliver events to the endpoint, oldest first: the outcome, the receiver's status, how long it took and when the event is sent again. Attempts are made immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h after each failure.
+         *
+         *     Requires an API key with the `webhooks:admin` scope; counts against the `read` rate limit.
+         */
+        get: operations["listWebhookAttempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhook-endpoints/{id}/rotate-secret": {
         parameters: {
             query?: never;
@@ -680,6 +702,26 @@ export interface webhooks {
          * @description An API key was revoked: `data` is the key as it was last. Sent to every enabled endpoint subscribed to `api_key.revoked`; the same event is listed by GET /v1/events.
          */
         post: operations["apiKeyRevokedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "webhook_endpoint.disabled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The webhook_endpoint.disabled event
+         * @description A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again. Sent to every enabled endpoint subscribed to `webhook_endpoint.disabled`; the same event is listed by GET /v1/events.
+         */
+        post: operations["webhookEndpointDisabledWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1064,6 +1106,87 @@ export interface components {
             created_at: string;
             data: components["schemas"]["ApiKey"];
         };
+        /** @description A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again. */
+        WebhookEndpointDisabledEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "webhook_endpoint.disabled";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["WebhookEndpoint"];
+        };
+        /** @description A webhook endpoint of the organisation. Its secret is never shown here. */
+        WebhookEndpoint: {
+            /**
+             * @description The webhook endpoint id.
+             * @example whe_5Tn8Qc2Vx7Lm4Rb9Kw1Yz6
+             */
+            id: string;
+            /**
+             * Format: uri
+             * @description Where events are POSTed, at most 2048 characters: `https://` to a public host. Loopback, private, link-local, shared (CGNAT) and cloud metadata addresses are refused in every spelling, as are a user name or password in the URL and a fragment; outside production, `http://` (or https) to a loopback host is allowed, for a receiver on your machine. Stored as normalised by the WHATWG URL parser.
+             * @example https://hooks.example.com/switchyard
+             */
+            url: string;
+            /**
+             * @description What the endpoint is for, at most 500 characters.
+             * @example Order service, production
+             */
+            description: string;
+            /**
+             * @description The event types delivered to this endpoint, each once; `null` delivers every type, those added later included.
+             * @example [
+             *       "device.created",
+             *       "device.deleted"
+             *     ]
+             */
+            event_types: components["schemas"]["WebhookEventType"][] | null;
+            /**
+             * @description Whether events are delivered to it; a disabled endpoint receives nothing.
+             * @example true
+             */
+            enabled: boolean;
+            /**
+             * Format: date-time
+             * @description After a rotation, until when deliveries are also signed with the secret it replaced; `null` when none is.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            previous_secret_expires_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the endpoint was created.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the endpoint, or its secret, last changed.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            updated_at: string;
+            /**
+             * @description Counts changes; the `ETag` is derived from it.
+             * @example 1
+             */
+            version: number;
+        };
+        /**
+         * @description A kind of event: the object, a dot, what happened to it.
+         * @example device.created
+         * @enum {string}
+         */
+        WebhookEventType: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.participant_joined" | "session.participant_left" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled";
         /** @description What the server broadcasts to a session: sequenced, kept and replayed. */
         SessionMessage: components["schemas"]["MessageFrame"] | components["schemas"]["PresenceFrame"];
         /** @description A published message, as every participant receives it and as it is replayed. */
@@ -1993,7 +2116,7 @@ export interface components {
              * @example api_key.created
              * @enum {string}
              */
-            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated";
+            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled";
             /**
              * @description The kind of object it happened to.
              * @example api_key
@@ -2043,7 +2166,7 @@ export interface components {
             next_cursor: string | null;
         };
         /** @description One change, as a webhook delivers it and GET /v1/events lists it. */
-        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"];
+        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"];
         /** @description A device to register. Omitted fields: no external id, empty metadata and tags, `active`. */
         DeviceCreate: {
             /**
@@ -2377,67 +2500,6 @@ export interface components {
              */
             secret: string;
         };
-        /**
-         * @description A kind of event: the object, a dot, what happened to it.
-         * @example device.created
-         * @enum {string}
-         */
-        WebhookEventType: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.participant_joined" | "session.participant_left" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled";
-        /** @description A webhook endpoint of the organisation. Its secret is never shown here. */
-        WebhookEndpoint: {
-            /**
-             * @description The webhook endpoint id.
-             * @example whe_5Tn8Qc2Vx7Lm4Rb9Kw1Yz6
-             */
-            id: string;
-            /**
-             * Format: uri
-             * @description Where events are POSTed, at most 2048 characters: `https://` to a public host. Loopback, private, link-local, shared (CGNAT) and cloud metadata addresses are refused in every spelling, as are a user name or password in the URL and a fragment; outside production, `http://` (or https) to a loopback host is allowed, for a receiver on your machine. Stored as normalised by the WHATWG URL parser.
-             * @example https://hooks.example.com/switchyard
-             */
-            url: string;
-            /**
-             * @description What the endpoint is for, at most 500 characters.
-             * @example Order service, production
-             */
-            description: string;
-            /**
-             * @description The event types delivered to this endpoint, each once; `null` delivers every type, those added later included.
-             * @example [
-             *       "device.created",
-             *       "device.deleted"
-             *     ]
-             */
-            event_types: components["schemas"]["WebhookEventType"][] | null;
-            /**
-             * @description Whether events are delivered to it; a disabled endpoint receives nothing.
-             * @example true
-             */
-            enabled: boolean;
-            /**
-             * Format: date-time
-             * @description After a rotation, until when deliveries are also signed with the secret it replaced; `null` when none is.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            previous_secret_expires_at: string | null;
-            /**
-             * Format: date-time
-             * @description When the endpoint was created.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            created_at: string;
-            /**
-             * Format: date-time
-             * @description When the endpoint, or its secret, last changed.
-             * @example 2026-11-29T06:00:00.000Z
-             */
-            updated_at: string;
-            /**
-             * @description Counts changes; the `ETag` is derived from it.
-             * @example 1
-             */
-            version: number;
-        };
         /** @description An endpoint to create. Omitted fields: no description, every event type, enabled. */
         WebhookEndpointCreate: {
             /**
@@ -2474,6 +2536,62 @@ export interface components {
              * @example null
              */
             next_cursor: string | null;
+        };
+        /** @description A page of attempts. */
+        WebhookAttemptList: {
+            /** @description Attempts in the order they were made, oldest first. */
+            data: components["schemas"]["WebhookAttempt"][];
+            /**
+             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @example null
+             */
+            next_cursor: string | null;
+        };
+        /** @description One HTTP request made to deliver an event to the endpoint. */
+        WebhookAttempt: {
+            /**
+             * @description The attempt id.
+             * @example wha_5Jm2Qx8KcT3rVb7NpWd1Hs
+             */
+            id: string;
+            /**
+             * @description The event delivered (its `webhook-id`).
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            event_id: string;
+            /**
+             * @description Which attempt of this event at this endpoint: 1 for the first.
+             * @example 1
+             */
+            attempt: number;
+            /**
+             * @description How it went: `succeeded` (a 2xx), `failed` (another status), `timeout` (no answer within 15 s), `network_error` (no connection), `not_allowed` (the URL is not one an endpoint may have now).
+             * @example succeeded
+             * @enum {string}
+             */
+            outcome: "succeeded" | "failed" | "timeout" | "network_error" | "not_allowed";
+            /**
+             * @description The receiver's status; `null` when it did not answer.
+             * @example 200
+             */
+            status_code: number | null;
+            /**
+             * @description From sending the request to the answer, or to giving up.
+             * @example 84
+             */
+            duration_ms: number;
+            /**
+             * Format: date-time
+             * @description When the event is sent again; `null` when it is not.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            next_attempt_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the request was sent.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
         };
         /** @description The fields to change; at least one. Read-only fields (`id`, `version`, times) and the secret are refused. */
         WebhookEndpointUpdate: {
@@ -3446,7 +3564,7 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this action. */
-                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated";
+                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled";
                 /** @description Only events about objects of this kind. */
                 target_type?: "api_key" | "device" | "session" | "webhook_endpoint";
                 /** @description Only events about this object. */
@@ -3584,7 +3702,7 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this type (the key needs its scope). */
-                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked";
+                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled";
                 /** @description Only events at or after this time. Events are kept 30 days: an earlier time lists from the oldest kept. */
                 since?: string;
                 /** @description Only events before this time. */
@@ -7063,6 +7181,152 @@ export interface operations {
             };
         };
     };
+    listWebhookAttempts: {
+        parameters: {
+            query?: {
+                /** @description How many items to return, 1–100. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; omit it for the first page. */
+                cursor?: string;
+                /** @description Only the attempts to deliver this event. */
+                event_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The webhook endpoint id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of attempts. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAttemptList"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `webhooks:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description No such resource in this organisation. */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
     rotateWebhookEndpointSecret: {
         parameters: {
             query?: never;
@@ -7461,6 +7725,35 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ApiKeyRevokedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookEndpointDisabledWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointDisabledEvent"];
             };
         };
         responses: {

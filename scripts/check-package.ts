@@ -31,6 +31,7 @@ const SEED_CONCURRENCY = 10;
  */
 const CONSUMER = `import { createSwitchyardClient, paginate, SwitchyardApiError, unwrap } from '${CLIENT_PACKAGE}';
 import type { components } from '${CLIENT_PACKAGE}/types';
+import { verifyWebhook } from '${CLIENT_PACKAGE}/webhooks';
 
 // Injected for the test: the first request is answered here with a 429 and Retry-After: 1, as a
 // busy API would answer; the client must wait a second and retry. Every other request goes to the API.
@@ -64,6 +65,12 @@ try {
   if (!(error instanceof SwitchyardApiError) || error.code !== 'not_found') throw error;
   console.log(\`caught \${error.status} \${error.code}\`);
 }
+
+// A webhook receiver: the verified event is typed by its \`type\`.
+export async function onDelivery(request: Request): Promise<string> {
+  const event = await verifyWebhook(await request.text(), request.headers, [process.env.WEBHOOK_SECRET ?? '']);
+  return event.type === 'device.created' ? event.data.name : event.type;
+}
 `;
 
 /**
@@ -92,6 +99,7 @@ const BROKEN: Array<{ name: string; from: string; to: string; named: string }> =
   { name: 'wrong-path', from: "api.GET('/v1/devices/{id}'", to: "api.GET('/v1/devicez/{id}'", named: '/v1/devicez/{id}' },
   { name: 'wrong-body-field', from: "kind: 'iot'", to: "knd: 'iot'", named: "'knd' does not exist" },
   { name: 'wrong-error-code', from: "error.code !== 'not_found'", to: "error.code !== 'notfound'", named: '"notfound"' },
+  { name: 'wrong-event-field', from: 'event.data.name', to: 'event.data.nam', named: "'nam' does not exist" },
 ];
 
 interface Outcome {
@@ -297,22 +305,34 @@ async function checkTypes(consumerDir: string): Promise<boolean> {
   return clean.code === 0;
 }
 
-/** The subpaths resolve at run time, and the socket entry hands out the main entry's own classes. */
+/**
+ * The subpaths resolve at run time, the socket entry hands out the main entry's own classes, and
+ * the webhooks entry verifies the Standard Webhooks test vector and refuses it once tampered with.
+ */
 async function checkEntries(consumerDir: string): Promise<void> {
   const script = [
     `const client = await import('${CLIENT_PACKAGE}');`,
     `const socket = await import('${CLIENT_PACKAGE}/socket');`,
+    `const webhooks = await import('${CLIENT_PACKAGE}/webhooks');`,
     `await import('${CLIENT_PACKAGE}/types');`,
     'const same = socket.connectSession === client.connectSession && socket.SessionClosedError === client.SessionClosedError;',
+    "const headers = { 'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek', 'webhook-timestamp': '1614265330', 'webhook-signature': 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' };",
+    "const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';",
+    'const at = { now: new Date(1614265330 * 1000) };',
+    'const genuine = (await webhooks.verifyWebhook(\'{"test": 2432232314}\', headers, secret, at)).test === 2432232314;',
+    'const forged = await webhooks.verifyWebhook(\'{"test": 1}\', headers, secret, at).then(() => "accepted", (error) => error.reason);',
+    "if (!genuine || forged !== 'invalid_signature') throw new Error('webhooks: genuine ' + genuine + ', forged ' + forged);",
     `console.log(same ? 'same' : 'different', client.CLIENT_VERSION);`,
   ].join('\n');
   const outcome = await capture(process.execPath, ['--input-type=module', '--eval', script], { cwd: consumerDir, timeoutMs: 30_000 });
   const expectedVersion = (JSON.parse(await readFile(join(PACKAGE_DIR, 'package.json'), 'utf8')) as { version: string }).version;
   const ok = outcome.code === 0 && outcome.output.trim() === `same ${expectedVersion}`;
   record(
-    `import '${CLIENT_PACKAGE}', '/socket' and '/types'`,
+    `import '${CLIENT_PACKAGE}', '/socket', '/webhooks' and '/types'`,
     ok,
-    ok ? `one module behind both entries, CLIENT_VERSION ${expectedVersion}` : tail(outcome.output),
+    ok
+      ? `one module behind both entries, CLIENT_VERSION ${expectedVersion}, the webhook test vector verified and its forgery refused`
+      : tail(outcome.output),
   );
 }
 

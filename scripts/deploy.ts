@@ -8,11 +8,13 @@
  * 2. the secrets the Worker refuses to start without exist (`wrangler secret list`);
  * 3. the D1 database exists: a placeholder id is replaced by the id of the database with that name,
  *    created when there is none, and written into wrangler.toml;
- * 4. the migrations are applied, before the code that needs them;
- * 5. the Worker is deployed, minified.
+ * 4. the webhook queues it produces to and consumes (and their dead-letter queues) exist: those
+ *    missing are created;
+ * 5. the migrations are applied, before the code that needs them;
+ * 6. the Worker is deployed, minified.
  *
- * `--dry-run` makes no remote call: it runs the checks that need none (1), says what 2–4 would do,
- * and builds the bundle as step 5 would (`wrangler deploy --dry-run`). CI runs it (npm run test:deploy).
+ * `--dry-run` makes no remote call: it runs the checks that need none (1), says what 2–5 would do,
+ * and builds the bundle as step 6 would (`wrangler deploy --dry-run`). CI runs it (npm run test:deploy).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -56,10 +58,17 @@ function readEnvironment(environment: DeployEnvironment) {
   const config = unstable_readConfig({ config: CONFIG_PATH, env: environment });
   const database = config.d1_databases.find((binding: { binding: string }) => binding.binding === 'DB');
   if (database?.database_name === undefined) throw new DeployRefused(`[env.${environment}] declares no D1 database bound as DB`);
+  const queues = new Set<string>([
+    ...config.queues.producers.map((producer: { queue: string }) => producer.queue),
+    ...config.queues.consumers.flatMap((consumer: { queue: string; dead_letter_queue?: string }) =>
+      consumer.dead_letter_queue === undefined ? [consumer.queue] : [consumer.queue, consumer.dead_letter_queue],
+    ),
+  ]);
   return {
     workerName: config.name,
     vars: config.vars as Record<string, unknown>,
     database: { name: database.database_name, id: database.database_id },
+    queues: [...queues].sort(),
   };
 }
 
@@ -107,6 +116,18 @@ async function ensureDatabase(environment: DeployEnvironment, database: { name: 
   await writeDatabaseId(environment, database.name, id);
 }
 
+/** Creates the queues of the list that the account does not have yet (`wrangler queues info` fails for those). */
+async function ensureQueues(names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const exists = await wrangler(['queues', 'info', name]).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) await wrangler(['queues', 'create', name]);
+    step(`queue ${name}: ${exists ? 'found' : 'created'}`);
+  }
+}
+
 async function writeDatabaseId(environment: DeployEnvironment, name: string, id: string): Promise<void> {
   const text = await readFile(CONFIG_PATH, 'utf8');
   const header = `[[env.${environment}.d1_databases]]`;
@@ -152,10 +173,12 @@ async function main(): Promise<void> {
           ? `would find or create D1 ${target.database.name} and write its id into wrangler.toml`
           : `D1 ${target.database.name}: ${target.database.id}`,
       );
+      step(`would create whichever of the queues ${target.queues.join(', ')} does not exist`);
       step('would apply the migrations in migrations/ that are not applied yet, before the code');
     } else {
       await checkSecrets(environment);
       await ensureDatabase(environment, target.database);
+      await ensureQueues(target.queues);
       step('applying migrations');
       console.log(await wrangler(['d1', 'migrations', 'apply', 'DB', '--remote', '--env', environment]));
     }

@@ -14,6 +14,8 @@ const d1Binding = z.custom<D1Database>(
 );
 const fetcherBinding = z.custom<Fetcher>((value) => typeof (value as Fetcher | undefined)?.fetch === 'function', 'a Fetcher binding');
 
+const queueBinding = z.custom<Queue>((value) => typeof (value as Queue | undefined)?.sendBatch === 'function', 'a Queue producer binding');
+
 const durableObjectBinding = z.custom<DurableObjectNamespace>(
   (value) => typeof (value as DurableObjectNamespace | undefined)?.idFromName === 'function',
   'a Durable Object namespace binding',
@@ -41,6 +43,13 @@ export const BindingsSchema = z.object({
   AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(1_000_000_000).default(60),
   RATE_LIMITER: durableObjectBinding,
   SESSION_ROOM: durableObjectBinding,
+  /** Where each change's webhook deliveries are sent, one message each (src/delivery/). */
+  WEBHOOK_QUEUE: queueBinding,
+  /**
+   * Optional: a service binding that webhook requests go out through instead of the global fetch (an
+   * egress Worker with fixed addresses a receiver can allow-list). The tests bind a receiver Worker.
+   */
+  WEBHOOK_EGRESS: fetcherBinding.optional(),
 });
 
 /**
@@ -50,6 +59,7 @@ export const BindingsSchema = z.object({
  * that their defaults apply (see the schema above).
  */
 export type Bindings = Env & {
+  WEBHOOK_EGRESS?: Fetcher;
   MAX_BODY_BYTES?: string;
   AUTH_FAILURE_LIMIT?: string;
   STORAGE_ENCRYPTION_PREVIOUS_SECRETS?: string;
@@ -140,6 +150,8 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
     authFailureLimit: env.AUTH_FAILURE_LIMIT,
     rateLimiter: env.RATE_LIMITER,
     sessionRooms: env.SESSION_ROOM,
+    webhookQueue: env.WEBHOOK_QUEUE,
+    webhookEgress: env.WEBHOOK_EGRESS,
   };
 });
 

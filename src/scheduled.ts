@@ -2,7 +2,7 @@
  * @module
  * The hourly retention run (the Worker's `scheduled` handler): it deletes what the service no
  * longer needs, a bounded amount per run so that one run stays far inside a cron invocation's
- * limits (30 s of CPU by default; at most 333 subrequests here, where the Paid plan allows 1,000 or
+ * limits (30 s of CPU by default; at most 373 subrequests here, where the Paid plan allows 1,000 or
  * more), and leaves the rest to the next hour's run:
  *
  * - idempotency records past their 24 hours;
@@ -10,7 +10,8 @@
  * - session key grants past their session's expiry (kept only to reach the sockets opened with a
  *   revoked key's tokens);
  * - audit events older than the organisation's plan keeps them (`AUDIT_RETENTION_DAYS`);
- * - events older than `EVENT_RETENTION_DAYS` (30), whatever the plan;
+ * - events older than `EVENT_RETENTION_DAYS` (30), whatever the plan, and webhook attempts and settled
+ *   deliveries as old;
  * - the message ring of each session over for {@link MESSAGE_RING_GRACE_MS}, in its room;
  * - webhook signing secrets a rotation replaced, once their 24-hour overlap is over.
  *
@@ -27,6 +28,8 @@ import { guardD1 } from './db/guarded-d1.ts';
 import * as idempotencyKeys from './db/idempotency-keys.ts';
 import * as sessionKeyGrants from './db/session-key-grants.ts';
 import * as sessions from './db/sessions.ts';
+import * as webhookAttempts from './db/webhook-attempts.ts';
+import * as webhookDeliveries from './db/webhook-deliveries.ts';
 import * as webhookEndpoints from './db/webhook-endpoints.ts';
 import type { SessionRoom } from './durable-objects/session-room.ts';
 import type { Config } from './env.ts';
@@ -47,7 +50,7 @@ export const MESSAGE_RING_GRACE_MS = 24 * 60 * 60 * 1000;
 /**
  * Batches each table's purge may delete per run (each batch is one statement, see the db modules'
  * `*_PURGE_BATCH_ROWS`). 20 batches of 1,000 rows is 20,000 rows an hour per table, 480,000 a day,
- * in under a second of D1 time; the five tables take at most 100 of the run's subrequests, the
+ * in under a second of D1 time; the seven tables take at most 140 of the run's subrequests, the
  * webhook secrets 22 more (20 batches forgetting replaced secrets, one read and one batch re-sealing).
  */
 export const MAX_BATCHES_PER_PURGE = 20;
@@ -55,7 +58,7 @@ export const MAX_BATCHES_PER_PURGE = 20;
 /**
  * Rooms purged per run: 4,800 sessions a day. Each is one Durable Object call (~0.3 ms of the
  * Worker's CPU) and a share of one D1 update per group: 200 calls and 11 queries, beside the table
- * purges' 100. A backlog (after the migration, or a burst of sessions) shows as `more_left: true`
+ * purges' 140. A backlog (after the migration, or a burst of sessions) shows as `more_left: true`
  * and drains over the following runs.
  */
 export const MAX_ROOM_PURGES_PER_RUN = 200;
@@ -75,30 +78,47 @@ export async function runRetention(config: Config, logger: Logger, now: Date): P
   // the caps bound the run.
   const db = guardD1(config.db);
   const at = now.toISOString();
-  await purgeTable(logger, 'idempotency_keys', 'expired idempotency records', idempotencyKeys.IDEMPOTENCY_PURGE_BATCH_ROWS, () =>
-    idempotencyKeys.purgeExpiredIdempotencyKeys(db, at),
-  );
-  await purgeTable(
-    logger,
-    'device_connections',
-    'device connections of ended sessions',
-    deviceConnections.DEVICE_CONNECTION_PURGE_BATCH_ROWS,
-    () => deviceConnections.purgeEndedDeviceConnections(db, at),
-  );
-  await purgeTable(
-    logger,
-    'session_key_grants',
-    'session key grants past their expiry',
-    sessionKeyGrants.SESSION_KEY_GRANT_PURGE_BATCH_ROWS,
-    () => sessionKeyGrants.purgeExpiredSessionKeyGrants(db, at),
-  );
-  await purgeTable(logger, 'audit_events', 'audit events past their plan retention', auditEvents.AUDIT_EVENT_PURGE_BATCH_ROWS, () =>
-    auditEvents.purgeExpiredAuditEvents(db, at),
-  );
   const eventsKeptSince = new Date(now.getTime() - EVENT_RETENTION_DAYS * 24 * 60 * 60 * 1000).toISOString();
-  await purgeTable(logger, 'events', 'events past their 30 days', events.EVENT_PURGE_BATCH_ROWS, () =>
-    events.purgeExpiredEvents(db, eventsKeptSince),
-  );
+  const purges: TablePurge[] = [
+    [
+      'idempotency_keys',
+      'expired idempotency records',
+      idempotencyKeys.IDEMPOTENCY_PURGE_BATCH_ROWS,
+      () => idempotencyKeys.purgeExpiredIdempotencyKeys(db, at),
+    ],
+    [
+      'device_connections',
+      'device connections of ended sessions',
+      deviceConnections.DEVICE_CONNECTION_PURGE_BATCH_ROWS,
+      () => deviceConnections.purgeEndedDeviceConnections(db, at),
+    ],
+    [
+      'session_key_grants',
+      'session key grants past their expiry',
+      sessionKeyGrants.SESSION_KEY_GRANT_PURGE_BATCH_ROWS,
+      () => sessionKeyGrants.purgeExpiredSessionKeyGrants(db, at),
+    ],
+    [
+      'audit_events',
+      'audit events past their plan retention',
+      auditEvents.AUDIT_EVENT_PURGE_BATCH_ROWS,
+      () => auditEvents.purgeExpiredAuditEvents(db, at),
+    ],
+    ['events', 'events past their 30 days', events.EVENT_PURGE_BATCH_ROWS, () => events.purgeExpiredEvents(db, eventsKeptSince)],
+    [
+      'webhook_attempts',
+      'webhook attempts past their 30 days',
+      webhookAttempts.WEBHOOK_ATTEMPT_PURGE_BATCH_ROWS,
+      () => webhookAttempts.purgeOldAttempts(db, eventsKeptSince),
+    ],
+    [
+      'webhook_deliveries',
+      'settled webhook deliveries past their 30 days',
+      webhookDeliveries.WEBHOOK_DELIVERY_PURGE_BATCH_ROWS,
+      () => webhookDeliveries.purgeSettledDeliveries(db, eventsKeptSince),
+    ],
+  ];
+  for (const [table, what, batchRows, deleteBatch] of purges) await purgeTable(logger, table, what, batchRows, deleteBatch);
   await purgeMessageRings(db, roomsOf(config), logger, now);
   await purgeTable(
     logger,
@@ -155,6 +175,9 @@ async function resealWebhookSecrets(db: D1Database, config: Config, logger: Logg
     logger.error('retention: could not re-seal webhook secrets', { table: 'webhook_endpoints', error });
   }
 }
+
+/** A table's purge: its name, what it deletes (for the log line), rows per batch, and one batch's delete. */
+type TablePurge = [table: string, what: string, batchRows: number, deleteBatch: () => Promise<number>];
 
 /**
  * Deletes batch after batch until one comes back short (nothing left) or the run's share is used,

@@ -8,6 +8,8 @@ declare global {
     interface Env extends Bindings {
       TEST_MIGRATIONS: D1Migration[];
       UNMIGRATED_DB: D1Database;
+      /** The receiver Worker (test/receiver/receiver.mjs), to plan its answers and read what it got. */
+      RECEIVER: Fetcher;
     }
   }
 }

@@ -26,6 +26,8 @@ export interface ClientPackageSources {
   readme: string;
   /** The "Generated" line every generated source opens with. */
   header: string;
+  /** src/lib/webhook-signature.ts: the signing the Worker does, shipped for receivers to verify with. */
+  webhookSignature: string;
 }
 
 /**
@@ -99,6 +101,8 @@ export function clientPackageFiles(root: string, sources: ClientPackageSources):
     'api.ts': sources.api,
     'client.ts': withJsSpecifiers(sources.client),
     'socket.ts': socketEntry(sources.header),
+    'webhook-signature.ts': sources.header + sources.webhookSignature,
+    'webhooks.ts': webhooksEntry(sources.header),
   });
   return [
     ['generated/package.json', packageJson(sources)],
@@ -132,12 +136,48 @@ function socketEntry(header: string): string {
   ].join('\n');
 }
 
+/**
+ * `@switchyard/client/webhooks`: the Worker's own signature code (src/lib/webhook-signature.ts,
+ * compiled as it is), with `verifyWebhook` returning the event as the spec's `webhooks` section
+ * types it, so a receiver narrows on `event.type`.
+ */
+function webhooksEntry(header: string): string {
+  return [
+    header.trimEnd(),
+    '// The webhook entry of @switchyard/client (scripts/lib/client-package.ts): verification of signed deliveries.',
+    "import type { components } from './api.js';",
+    "import { type VerifyWebhookOptions, verifyWebhook as verifySignedBody } from './webhook-signature.js';",
+    '',
+    "export { signWebhook, WEBHOOK_TOLERANCE_SECONDS, WebhookVerificationError } from './webhook-signature.js';",
+    "export type { VerifyWebhookOptions, WebhookVerificationFailure } from './webhook-signature.js';",
+    '',
+    "/** Every event a webhook delivers, as the spec's `webhooks` section declares it. */",
+    "export type WebhookEvent = components['schemas']['Event'];",
+    '',
+    '/**',
+    ' * Checks that `body` (the raw request body, exactly as received) was signed with one of `secrets`',
+    ' * within the last five minutes, and returns its event; throws a WebhookVerificationError naming',
+    ' * the reason otherwise. During a rotation, give both the current and the previous secret.',
+    ' */',
+    'export function verifyWebhook(',
+    '  body: string,',
+    '  headers: Headers | Record<string, string | string[] | undefined>,',
+    '  secrets: string | readonly string[],',
+    '  options?: VerifyWebhookOptions,',
+    '): Promise<WebhookEvent> {',
+    '  return verifySignedBody<WebhookEvent>(body, headers, secrets, options);',
+    '}',
+    '',
+  ].join('\n');
+}
+
 function packageJson(sources: ClientPackageSources): string {
   const entry = (name: string) => ({ types: `./dist/${name}.d.ts`, default: `./dist/${name}.js` });
   const manifest = {
     name: CLIENT_PACKAGE,
     version: sources.version,
-    description: 'Typed client for the Switchyard API: HTTP calls checked against its OpenAPI document, and the realtime session socket.',
+    description:
+      'Typed client for the Switchyard API: HTTP calls checked against its OpenAPI document, the realtime session socket, and webhook verification.',
     license: 'MIT',
     type: 'module',
     sideEffects: false,
@@ -146,6 +186,7 @@ function packageJson(sources: ClientPackageSources): string {
       '.': entry('client'),
       './types': entry('api'),
       './socket': entry('socket'),
+      './webhooks': entry('webhooks'),
       './package.json': './package.json',
     },
     // For tools that predate `exports` (TypeScript's node10 resolution, old bundlers).

@@ -45,4 +45,5 @@ function chaotic(env: ChaosBindings): Bindings {
 export default {
   fetch: (request, env, ctx) => worker.fetch(request, chaotic(env), ctx),
   scheduled: (controller, env) => worker.scheduled(controller, chaotic(env)),
+  queue: (batch, env) => worker.queue(batch, chaotic(env)),
 } satisfies ExportedHandler<ChaosBindings>;

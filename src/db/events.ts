@@ -90,3 +90,31 @@ export async function purgeExpiredEvents(db: D1Database, keptSince: string): Pro
     .run();
   return result.meta.changes;
 }
+
+/**
+ * Events not yet dispatched to their endpoints, oldest first: of one organisation (right after its
+ * change), or of every organisation written before `writtenBefore` (the sweep, for what a Worker
+ * that stopped after its commit left behind).
+ */
+export async function undispatchedEvents(
+  db: D1Database,
+  scope: { orgId: string } | { writtenBefore: string },
+  limit: number,
+): Promise<EventRecord[]> {
+  const { results } =
+    'orgId' in scope
+      ? await db
+          .prepare('SELECT * FROM events WHERE dispatched_at IS NULL AND org_id = ?1 ORDER BY created_at LIMIT ?2')
+          .bind(scope.orgId, limit)
+          .all<EventRow>()
+      : await db
+          .prepare('SELECT * FROM events WHERE dispatched_at IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2')
+          .bind(scope.writtenBefore, limit)
+          .all<EventRow>();
+  return results.map(toRecord);
+}
+
+/** Marks the event dispatched, unless another dispatcher did first; batched with its deliveries. */
+export function markDispatched(db: D1Database, id: string, at: string): D1PreparedStatement {
+  return db.prepare('UPDATE events SET dispatched_at = ?2 WHERE id = ?1 AND dispatched_at IS NULL').bind(id, at);
+}

@@ -19,6 +19,8 @@ export interface WebhookEndpointRecord {
   secretSealed: string;
   previousSecretSealed: string | null;
   previousSecretExpiresAt: string | null;
+  /** When its deliveries began failing without a success since; null while healthy. */
+  failingSince: string | null;
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -34,6 +36,7 @@ interface WebhookEndpointRow {
   secret_sealed: string;
   previous_secret_sealed: string | null;
   previous_secret_expires_at: string | null;
+  failing_since: string | null;
   created_at: string;
   updated_at: string;
   version: number;
@@ -50,6 +53,7 @@ function toRecord(row: WebhookEndpointRow): WebhookEndpointRecord {
     secretSealed: row.secret_sealed,
     previousSecretSealed: row.previous_secret_sealed,
     previousSecretExpiresAt: row.previous_secret_expires_at,
+    failingSince: row.failing_since,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     version: row.version,
@@ -97,7 +101,9 @@ export function updateWebhookEndpoint(db: D1Database, endpoint: WebhookEndpointR
     .prepare(
       `UPDATE webhook_endpoints
           SET url = ?4, description = ?5, event_types = ?6, enabled = ?7, secret_sealed = ?8, previous_secret_sealed = ?9,
-              previous_secret_expires_at = ?10, updated_at = ?11, version = ?12
+              previous_secret_expires_at = ?10, updated_at = ?11, version = ?12,
+              -- Enabled again, or pointed elsewhere: its failures so far no longer count towards disabling it.
+              failing_since = CASE WHEN (?7 = 1 AND enabled = 0) OR url <> ?4 THEN NULL ELSE failing_since END
         WHERE org_id = ?1 AND id = ?2 AND version = ?3`,
     )
     .bind(
@@ -188,4 +194,45 @@ export function replaceSealedSecrets(
         WHERE org_id = ?1 AND id = ?2 AND secret_sealed = ?5 AND previous_secret_sealed IS ?6`,
     )
     .bind(from.orgId, from.id, to.secretSealed, to.previousSecretSealed, from.secretSealed, from.previousSecretSealed);
+}
+
+/** The organisation's enabled endpoints: those an event is dispatched to, when subscribed to its type. */
+export async function enabledEndpoints(db: D1Database, orgId: string): Promise<WebhookEndpointRecord[]> {
+  const { results } = await db
+    .prepare('SELECT * FROM webhook_endpoints WHERE org_id = ?1 AND enabled = 1')
+    .bind(orgId)
+    .all<WebhookEndpointRow>();
+  return results.map(toRecord);
+}
+
+/** A failed attempt: the endpoint is failing since now, unless it was already. */
+export function recordEndpointFailure(db: D1Database, orgId: string, id: string, at: string): D1PreparedStatement {
+  return db
+    .prepare('UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?3) WHERE org_id = ?1 AND id = ?2')
+    .bind(orgId, id, at);
+}
+
+/** A successful attempt: the endpoint is healthy again. */
+export function recordEndpointSuccess(db: D1Database, orgId: string, id: string): D1PreparedStatement {
+  return db
+    .prepare('UPDATE webhook_endpoints SET failing_since = NULL WHERE org_id = ?1 AND id = ?2 AND failing_since IS NOT NULL')
+    .bind(orgId, id);
+}
+
+/**
+ * Disables the endpoint if it is still enabled and has been failing since `failingBefore` or
+ * earlier; changes no row otherwise (it recovered, or was disabled or changed meanwhile).
+ */
+export function disableFailingEndpoint(
+  db: D1Database,
+  endpoint: WebhookEndpointRecord,
+  failingBefore: string,
+  at: string,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE webhook_endpoints SET enabled = 0, updated_at = ?4, version = version + 1
+        WHERE org_id = ?1 AND id = ?2 AND enabled = 1 AND version = ?5 AND failing_since IS NOT NULL AND failing_since <= ?3`,
+    )
+    .bind(endpoint.orgId, endpoint.id, failingBefore, at, endpoint.version);
 }

@@ -13,6 +13,8 @@ export const ID_PREFIXES = {
   tokenId: 'tok',
   webhookEndpoint: 'whe',
   event: 'msg',
+  webhookDelivery: 'whd',
+  webhookAttempt: 'wha',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

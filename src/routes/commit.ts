@@ -13,6 +13,7 @@ import type { JSONParsed, JSONValue } from 'hono/utils/types';
 import type { AppEnv } from '../context.ts';
 import type { ApiError } from '../errors.ts';
 import { batchChange, committedDespiteFailure, SavedResultAnswers } from '../middleware/idempotency.ts';
+import { dispatchAfterCommit } from './outbox.ts';
 
 export interface Change {
   statements: D1PreparedStatement[];
@@ -68,10 +69,15 @@ export async function commit(
     // Only the reply was lost: what must follow the change still follows it, and the answer is the
     // one saved with it (this request's, or a concurrent duplicate's that made the change first).
     await change.afterCommit?.();
+    dispatchAfterCommit(c);
     throw new SavedResultAnswers();
   }
-  if (conditional && (results[0]?.meta.changes ?? 0) === 0) return undefined;
+  if (conditional && (results[0]?.meta.changes ?? 0) === 0) {
+    c.set('eventWritten', false);
+    return undefined;
+  }
   await change.afterCommit?.();
+  dispatchAfterCommit(c);
   for (const [name, value] of Object.entries(answer.headers ?? {})) c.header(name, value);
   return 'json' in answer ? c.json(answer.json as JSONValue, answer.status) : c.body(null, answer.status);
 }

@@ -42,6 +42,7 @@ import {
   deleteWebhookEndpointRoute,
 } from './webhook-endpoints/delete-webhook-endpoint.ts';
 import { getWebhookEndpoint, getWebhookEndpointRoute } from './webhook-endpoints/get-webhook-endpoint.ts';
+import { listWebhookAttempts, listWebhookAttemptsRoute } from './webhook-endpoints/list-webhook-attempts.ts';
 import { listWebhookEndpoints, listWebhookEndpointsRoute } from './webhook-endpoints/list-webhook-endpoints.ts';
 import {
   authorizeRotateWebhookEndpointSecret,
@@ -87,6 +88,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, createWebhookEndpointRoute, createWebhookEndpoint, authorizeCreateWebhookEndpoint);
   openapiRoute(app, listWebhookEndpointsRoute, listWebhookEndpoints);
   openapiRoute(app, getWebhookEndpointRoute, getWebhookEndpoint);
+  openapiRoute(app, listWebhookAttemptsRoute, listWebhookAttempts);
   openapiRoute(app, updateWebhookEndpointRoute, updateWebhookEndpoint, authorizeUpdateWebhookEndpoint);
   openapiRoute(app, deleteWebhookEndpointRoute, deleteWebhookEndpoint, authorizeDeleteWebhookEndpoint);
   openapiRoute(app, rotateWebhookEndpointSecretRoute, rotateWebhookEndpointSecret, authorizeRotateWebhookEndpointSecret);

@@ -3,13 +3,26 @@
  * The events a handler's change emits (the outbox): the INSERT of the event goes in the change's own
  * D1 batch, so the event commits or rolls back with it, and an idempotent replay, which writes
  * nothing, emits nothing. Every handler's event goes through {@link changeEvent}.
+ *
+ * Once the batch has committed, {@link dispatchAfterCommit} dispatches the organisation's new events
+ * in the background: a delivery row for every enabled endpoint subscribed to the type, written with
+ * the event's `dispatched_at`, then a queue message per delivery. A Worker that stops between commit
+ * and dispatch, or between dispatch and enqueue, leaves undispatched events and unsent deliveries:
+ * the minutely sweep (delivery/sweep.ts) finds both.
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../context.ts';
 import * as events from '../db/events.ts';
+import { guardD1 } from '../db/guarded-d1.ts';
+import * as webhookDeliveries from '../db/webhook-deliveries.ts';
+import * as webhookEndpoints from '../db/webhook-endpoints.ts';
+import { type Config, loadConfig } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { nowIso } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
+import type { Logger } from '../lib/logger.ts';
 import { type EmittedEventType, type EventData, MAX_EVENT_DATA_BYTES } from '../schemas/events.ts';
+import type { DeliveryMessage } from '../schemas/webhook-attempts.ts';
 
 /**
  * The INSERT of the event `type` carrying `data` (the object as the answer presents it), for the
@@ -33,5 +46,72 @@ export function changeEvent<Type extends EmittedEventType>(
     });
   }
   const event = { id: newId('event'), orgId: c.get('auth').orgId, type, data: text, createdAt: at };
+  c.set('eventWritten', true);
   return events.insertEvent(c.get('config').db, event, options);
+}
+
+/** Events one dispatch takes at most: a burst of changes is dispatched by the next ones, or the sweep. */
+export const DISPATCH_BATCH_EVENTS = 50;
+/** Messages per queue send: the platform's limit for one `sendBatch`. */
+const QUEUE_SEND_BATCH = 100;
+
+/**
+ * Dispatches undispatched events (of one organisation, or every one written before a time): their
+ * deliveries and each event's `dispatched_at` in one batch, then the deliveries' queue messages.
+ * Returns how many messages were sent. A delivery that existed already (two dispatchers at once)
+ * is not written twice; its message is sent all the same, and the consumer's lease makes it one attempt.
+ */
+export async function dispatchEvents(
+  config: Config,
+  scope: { orgId: string } | { writtenBefore: string },
+): Promise<{ events: number; messages: number }> {
+  const { db } = config;
+  const pending = await events.undispatchedEvents(db, scope, DISPATCH_BATCH_EVENTS);
+  if (pending.length === 0) return { events: 0, messages: 0 };
+  const endpointsOf = new Map<string, webhookEndpoints.WebhookEndpointRecord[]>();
+  const statements: D1PreparedStatement[] = [];
+  const messages: MessageSendRequest<DeliveryMessage>[] = [];
+  const at = nowIso();
+  for (const event of pending) {
+    let endpoints = endpointsOf.get(event.orgId);
+    if (endpoints === undefined) {
+      endpoints = await webhookEndpoints.enabledEndpoints(db, event.orgId);
+      endpointsOf.set(event.orgId, endpoints);
+    }
+    for (const endpoint of endpoints) {
+      if (endpoint.eventTypes !== null && !endpoint.eventTypes.includes(event.type)) continue;
+      const deliveryId = newId('webhookDelivery');
+      statements.push(
+        webhookDeliveries.insertDelivery(db, { id: deliveryId, orgId: event.orgId, endpointId: endpoint.id, eventId: event.id, at }),
+      );
+      messages.push({ body: { deliveryId } });
+    }
+    statements.push(events.markDispatched(db, event.id, at));
+  }
+  await db.batch(statements);
+  for (let start = 0; start < messages.length; start += QUEUE_SEND_BATCH) {
+    await config.webhookQueue.sendBatch(messages.slice(start, start + QUEUE_SEND_BATCH));
+  }
+  return { events: pending.length, messages: messages.length };
+}
+
+/**
+ * After a committed change that wrote an event: dispatches the organisation's events in the
+ * background (the response does not wait), on a database handle without the request's deadline.
+ * A failure is logged; the sweep dispatches what it left.
+ */
+export function dispatchAfterCommit(c: Context<AppEnv>): void {
+  if (!c.get('eventWritten')) return;
+  c.set('eventWritten', false);
+  const loaded = loadConfig(c.env);
+  if (!loaded.ok) return;
+  const logger: Logger = c.get('logger');
+  const orgId = c.get('auth').orgId;
+  const config = { ...loaded.config, db: guardD1(loaded.config.db) };
+  c.executionCtx.waitUntil(
+    dispatchEvents(config, { orgId }).then(
+      () => undefined,
+      (error: unknown) => logger.warn('could not dispatch events; the sweep will', { error }),
+    ),
+  );
 }

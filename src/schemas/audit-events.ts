@@ -20,6 +20,7 @@ export const AUDIT_ACTIONS = [
   'webhook_endpoint.updated',
   'webhook_endpoint.deleted',
   'webhook_endpoint.secret_rotated',
+  'webhook_endpoint.disabled',
 ] as const;
 
 export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session', 'webhook_endpoint'] as const;

@@ -10,6 +10,7 @@ import { ApiKeyIdSchema, ApiKeySchema } from './api-keys.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampInputSchema, TimestampSchema } from './common.ts';
 import { DeviceSchema } from './devices.ts';
 import { SessionSchema } from './sessions.ts';
+import { WebhookEndpointSchema } from './webhook-endpoints.ts';
 import type { WebhookEventType } from './webhook-events.ts';
 
 /** How long an event is kept, whatever the plan: the window a receiver that was down has to catch up. */
@@ -41,6 +42,8 @@ export const EVENT_DESCRIPTIONS = {
   'api_key.created': 'An API key was created (never with its secret).',
   'api_key.rotated': 'An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement.',
   'api_key.revoked': 'An API key was revoked: `data` is the key as it was last.',
+  'webhook_endpoint.disabled':
+    'A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again.',
 } as const satisfies Partial<Record<WebhookEventType, string>>;
 
 function eventSchema<Type extends keyof typeof EVENT_DESCRIPTIONS, Data extends z.ZodType>(type: Type, name: string, data: Data) {
@@ -65,6 +68,7 @@ export const EVENT_SCHEMAS = {
   'api_key.created': eventSchema('api_key.created', 'ApiKeyCreatedEvent', ApiKeySchema),
   'api_key.rotated': eventSchema('api_key.rotated', 'ApiKeyRotatedEvent', RotatedApiKeySchema),
   'api_key.revoked': eventSchema('api_key.revoked', 'ApiKeyRevokedEvent', ApiKeySchema),
+  'webhook_endpoint.disabled': eventSchema('webhook_endpoint.disabled', 'WebhookEndpointDisabledEvent', WebhookEndpointSchema),
 } as const;
 
 export type EmittedEventType = keyof typeof EVENT_SCHEMAS;
@@ -81,6 +85,7 @@ export const EventSchema = z
     EVENT_SCHEMAS['api_key.created'],
     EVENT_SCHEMAS['api_key.rotated'],
     EVENT_SCHEMAS['api_key.revoked'],
+    EVENT_SCHEMAS['webhook_endpoint.disabled'],
   ])
   .openapi('Event', { description: 'One change, as a webhook delivers it and GET /v1/events lists it.' });
 

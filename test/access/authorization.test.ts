@@ -63,6 +63,7 @@ const RULES: Record<string, Rule> = {
   rotateWebhookEndpointSecret: { kind: 'event-scopes' },
   listWebhookEndpoints: { kind: 'scope-only', reason: 'URLs and event types, never a secret; no event is read through them' },
   getWebhookEndpoint: { kind: 'scope-only', reason: 'URL and event types, never a secret; no event is read through it' },
+  listWebhookAttempts: { kind: 'scope-only', reason: "ids, statuses and timings of requests made, never an event's data" },
 };
 
 const CALLERS: Record<string, readonly Scope[]> = {

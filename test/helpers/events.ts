@@ -2,7 +2,10 @@
  * Events for tests: one change of every kind that emits an event, made through the generated
  * client, and the events they left, read back through GET /v1/events.
  */
+import { env } from 'cloudflare:workers';
 import { expect } from 'vitest';
+import { insertEvent } from '../../src/db/events.ts';
+import { newId } from '../../src/lib/ids.ts';
 import { EMITTED_EVENT_TYPES, type EmittedEventType } from '../../src/schemas/events.ts';
 import type { Tenant } from './tenants.ts';
 
@@ -15,8 +18,10 @@ export async function eventsOf(tenant: Tenant) {
 
 /**
  * Makes one change of every kind that emits an event: a device registered, changed and deleted; a
- * session opened and ended; a key created, rotated (its replacement then revoked). Returns, by type,
- * the id of the one event each left.
+ * session opened and ended; a key created, rotated (its replacement then revoked); and an endpoint
+ * disabled. Returns, by type, the id of the one event each left. The endpoint's event is written
+ * straight to D1, as the delivery consumer writes it after 5 days of failures (that path is
+ * test/delivery/webhooks.test.ts's).
  */
 export async function emitEveryEventType(tenant: Tenant): Promise<Record<EmittedEventType, string>> {
   const device = (await tenant.api.POST('/v1/devices', { body: { name: 'every event', kind: 'iot' } })).data?.id ?? '';
@@ -27,6 +32,18 @@ export async function emitEveryEventType(tenant: Tenant): Promise<Record<Emitted
   const key = (await tenant.api.POST('/v1/api-keys', { body: { name: 'every event', scopes: ['devices:read'] } })).data?.id ?? '';
   const rotated = await tenant.api.POST('/v1/api-keys/{id}/rotate', { params: { path: { id: key } }, body: { grace_period_seconds: 60 } });
   await tenant.api.DELETE('/v1/api-keys/{id}', { params: { path: { id: rotated.data?.id ?? '' } } });
+  const endpoint = (await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/every-event' } })).data;
+  if (!endpoint) throw new Error('no endpoint');
+  const { secret: _secret, ...presented } = endpoint;
+  const data = JSON.stringify({ ...presented, enabled: false, version: presented.version + 1 });
+  const disabledAt = new Date().toISOString();
+  await insertEvent(env.DB, {
+    id: newId('event'),
+    orgId: tenant.orgId,
+    type: 'webhook_endpoint.disabled',
+    data,
+    createdAt: disabledAt,
+  }).run();
   const events = await eventsOf(tenant);
   expect(events.map((event) => event.type).sort()).toEqual([...EMITTED_EVENT_TYPES].sort());
   return Object.fromEntries(events.map((event) => [event.type, event.id])) as Record<EmittedEventType, string>;

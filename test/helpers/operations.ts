@@ -52,6 +52,7 @@ export const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Targe
   createWebhookEndpoint: { body: { url: 'https://hooks.example.com/suite' } },
   listWebhookEndpoints: {},
   getWebhookEndpoint: { target: 'webhookEndpoint' },
+  listWebhookAttempts: { target: 'webhookEndpoint' },
   updateWebhookEndpoint: { target: 'webhookEndpoint', body: { description: 'renamed' } },
   deleteWebhookEndpoint: { target: 'webhookEndpoint' },
   rotateWebhookEndpointSecret: { target: 'webhookEndpoint' },

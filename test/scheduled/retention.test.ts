@@ -269,6 +269,52 @@ describe('retention: events', () => {
   });
 });
 
+describe('retention: webhook attempts and deliveries', () => {
+  it(`deletes attempts and settled deliveries older than ${EVENT_RETENTION_DAYS} days, and never a pending delivery`, async () => {
+    const now = Date.now();
+    const { orgId } = await createTenant();
+    const old = iso(now - (EVENT_RETENTION_DAYS * DAY_MS + MINUTE_MS));
+    const recent = iso(now - (EVENT_RETENTION_DAYS * DAY_MS - MINUTE_MS));
+    const delivery = (id: string, status: string, updatedAt: string) =>
+      env.DB.prepare(
+        `INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, status, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, 'whe_retention', ?1, ?3, 1, ?4, ?5, ?5)`,
+      )
+        .bind(id, orgId, status, status === 'pending' ? updatedAt : null, updatedAt)
+        .run();
+    await delivery('whd_old_succeeded', 'succeeded', old);
+    await delivery('whd_old_failed', 'failed', old);
+    await delivery('whd_old_pending', 'pending', old);
+    await delivery('whd_recent_succeeded', 'succeeded', recent);
+    const attempt = (id: string, createdAt: string) =>
+      env.DB.prepare(
+        `INSERT INTO webhook_attempts (id, org_id, endpoint_id, delivery_id, event_id, attempt, outcome, status_code, duration_ms, next_attempt_at, created_at)
+         VALUES (?1, ?2, 'whe_retention', 'whd_old_succeeded', 'msg_retention', 1, 'succeeded', 200, 5, NULL, ?3)`,
+      )
+        .bind(id, orgId, createdAt)
+        .run();
+    await attempt('wha_old', old);
+    await attempt('wha_recent', recent);
+
+    const lines = await runScheduled(now);
+
+    const ids = async (table: string) =>
+      (await env.DB.prepare(`SELECT id FROM ${table} WHERE org_id = ?1 ORDER BY id`).bind(orgId).all<{ id: string }>()).results.map(
+        (row) => row.id,
+      );
+    expect(await ids('webhook_deliveries')).toEqual(['whd_old_pending', 'whd_recent_succeeded']);
+    expect(await ids('webhook_attempts')).toEqual(['wha_recent']);
+    expect(purgeLine(lines, 'webhook_attempts')).toMatchObject({
+      level: 'info',
+      msg: 'retention: purged webhook attempts past their 30 days',
+    });
+    expect(purgeLine(lines, 'webhook_deliveries')).toMatchObject({
+      level: 'info',
+      msg: 'retention: purged settled webhook deliveries past their 30 days',
+    });
+  });
+});
+
 describe('retention: idempotency records', () => {
   async function claim(orgId: string, key: string, expiresAt: number): Promise<void> {
     const claimed = await claimIdempotencyKey(env.DB, {

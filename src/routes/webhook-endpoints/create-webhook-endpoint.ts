@@ -91,6 +91,7 @@ export const createWebhookEndpoint: AppRouteHandler<typeof createWebhookEndpoint
     secretSealed: await sealWebhookSecret(c, orgId, id, secret),
     previousSecretSealed: null,
     previousSecretExpiresAt: null,
+    failingSince: null,
     createdAt: now,
     updatedAt: now,
     version: 1,

@@ -1,13 +1,15 @@
 /**
  * @module
- * Webhook endpoints as the API shows them (never their secrets), and the checks a URL must pass
- * before one is stored.
+ * Webhook endpoints and their delivery attempts as the API shows them (never an endpoint's secrets),
+ * and the checks a URL must pass before one is stored.
  */
 import type { z } from '@hono/zod-openapi';
+import type * as webhookAttempts from '../../db/webhook-attempts.ts';
 import type * as webhookEndpoints from '../../db/webhook-endpoints.ts';
 import type { Config } from '../../env.ts';
 import { ApiError } from '../../errors.ts';
 import { checkWebhookUrl } from '../../lib/webhook-url.ts';
+import type { WebhookAttemptSchema } from '../../schemas/webhook-attempts.ts';
 import type { WebhookEndpointSchema } from '../../schemas/webhook-endpoints.ts';
 
 export function presentWebhookEndpoint(endpoint: webhookEndpoints.WebhookEndpointRecord): z.infer<typeof WebhookEndpointSchema> {
@@ -39,4 +41,17 @@ export function receiverUrl(url: string, environment: Config['environment']): st
     detail: `body/url: ${verdict.reason}`,
     errors: [{ location: 'body', pointer: '/url', detail: verdict.reason, code: 'url_not_allowed' }],
   });
+}
+
+export function presentWebhookAttempt(attempt: webhookAttempts.AttemptRecord): z.infer<typeof WebhookAttemptSchema> {
+  return {
+    id: attempt.id,
+    event_id: attempt.eventId,
+    attempt: attempt.attempt,
+    outcome: attempt.outcome,
+    status_code: attempt.statusCode,
+    duration_ms: attempt.durationMs,
+    next_attempt_at: attempt.nextAttemptAt,
+    created_at: attempt.createdAt,
+  };
 }
