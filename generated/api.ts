@@ -7188,7 +7188,7 @@ export interface operations {
                 limit?: number;
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
-                /** @description Only the attempts to deliver this event. */
+                /** @description Only the attempts to deliver this event (`msg_…`). */
                 event_id?: string;
             };
             header?: never;

@@ -157,6 +157,9 @@ function targetSpecs(builds: Builds, seed: Seed, dir: string): Record<TargetName
       RATE_LIMITER: { className: 'RateLimiter', useSQLite: true },
       SESSION_ROOM: { className: 'SessionRoom', useSQLite: true },
     },
+    // As wrangler.toml has it: each write's dispatch runs after its response, so its cost is measured.
+    queueProducers: { WEBHOOK_QUEUE: 'switchyard-webhooks-bench' },
+    queueConsumers: { 'switchyard-webhooks-bench': { maxBatchSize: 10, maxBatchTimeout: 1 } },
     // What ships: production settings, random secrets per run.
     bindings: {
       ENVIRONMENT: 'production',

@@ -47,7 +47,9 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 CURSOR_MAX_LENGTH = 512
 IF_MATCH_MAX_LENGTH = 1024
 WEBHOOK_URL_MAX_LENGTH = 2048
-PUBLIC_RECEIVER = "https://hooks.example.com/fuzz/"
+# Under .invalid (RFC 6761), which never resolves: the endpoints pass the URL rule as public https
+# names do, and every delivery the run causes fails at its DNS lookup, so no request reaches anyone.
+PUBLIC_RECEIVER = "https://hooks.switchyard.invalid/fuzz/"
 
 # (list path, cursor) for every `next_cursor` the API returned: a cursor is bound to its list.
 # Shared by the request workers' threads; a set's add and lookup are atomic under the GIL.

@@ -4,7 +4,6 @@
  * until an attempt succeeds or the retry schedule runs out. A consumer leases a row before it
  * attempts it, so a message the queue hands out twice (or the sweep sends again) is attempted once.
  */
-import type { Page } from './page.ts';
 
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
 

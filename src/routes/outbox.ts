@@ -58,8 +58,9 @@ const QUEUE_SEND_BATCH = 100;
 /**
  * Dispatches undispatched events (of one organisation, or every one written before a time): their
  * deliveries and each event's `dispatched_at` in one batch, then the deliveries' queue messages.
- * Returns how many messages were sent. A delivery that existed already (two dispatchers at once)
- * is not written twice; its message is sent all the same, and the consumer's lease makes it one attempt.
+ * Returns how many events and messages. Two dispatchers at once write each delivery once (the row
+ * is unique per event and endpoint): the loser's message names a row that was never written, and the
+ * consumer drops it.
  */
 export async function dispatchEvents(
   config: Config,

@@ -8,7 +8,7 @@
 import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SWEEP_CRON } from '../../src/delivery/sweep.ts';
+import { SWEEP_CRON, UNDISPATCHED_AFTER_MS } from '../../src/delivery/sweep.ts';
 import worker from '../../src/index.ts';
 import { verifyWebhook } from '../../src/lib/webhook-signature.ts';
 import { EMITTED_EVENT_TYPES } from '../../src/schemas/events.ts';
@@ -142,6 +142,10 @@ describe('webhook delivery', () => {
       params: { path: { id: endpoint.id }, query: { event_id: attempts[0]?.event_id ?? '' } },
     });
     expect(filtered.data?.data).toHaveLength(4);
+    const none = await tenant.api.GET('/v1/webhook-endpoints/{id}/attempts', {
+      params: { path: { id: endpoint.id }, query: { event_id: 'evt_not_an_event_of_this_endpoint' } },
+    });
+    expect(none.data?.data).toEqual([]);
   });
 
   it('gives up after the last attempt (the message goes to the dead-letter queue) and disables an endpoint failing for 5 days, with its event', async () => {
@@ -230,6 +234,54 @@ describe('webhook delivery', () => {
     expect(sent).toEqual([{ deliveryId: (await deliveriesOf(tenant))[0]?.id }]);
     await runDueDeliveries(tenant);
     expect(await receivedBy(inbox)).toHaveLength(1);
+  });
+
+  it('the sweep dispatches an event left undispatched by a Worker that stopped right after its commit', async () => {
+    const tenant = await createTenant();
+    const { inbox } = await createReceivingEndpoint(tenant, ['device.created']);
+    await tenant.api.POST('/v1/devices', { body: { name: 'orphaned event', kind: 'iot' } });
+    await dispatched(tenant);
+    // As if the dispatch after the commit had never run: no delivery, the event not dispatched.
+    await env.DB.prepare('DELETE FROM webhook_deliveries WHERE org_id = ?1').bind(tenant.orgId).run();
+    await env.DB.prepare('UPDATE events SET dispatched_at = NULL WHERE org_id = ?1').bind(tenant.orgId).run();
+    const sweep = (at: number) => worker.scheduled(createScheduledController({ scheduledTime: at, cron: SWEEP_CRON }), env);
+    // Younger than 30 s, it is left to its own dispatch; older, the sweep dispatches it.
+    await sweep(Date.now());
+    expect(await deliveriesOf(tenant)).toEqual([]);
+    advance(UNDISPATCHED_AFTER_MS + 1_000);
+    await sweep(Date.now());
+    expect(await deliveriesOf(tenant)).toMatchObject([{ status: 'pending', attempts: 0 }]);
+    await runDueDeliveries(tenant);
+    expect((await receivedBy(inbox)).map((request) => JSON.parse(request.body).type)).toEqual(['device.created']);
+  });
+
+  it("opens an endpoint's circuit after 5 failures in a row: its next delivery waits without a request or an attempt counted", async () => {
+    const tenant = await createTenant();
+    const { endpoint, inbox } = await createReceivingEndpoint(tenant, ['device.created']);
+    await planAnswers(
+      inbox,
+      Array.from({ length: 10 }, () => 500),
+    );
+    for (let index = 0; index < 5; index += 1) {
+      await tenant.api.POST('/v1/devices', { body: { name: `failing ${index}`, kind: 'iot' } });
+      await dispatched(tenant);
+      await runDueDeliveries(tenant);
+    }
+    expect(await receivedBy(inbox)).toHaveLength(5);
+    await tenant.api.POST('/v1/devices', { body: { name: 'held back', kind: 'iot' } });
+    await dispatched(tenant);
+    const held = await runDueDeliveries(tenant);
+    // Only the new delivery was due; it is put back for the minute the circuit stays open.
+    expect(held.deliveries).toHaveLength(1);
+    expect(held.delays).toEqual([60]);
+    expect(await receivedBy(inbox)).toHaveLength(5);
+    expect(await attemptsOf(tenant, endpoint.id)).toHaveLength(5);
+    const postponed = (await deliveriesOf(tenant)).at(-1);
+    expect(postponed).toMatchObject({ status: 'pending', attempts: 0 });
+    // After the minute, one probe goes out; the receiver answers 500 again, and it is counted.
+    advance(60_000);
+    await runDueDeliveries(tenant);
+    expect(await receivedBy(inbox)).toHaveLength(6);
   });
 });
 

@@ -15,8 +15,8 @@ export interface TargetSpec {
   /** The bundled Worker (wrangler's output). */
   scriptPath: string;
   compatibilityDate: string;
-  /** Bindings besides the source: d1Databases, durableObjects, bindings (vars). */
-  worker: Pick<V4WorkerOptions, 'd1Databases' | 'durableObjects' | 'bindings'>;
+  /** Bindings besides the source: d1Databases, durableObjects, queues, bindings (vars). */
+  worker: Pick<V4WorkerOptions, 'd1Databases' | 'durableObjects' | 'queueProducers' | 'queueConsumers' | 'bindings'>;
   /** Where this target's D1 and Durable Object state live. */
   stateDir: string;
 }
