@@ -67,14 +67,6 @@ export async function getDelivery(db: D1Database, id: string): Promise<DeliveryR
   return row ? toRecord(row) : undefined;
 }
 
-export async function deliveryOf(db: D1Database, orgId: string, endpointId: string, eventId: string): Promise<DeliveryRecord | undefined> {
-  const row = await db
-    .prepare('SELECT * FROM webhook_deliveries WHERE org_id = ?1 AND endpoint_id = ?2 AND event_id = ?3')
-    .bind(orgId, endpointId, eventId)
-    .first<DeliveryRow>();
-  return row ? toRecord(row) : undefined;
-}
-
 /**
  * Leases a pending delivery that is due at `now` (within `earlyMs`: a queue's delay is not to the
  * millisecond) and not leased by another consumer, until `leaseUntil`. Whether this caller got it.

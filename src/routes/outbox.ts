@@ -51,7 +51,7 @@ export function changeEvent<Type extends EmittedEventType>(
 }
 
 /** Events one dispatch takes at most: a burst of changes is dispatched by the next ones, or the sweep. */
-export const DISPATCH_BATCH_EVENTS = 50;
+const DISPATCH_BATCH_EVENTS = 50;
 /** Messages per queue send: the platform's limit for one `sendBatch`. */
 const QUEUE_SEND_BATCH = 100;
 
