@@ -154,6 +154,9 @@ export function checkWebhookUrl(input: string, environment: WebhookEnvironment):
   }
   if (url.username !== '' || url.password !== '') return { ok: false, reason: 'A webhook URL must not carry a user name or password' };
   if (url.hash !== '' || input.includes('#')) return { ok: false, reason: 'A webhook URL must not have a fragment (#…)' };
+  // The WHATWG parser keeps a stray `%` as it is; RFC 3986 (the `uri` format the contract promises) does not allow one.
+  if (/%(?![0-9A-Fa-f]{2})/.test(url.href))
+    return { ok: false, reason: 'A webhook URL must not hold a % that does not start a %XX escape' };
   const host = judgeHost(url.hostname, environment);
   if (host.kind === 'refused') return { ok: false, reason: `The host ${url.hostname} is ${host.what}` };
   if (host.kind === 'loopback') {
