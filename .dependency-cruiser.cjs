@@ -44,7 +44,7 @@ const upwardImports = LAYERS.flatMap(([layer, path], index) =>
 
 const CHAOS = '^src/chaos/';
 
-const OPERATION_FILE = '^src/routes/[^/]+/(get|list|create|update|delete|rotate|revoke|connect|end|publish)-[^/]+\\.ts$';
+const OPERATION_FILE = '^src/routes/[^/]+/(get|list|create|update|delete|rotate|revoke|connect|end|publish|resend|recover|test)-[^/]+\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

@@ -546,6 +546,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook-endpoints/{id}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resend an event
+         * @description Sends an event of the last 30 days to the endpoint again, now, with the same `webhook-id` (a receiver that deduplicates on it sees one event), signed afresh. Its delivery to the endpoint is reopened, whatever its status, with the whole retry schedule again; an event the endpoint never got (it was created later, or paused) is sent for the first time. The answer is the delivery as it stands now: follow it with the attempts list. The endpoint must be enabled and receive the event's type.
+         *
+         *     Requires an API key with the `webhooks:admin` scope; counts against the `write` rate limit.
+         */
+        post: operations["resendWebhookEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}/recover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resend failed events
+         * @description After a receiver was down: sends again every event whose delivery to the endpoint failed (its retry schedule ran out, or the endpoint was disabled meanwhile), dispatched in the window, oldest first, with the same `webhook-id`s and the whole retry schedule each. Events are kept 30 days: an earlier `since` recovers from the oldest kept. One call reopens at most 1,000; with `has_more`, call again with the same window. Deliveries still being retried are left to their schedule. The endpoint must be enabled.
+         *
+         *     Requires an API key with the `webhooks:admin` scope; counts against the `write` rate limit.
+         */
+        post: operations["recoverWebhookDeliveries"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event
+         * @description Sends a `webhook.test` event, whose `data` is the endpoint, to this endpoint only, signed and retried like any other: a way to check a receiver's URL and signature verification. It is listed by GET /v1/events (with `webhooks:admin`) and its attempts by the attempts list. The endpoint must be enabled.
+         *
+         *     Requires an API key with the `webhooks:admin` scope; counts against the `write` rate limit.
+         */
+        post: operations["testWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     "device.created": {
@@ -722,6 +788,26 @@ export interface webhooks {
          * @description A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again. Sent to every enabled endpoint subscribed to `webhook_endpoint.disabled`; the same event is listed by GET /v1/events.
          */
         post: operations["webhookEndpointDisabledWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "webhook.test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The webhook.test event
+         * @description A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it. Sent to every enabled endpoint subscribed to `webhook.test`; the same event is listed by GET /v1/events.
+         */
+        post: operations["webhookTestWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1187,6 +1273,26 @@ export interface components {
          * @enum {string}
          */
         WebhookEventType: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.participant_joined" | "session.participant_left" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled";
+        /** @description A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it. */
+        WebhookTestEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "webhook.test";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["WebhookEndpoint"];
+        };
         /** @description What the server broadcasts to a session: sequenced, kept and replayed. */
         SessionMessage: components["schemas"]["MessageFrame"] | components["schemas"]["PresenceFrame"];
         /** @description A published message, as every participant receives it and as it is replayed. */
@@ -1754,7 +1860,7 @@ export interface components {
             /** @description Each invalid field, for validation problems. */
             errors?: components["schemas"]["FieldError"][];
         };
-        /** @description An RFC 9457 problem document with status 409: `code` is one of `conflict`, `cannot_revoke_self`, `session_ended`, `session_full`, `key_already_rotated`, `limit_reached`, `idempotency_key_in_use`, `idempotency_record_unreadable`. */
+        /** @description An RFC 9457 problem document with status 409: `code` is one of `conflict`, `cannot_revoke_self`, `session_ended`, `session_full`, `key_already_rotated`, `limit_reached`, `endpoint_disabled`, `event_not_subscribed`, `idempotency_key_in_use`, `idempotency_record_unreadable`. */
         Problem409: {
             /**
              * Format: uri
@@ -1788,7 +1894,7 @@ export interface components {
              * @example conflict
              * @enum {string}
              */
-            code: "conflict" | "cannot_revoke_self" | "session_ended" | "session_full" | "key_already_rotated" | "limit_reached" | "idempotency_key_in_use" | "idempotency_record_unreadable";
+            code: "conflict" | "cannot_revoke_self" | "session_ended" | "session_full" | "key_already_rotated" | "limit_reached" | "endpoint_disabled" | "event_not_subscribed" | "idempotency_key_in_use" | "idempotency_record_unreadable";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -2116,7 +2222,7 @@ export interface components {
              * @example api_key.created
              * @enum {string}
              */
-            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled";
+            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested";
             /**
              * @description The kind of object it happened to.
              * @example api_key
@@ -2166,7 +2272,7 @@ export interface components {
             next_cursor: string | null;
         };
         /** @description One change, as a webhook delivers it and GET /v1/events lists it. */
-        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"];
+        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["WebhookTestEvent"];
         /** @description A device to register. Omitted fields: no external id, empty metadata and tags, `active`. */
         DeviceCreate: {
             /**
@@ -2619,6 +2725,78 @@ export interface components {
              * @example true
              */
             enabled?: boolean;
+        };
+        /** @description An event on its way to one endpoint: one per event and endpoint, reopened by a resend or a recovery. */
+        WebhookDelivery: {
+            /**
+             * @description The delivery id.
+             * @example whd_3Vb8Qm2Xc7Lk4Rt9Nw1Zs6
+             */
+            id: string;
+            /**
+             * @description The event delivered (its `webhook-id`, the same on every attempt and every resend).
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            event_id: string;
+            /**
+             * @description `pending` until an attempt gets a 2xx (`succeeded`) or the retry schedule runs out (`failed`).
+             * @example pending
+             * @enum {string}
+             */
+            status: "pending" | "succeeded" | "failed";
+            /**
+             * @description Attempts made so far, resends included.
+             * @example 0
+             */
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due; `null` once settled.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            next_attempt_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the event was first dispatched to the endpoint.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+        };
+        /** @description Which event to send to the endpoint again. */
+        WebhookResend: {
+            /**
+             * @description The event to send again (`msg_…`), within its 30 days.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            event_id: string;
+        };
+        /** @description What a recovery reopened: each delivery is attempted again now, with the whole retry schedule. */
+        WebhookRecovery: {
+            /**
+             * @description Failed deliveries reopened by this call, oldest first, at most 1000.
+             * @example 12
+             */
+            recovered: number;
+            /**
+             * @description Whether failed deliveries in the window are left: call again with the same window to reopen the next ones.
+             * @example false
+             */
+            has_more: boolean;
+        };
+        /** @description The window of failed deliveries to send again. */
+        WebhookRecover: {
+            /**
+             * Format: date-time
+             * @description Send again the failed deliveries of events dispatched at or after this time.
+             * @example 2026-11-29T06:00:00Z
+             */
+            since: string;
+            /**
+             * Format: date-time
+             * @description And before this time; omitted: up to now.
+             * @example 2026-11-29T06:00:00Z
+             */
+            until?: string;
         };
     };
     responses: never;
@@ -3564,7 +3742,7 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this action. */
-                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled";
+                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested";
                 /** @description Only events about objects of this kind. */
                 target_type?: "api_key" | "device" | "session" | "webhook_endpoint";
                 /** @description Only events about this object. */
@@ -3702,7 +3880,7 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this type (the key needs its scope). */
-                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled";
+                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "webhook.test";
                 /** @description Only events at or after this time. Events are kept 30 days: an earlier time lists from the oldest kept. */
                 since?: string;
                 /** @description Only events before this time. */
@@ -7512,6 +7690,570 @@ export interface operations {
             };
         };
     };
+    resendWebhookEvent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The webhook endpoint id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookResend"];
+            };
+        };
+        responses: {
+            /** @description The delivery, pending and due now. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks `webhooks:admin`, or the scope to read an event type the endpoint receives (`insufficient_scope`, naming it). */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description No such endpoint, or no such event within its 30 days (`not_found`). */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description The endpoint is disabled (`endpoint_disabled`), or does not receive the event's type (`event_not_subscribed`), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem415"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    recoverWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The webhook endpoint id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookRecover"];
+            };
+        };
+        responses: {
+            /** @description How many failed deliveries are being sent again. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRecovery"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks `webhooks:admin`, or the scope to read an event type the endpoint receives (`insufficient_scope`, naming it). */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description No such resource in this organisation. */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description The endpoint is disabled (`endpoint_disabled`): enable it first, or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem415"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    testWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The webhook endpoint id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The test event's delivery, pending and due now. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `webhooks:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description No such resource in this organisation. */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description The endpoint is disabled (`endpoint_disabled`): enable it first, or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
     deviceCreatedWebhook: {
         parameters: {
             query?: never;
@@ -7754,6 +8496,35 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["WebhookEndpointDisabledEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookTestWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookTestEvent"];
             };
         };
         responses: {

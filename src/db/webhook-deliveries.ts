@@ -14,6 +14,8 @@ export interface DeliveryRecord {
   eventId: string;
   status: DeliveryStatus;
   attempts: number;
+  /** Attempts made before the retry schedule (re)started: a resend starts it again. */
+  scheduleFrom: number;
   nextAttemptAt: string | null;
   leasedUntil: string | null;
   createdAt: string;
@@ -27,6 +29,7 @@ interface DeliveryRow {
   event_id: string;
   status: DeliveryStatus;
   attempts: number;
+  schedule_from: number;
   next_attempt_at: string | null;
   leased_until: string | null;
   created_at: string;
@@ -41,6 +44,7 @@ function toRecord(row: DeliveryRow): DeliveryRecord {
     eventId: row.event_id,
     status: row.status,
     attempts: row.attempts,
+    scheduleFrom: row.schedule_from,
     nextAttemptAt: row.next_attempt_at,
     leasedUntil: row.leased_until,
     createdAt: row.created_at,
@@ -48,23 +52,89 @@ function toRecord(row: DeliveryRow): DeliveryRecord {
   };
 }
 
-/** A pending delivery due now; nothing when the event already has one at that endpoint (a second dispatch). */
-export function insertDelivery(
-  db: D1Database,
-  delivery: { id: string; orgId: string; endpointId: string; eventId: string; at: string },
-): D1PreparedStatement {
+/** A delivery to make: the event, the endpoint, and when (it is due at once). */
+export interface NewDelivery {
+  id: string;
+  orgId: string;
+  endpointId: string;
+  eventId: string;
+  at: string;
+}
+
+function insertPending(db: D1Database, delivery: NewDelivery, onConflict: string): D1PreparedStatement {
   return db
     .prepare(
       `INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, status, attempts, next_attempt_at, created_at, updated_at)
        VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)
-       ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
+       ON CONFLICT (endpoint_id, event_id) ${onConflict}`,
     )
     .bind(delivery.id, delivery.orgId, delivery.endpointId, delivery.eventId, delivery.at);
+}
+
+/** A pending delivery due now; nothing when the event already has one at that endpoint (a second dispatch). */
+export function insertDelivery(db: D1Database, delivery: NewDelivery): D1PreparedStatement {
+  return insertPending(db, delivery, 'DO NOTHING');
+}
+
+/**
+ * Sends an event to an endpoint again, now: its delivery there is reopened, pending and due at
+ * `at`, with the retry schedule started again (a pending one is made due now, its lease dropped)
+ * and its id kept; without one, a delivery is made with `id`.
+ */
+export function redeliver(db: D1Database, delivery: NewDelivery): D1PreparedStatement {
+  return insertPending(
+    db,
+    delivery,
+    "DO UPDATE SET status = 'pending', schedule_from = attempts, next_attempt_at = ?5, leased_until = NULL, updated_at = ?5",
+  );
 }
 
 export async function getDelivery(db: D1Database, id: string): Promise<DeliveryRecord | undefined> {
   const row = await db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?1').bind(id).first<DeliveryRow>();
   return row ? toRecord(row) : undefined;
+}
+
+/** The event's delivery to the endpoint, if it has one. */
+export async function deliveryOfEvent(
+  db: D1Database,
+  orgId: string,
+  endpointId: string,
+  eventId: string,
+): Promise<DeliveryRecord | undefined> {
+  const row = await db
+    .prepare('SELECT * FROM webhook_deliveries WHERE org_id = ?1 AND endpoint_id = ?2 AND event_id = ?3')
+    .bind(orgId, endpointId, eventId)
+    .first<DeliveryRow>();
+  return row ? toRecord(row) : undefined;
+}
+
+/** The endpoint's failed deliveries dispatched in [since, until) (until: none, when undefined), oldest first, at most `limit`. */
+export async function failedDeliveryIds(
+  db: D1Database,
+  orgId: string,
+  endpointId: string,
+  window: { since: string; until: string | undefined },
+  limit: number,
+): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT id FROM webhook_deliveries
+        WHERE org_id = ?1 AND endpoint_id = ?2 AND status = 'failed' AND created_at >= ?3 AND (?4 IS NULL OR created_at < ?4)
+        ORDER BY created_at, id LIMIT ?5`,
+    )
+    .bind(orgId, endpointId, window.since, window.until ?? null, limit)
+    .all<{ id: string }>();
+  return results.map((row) => row.id);
+}
+
+/** Reopens failed deliveries (by id), due at `at` with the retry schedule started again; one still failed when this runs is the only kind changed. */
+export function reopenFailedDeliveries(db: D1Database, ids: readonly string[], at: string): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE webhook_deliveries SET status = 'pending', schedule_from = attempts, next_attempt_at = ?2, leased_until = NULL, updated_at = ?2
+        WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'failed'`,
+    )
+    .bind(JSON.stringify(ids), at);
 }
 
 /**

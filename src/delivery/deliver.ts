@@ -189,7 +189,8 @@ async function deliver(message: Message<DeliveryMessage>, config: Config, logger
   else if (sent.outcome !== 'not_allowed') breaker.failed(now);
 
   const attempt = delivery.attempts + 1;
-  const retryIn = succeeded ? undefined : RETRY_SCHEDULE_SECONDS[attempt];
+  // Counted from where the schedule last (re)started: a resent delivery gets the whole schedule again.
+  const retryIn = succeeded ? undefined : RETRY_SCHEDULE_SECONDS[attempt - delivery.scheduleFrom];
   const nextAttemptAt = retryIn === undefined ? null : iso(now + retryIn * 1000);
   const status = succeeded ? 'succeeded' : nextAttemptAt === null ? 'failed' : 'pending';
   const at = iso(now);

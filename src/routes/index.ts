@@ -45,10 +45,17 @@ import { getWebhookEndpoint, getWebhookEndpointRoute } from './webhook-endpoints
 import { listWebhookAttempts, listWebhookAttemptsRoute } from './webhook-endpoints/list-webhook-attempts.ts';
 import { listWebhookEndpoints, listWebhookEndpointsRoute } from './webhook-endpoints/list-webhook-endpoints.ts';
 import {
+  authorizeRecoverWebhookDeliveries,
+  recoverWebhookDeliveries,
+  recoverWebhookDeliveriesRoute,
+} from './webhook-endpoints/recover-webhook-deliveries.ts';
+import { authorizeResendWebhookEvent, resendWebhookEvent, resendWebhookEventRoute } from './webhook-endpoints/resend-webhook-event.ts';
+import {
   authorizeRotateWebhookEndpointSecret,
   rotateWebhookEndpointSecret,
   rotateWebhookEndpointSecretRoute,
 } from './webhook-endpoints/rotate-webhook-endpoint-secret.ts';
+import { testWebhookEndpoint, testWebhookEndpointRoute } from './webhook-endpoints/test-webhook-endpoint.ts';
 import {
   authorizeUpdateWebhookEndpoint,
   updateWebhookEndpoint,
@@ -92,6 +99,9 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, updateWebhookEndpointRoute, updateWebhookEndpoint, authorizeUpdateWebhookEndpoint);
   openapiRoute(app, deleteWebhookEndpointRoute, deleteWebhookEndpoint, authorizeDeleteWebhookEndpoint);
   openapiRoute(app, rotateWebhookEndpointSecretRoute, rotateWebhookEndpointSecret, authorizeRotateWebhookEndpointSecret);
+  openapiRoute(app, resendWebhookEventRoute, resendWebhookEvent, authorizeResendWebhookEvent);
+  openapiRoute(app, recoverWebhookDeliveriesRoute, recoverWebhookDeliveries, authorizeRecoverWebhookDeliveries);
+  openapiRoute(app, testWebhookEndpointRoute, testWebhookEndpoint);
 
   registerDocs(app);
   registerProblemPages(app);

@@ -23,10 +23,12 @@ import { newId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 import { type EmittedEventType, type EventData, MAX_EVENT_DATA_BYTES } from '../schemas/events.ts';
 import type { DeliveryMessage } from '../schemas/webhook-attempts.ts';
+import { TEST_EVENT_TYPE } from '../schemas/webhook-events.ts';
 
 /**
  * The INSERT of the event `type` carrying `data` (the object as the answer presents it), for the
- * change's batch. With `onlyIfChanged`, it is written only if the statement before it changed a row.
+ * change's batch. With `onlyIfChanged`, it is written only if the statement before it changed a row;
+ * `eventId` names it when the change refers to it in the same batch.
  * An object too big for an event refuses the change (413) before anything is written: an event
  * carries its object whole, and no change may be without its event.
  */
@@ -35,7 +37,7 @@ export function changeEvent<Type extends EmittedEventType>(
   type: Type,
   data: EventData<Type>,
   at: string,
-  options: { onlyIfChanged?: boolean } = {},
+  options: { onlyIfChanged?: boolean; eventId?: string } = {},
 ): D1PreparedStatement {
   const text = JSON.stringify(data);
   const bytes = new TextEncoder().encode(text).byteLength;
@@ -45,7 +47,7 @@ export function changeEvent<Type extends EmittedEventType>(
       detail: `The ${object} would take ${bytes.toLocaleString('en')} bytes as JSON, over the ${MAX_EVENT_DATA_BYTES / 1024} KiB its event may carry: shorten its data.`,
     });
   }
-  const event = { id: newId('event'), orgId: c.get('auth').orgId, type, data: text, createdAt: at };
+  const event = { id: options.eventId ?? newId('event'), orgId: c.get('auth').orgId, type, data: text, createdAt: at };
   c.set('eventWritten', true);
   return events.insertEvent(c.get('config').db, event, options);
 }
@@ -79,8 +81,10 @@ export async function dispatchEvents(
       endpoints = await webhookEndpoints.enabledEndpoints(db, event.orgId);
       endpointsOf.set(event.orgId, endpoints);
     }
+    const { type } = event;
     for (const endpoint of endpoints) {
-      if (endpoint.eventTypes !== null && !endpoint.eventTypes.includes(event.type)) continue;
+      // A test event's one delivery is made by its request; no endpoint subscribes to the type.
+      if (type === TEST_EVENT_TYPE || (endpoint.eventTypes !== null && !endpoint.eventTypes.includes(type))) continue;
       const deliveryId = newId('webhookDelivery');
       statements.push(
         webhookDeliveries.insertDelivery(db, { id: deliveryId, orgId: event.orgId, endpointId: endpoint.id, eventId: event.id, at }),
@@ -115,4 +119,21 @@ export function dispatchAfterCommit(c: Context<AppEnv>): void {
       (error: unknown) => logger.warn('could not dispatch events; the sweep will', { error }),
     ),
   );
+}
+
+/**
+ * After a change that made deliveries due now (a resend, a recovery, a test): sends their queue
+ * messages in the background. A message that is not sent leaves its delivery overdue, and the sweep
+ * sends it; one sent twice is attempted once (the consumer leases the delivery).
+ */
+export function enqueueDeliveries(c: Context<AppEnv>, deliveryIds: readonly string[]): void {
+  if (deliveryIds.length === 0) return;
+  const queue = c.get('config').webhookQueue;
+  const logger: Logger = c.get('logger');
+  const send = async () => {
+    for (let start = 0; start < deliveryIds.length; start += QUEUE_SEND_BATCH) {
+      await queue.sendBatch(deliveryIds.slice(start, start + QUEUE_SEND_BATCH).map((deliveryId) => ({ body: { deliveryId } })));
+    }
+  };
+  c.executionCtx.waitUntil(send().catch((error: unknown) => logger.warn('could not enqueue deliveries; the sweep will', { error })));
 }

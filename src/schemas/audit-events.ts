@@ -21,6 +21,9 @@ export const AUDIT_ACTIONS = [
   'webhook_endpoint.deleted',
   'webhook_endpoint.secret_rotated',
   'webhook_endpoint.disabled',
+  'webhook_endpoint.event_resent',
+  'webhook_endpoint.recovered',
+  'webhook_endpoint.tested',
 ] as const;
 
 export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session', 'webhook_endpoint'] as const;

@@ -11,7 +11,7 @@ import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, Timesta
 import { DeviceSchema } from './devices.ts';
 import { SessionSchema } from './sessions.ts';
 import { WebhookEndpointSchema } from './webhook-endpoints.ts';
-import type { WebhookEventType } from './webhook-events.ts';
+import type { TEST_EVENT_TYPE, WebhookEventType } from './webhook-events.ts';
 
 /** How long an event is kept, whatever the plan: the window a receiver that was down has to catch up. */
 export const EVENT_RETENTION_DAYS = 30;
@@ -44,7 +44,9 @@ export const EVENT_DESCRIPTIONS = {
   'api_key.revoked': 'An API key was revoked: `data` is the key as it was last.',
   'webhook_endpoint.disabled':
     'A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again.',
-} as const satisfies Partial<Record<WebhookEventType, string>>;
+  'webhook.test':
+    'A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it.',
+} as const satisfies Partial<Record<WebhookEventType | typeof TEST_EVENT_TYPE, string>>;
 
 function eventSchema<Type extends keyof typeof EVENT_DESCRIPTIONS, Data extends z.ZodType>(type: Type, name: string, data: Data) {
   return z
@@ -69,6 +71,7 @@ export const EVENT_SCHEMAS = {
   'api_key.rotated': eventSchema('api_key.rotated', 'ApiKeyRotatedEvent', RotatedApiKeySchema),
   'api_key.revoked': eventSchema('api_key.revoked', 'ApiKeyRevokedEvent', ApiKeySchema),
   'webhook_endpoint.disabled': eventSchema('webhook_endpoint.disabled', 'WebhookEndpointDisabledEvent', WebhookEndpointSchema),
+  'webhook.test': eventSchema('webhook.test', 'WebhookTestEvent', WebhookEndpointSchema),
 } as const;
 
 export type EmittedEventType = keyof typeof EVENT_SCHEMAS;
@@ -86,6 +89,7 @@ export const EventSchema = z
     EVENT_SCHEMAS['api_key.rotated'],
     EVENT_SCHEMAS['api_key.revoked'],
     EVENT_SCHEMAS['webhook_endpoint.disabled'],
+    EVENT_SCHEMAS['webhook.test'],
   ])
   .openapi('Event', { description: 'One change, as a webhook delivers it and GET /v1/events lists it.' });
 

@@ -121,6 +121,15 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     meaning: 'The organisation has as many objects of this kind as it may (the detail says how many): 20 webhook endpoints.',
     action: 'Delete one you no longer need, then create the new one.',
   },
+  endpoint_disabled: {
+    meaning:
+      'The webhook endpoint is disabled (by a request, or after 5 days of failed deliveries): nothing is sent to it, resent or tested.',
+    action: 'Enable it (`PATCH` with `enabled: true`), then resend, recover or test.',
+  },
+  event_not_subscribed: {
+    meaning: "The event's type is not among the endpoint's `event_types`: it was never sent there, and is not resent there.",
+    action: 'Add the type to the endpoint first, or resend to an endpoint that receives it.',
+  },
   idempotency_key_in_use: {
     meaning: 'A request with this `Idempotency-Key` is still being processed.',
     action: 'Wait for `Retry-After` and repeat the request with the same key: you then get its result.',

@@ -40,6 +40,8 @@ export const ERROR_CATALOG = {
   participant_not_allowed: { status: 403, title: 'The participant may not join this session' },
   key_already_rotated: { status: 409, title: 'The API key was already rotated' },
   limit_reached: { status: 409, title: 'The organisation has as many of these as it may' },
+  endpoint_disabled: { status: 409, title: 'The webhook endpoint is disabled' },
+  event_not_subscribed: { status: 409, title: 'The webhook endpoint does not receive this type of event' },
   idempotency_key_in_use: { status: 409, title: 'A request with this idempotency key is still in progress' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
   idempotency_record_unreadable: { status: 409, title: 'The response saved for this idempotency key cannot be read' },

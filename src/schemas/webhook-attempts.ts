@@ -4,7 +4,7 @@
  * endpoint is disabled, and what the attempts API shows of each HTTP request made.
  */
 import { z } from '@hono/zod-openapi';
-import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampSchema } from './common.ts';
+import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampInputSchema, TimestampSchema } from './common.ts';
 import { EventIdSchema } from './events.ts';
 
 /**
@@ -55,3 +55,53 @@ export const WebhookAttemptQuerySchema = PaginationQuerySchema.extend({
   // Any id-sized string, as the audit log's `target_id`: a filter naming no event of the endpoint matches nothing.
   event_id: queryFilter(z.string().min(1).max(64), 'Only the attempts to deliver this event (`msg_…`).'),
 }).strict();
+
+/** The most failed deliveries one recovery reopens: a bigger backlog takes more calls (`has_more`), each bounded in time. */
+export const MAX_RECOVERED_DELIVERIES = 1_000;
+
+export const WebhookDeliverySchema = z
+  .object({
+    id: idSchema('webhookDelivery', 'The delivery id.', 'whd_3Vb8Qm2Xc7Lk4Rt9Nw1Zs6'),
+    event_id: EventIdSchema.openapi({ description: 'The event delivered (its `webhook-id`, the same on every attempt and every resend).' }),
+    status: z.enum(['pending', 'succeeded', 'failed']).openapi({
+      description: '`pending` until an attempt gets a 2xx (`succeeded`) or the retry schedule runs out (`failed`).',
+      example: 'pending',
+    }),
+    attempts: z.int().min(0).openapi({ description: 'Attempts made so far, resends included.', example: 0 }),
+    next_attempt_at: TimestampSchema.nullable().openapi({ description: 'When the next attempt is due; `null` once settled.' }),
+    created_at: TimestampSchema.openapi({ description: 'When the event was first dispatched to the endpoint.' }),
+  })
+  .openapi('WebhookDelivery', {
+    description: 'An event on its way to one endpoint: one per event and endpoint, reopened by a resend or a recovery.',
+  });
+
+export const WebhookResendSchema = z
+  .object({
+    event_id: EventIdSchema.openapi({ description: 'The event to send again (`msg_…`), within its 30 days.' }),
+  })
+  .strict()
+  .openapi('WebhookResend', { description: 'Which event to send to the endpoint again.' });
+
+export const WebhookRecoverSchema = z
+  .object({
+    since: TimestampInputSchema.openapi({ description: 'Send again the failed deliveries of events dispatched at or after this time.' }),
+    until: TimestampInputSchema.optional().openapi({ description: 'And before this time; omitted: up to now.' }),
+  })
+  .strict()
+  .openapi('WebhookRecover', { description: 'The window of failed deliveries to send again.' });
+
+export const WebhookRecoverySchema = z
+  .object({
+    recovered: z
+      .int()
+      .min(0)
+      .max(MAX_RECOVERED_DELIVERIES)
+      .openapi({ description: `Failed deliveries reopened by this call, oldest first, at most ${MAX_RECOVERED_DELIVERIES}.`, example: 12 }),
+    has_more: z.boolean().openapi({
+      description: 'Whether failed deliveries in the window are left: call again with the same window to reopen the next ones.',
+      example: false,
+    }),
+  })
+  .openapi('WebhookRecovery', {
+    description: 'What a recovery reopened: each delivery is attempted again now, with the whole retry schedule.',
+  });

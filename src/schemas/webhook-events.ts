@@ -27,11 +27,17 @@ export const WebhookEventTypeSchema = z
   .openapi('WebhookEventType', { description: 'A kind of event: the object, a dot, what happened to it.', example: 'device.created' });
 
 /**
+ * The event POST /v1/webhook-endpoints/{id}/test sends to that endpoint alone: no endpoint
+ * subscribes to it, and no change emits it.
+ */
+export const TEST_EVENT_TYPE = 'webhook.test';
+
+/**
  * The scope a key needs to read what an event type carries. An endpoint delivers its events to
  * whoever controls its URL, so making or changing one subscribed to a type is reading that type:
  * without this, a key holding only `webhooks:admin` could read every device and API key by webhook.
  */
-export const EVENT_TYPE_SCOPES: Record<WebhookEventType, Scope> = {
+export const EVENT_TYPE_SCOPES: Record<WebhookEventType | typeof TEST_EVENT_TYPE, Scope> = {
   'device.created': 'devices:read',
   'device.updated': 'devices:read',
   'device.deleted': 'devices:read',
@@ -43,4 +49,5 @@ export const EVENT_TYPE_SCOPES: Record<WebhookEventType, Scope> = {
   'api_key.rotated': 'keys:admin',
   'api_key.revoked': 'keys:admin',
   'webhook_endpoint.disabled': 'webhooks:admin',
+  'webhook.test': 'webhooks:admin',
 };

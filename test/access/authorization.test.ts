@@ -20,7 +20,7 @@ import { EMITTED_EVENT_TYPES, type EmittedEventType } from '../../src/schemas/ev
 import { SCOPES, type Scope } from '../../src/schemas/scopes.ts';
 import { EVENT_TYPE_SCOPES, WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../src/schemas/webhook-events.ts';
 import { emitEveryEventType, eventsOf } from '../helpers/events.ts';
-import { OPERATION_FIXTURES, operations, type Target } from '../helpers/operations.ts';
+import { OPERATION_FIXTURES, operations, succeedingBody, type Target } from '../helpers/operations.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { callWorker } from '../helpers/worker.ts';
@@ -64,6 +64,12 @@ const RULES: Record<string, Rule> = {
   listWebhookEndpoints: { kind: 'scope-only', reason: 'URLs and event types, never a secret; no event is read through them' },
   getWebhookEndpoint: { kind: 'scope-only', reason: 'URL and event types, never a secret; no event is read through it' },
   listWebhookAttempts: { kind: 'scope-only', reason: "ids, statuses and timings of requests made, never an event's data" },
+  resendWebhookEvent: { kind: 'event-scopes' },
+  recoverWebhookDeliveries: { kind: 'event-scopes' },
+  testWebhookEndpoint: {
+    kind: 'scope-only',
+    reason: 'the test event carries the endpoint itself (never its secret), which webhooks:admin reads anyway',
+  },
 };
 
 const CALLERS: Record<string, readonly Scope[]> = {
@@ -224,7 +230,7 @@ describe.each(operations.filter((operation) => RULES[operation.operationId]?.kin
         });
         targetId = made.data?.id ?? '';
         const path = operation.path.replace('{id}', targetId);
-        response = await send(caller.secret, operation.method, path, OPERATION_FIXTURES[operation.operationId]?.body);
+        response = await send(caller.secret, operation.method, path, await succeedingBody(tenant, operation.operationId, targetId));
       }
       if (allowed) {
         expect(response.status, await response.clone().text()).toBeLessThan(300);

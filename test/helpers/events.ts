@@ -18,8 +18,8 @@ export async function eventsOf(tenant: Tenant) {
 
 /**
  * Makes one change of every kind that emits an event: a device registered, changed and deleted; a
- * session opened and ended; a key created, rotated (its replacement then revoked); and an endpoint
- * disabled. Returns, by type, the id of the one event each left. The endpoint's event is written
+ * session opened and ended; a key created, rotated (its replacement then revoked); an endpoint
+ * tested and disabled. Returns, by type, the id of the one event each left. The endpoint's event is written
  * straight to D1, as the delivery consumer writes it after 5 days of failures (that path is
  * test/delivery/webhooks.test.ts's).
  */
@@ -44,6 +44,7 @@ export async function emitEveryEventType(tenant: Tenant): Promise<Record<Emitted
     data,
     createdAt: disabledAt,
   }).run();
+  await tenant.api.POST('/v1/webhook-endpoints/{id}/test', { params: { path: { id: endpoint.id } } });
   const events = await eventsOf(tenant);
   expect(events.map((event) => event.type).sort()).toEqual([...EMITTED_EVENT_TYPES].sort());
   return Object.fromEntries(events.map((event) => [event.type, event.id])) as Record<EmittedEventType, string>;

@@ -3,7 +3,9 @@
  * suites (route-security, authorization) call them all, and fail for an operation without a fixture.
  */
 import spec from '../../openapi/openapi.json';
+import { EVENT_EXAMPLE_ID } from '../../src/schemas/events.ts';
 import type { Scope } from '../../src/schemas/scopes.ts';
+import type { Tenant } from './tenants.ts';
 
 export interface Operation {
   operationId: string;
@@ -26,8 +28,24 @@ export const operations: Operation[] = Object.entries(spec.paths as Record<strin
 
 export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint' | 'event';
 
-/** A valid request body for each operation that takes one, and which kind of object its `{id}` names. */
-export const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Target }> = {
+interface OperationFixture {
+  /** A body the route accepts, whatever it then finds (the suites that only reach authentication and authorisation send it). */
+  body?: unknown;
+  /** Which kind of object `{id}` names. */
+  target?: Target;
+  /** A body that succeeds on the tenant's object `target`, when `body` alone cannot (it names another object that must exist). */
+  succeedingBody?: (tenant: Tenant, target: string) => Promise<unknown>;
+}
+
+/** A test event sent to the endpoint: an event any endpoint may be sent again, whatever it subscribes to. */
+async function testEventOf(tenant: Tenant, endpointId: string): Promise<{ event_id: string }> {
+  const { data } = await tenant.api.POST('/v1/webhook-endpoints/{id}/test', { params: { path: { id: endpointId } } });
+  if (!data) throw new Error(`no test event for ${endpointId}`);
+  return { event_id: data.event_id };
+}
+
+/** A valid request for each operation. */
+export const OPERATION_FIXTURES: Record<string, OperationFixture> = {
   createApiKey: { body: { name: 'suite', scopes: ['devices:read'] } },
   listApiKeys: {},
   getApiKey: { target: 'apiKey' },
@@ -56,4 +74,13 @@ export const OPERATION_FIXTURES: Record<string, { body?: unknown; target?: Targe
   updateWebhookEndpoint: { target: 'webhookEndpoint', body: { description: 'renamed' } },
   deleteWebhookEndpoint: { target: 'webhookEndpoint' },
   rotateWebhookEndpointSecret: { target: 'webhookEndpoint' },
+  resendWebhookEvent: { target: 'webhookEndpoint', body: { event_id: EVENT_EXAMPLE_ID }, succeedingBody: testEventOf },
+  recoverWebhookDeliveries: { target: 'webhookEndpoint', body: { since: '2026-01-01T00:00:00Z' } },
+  testWebhookEndpoint: { target: 'webhookEndpoint' },
 };
+
+/** The body that makes the operation succeed on the tenant's `target`. */
+export function succeedingBody(tenant: Tenant, operationId: string, target: string): Promise<unknown> {
+  const fixture = OPERATION_FIXTURES[operationId] ?? {};
+  return fixture.succeedingBody ? fixture.succeedingBody(tenant, target) : Promise.resolve(fixture.body);
+}

@@ -6,7 +6,7 @@
  */
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import worker from '../../src/index.ts';
 import type { DeliveryMessage } from '../../src/schemas/webhook-attempts.ts';
 import type { Tenant } from './tenants.ts';
@@ -111,4 +111,19 @@ export async function deliveriesOf(tenant: Tenant): Promise<DeliveryRow[]> {
     .bind(tenant.orgId)
     .all<DeliveryRow>();
   return results;
+}
+
+/** The endpoint's attempts, oldest first, read through the attempts API. */
+export async function attemptsOf(tenant: Tenant, endpointId: string) {
+  const { data, response } = await tenant.api.GET('/v1/webhook-endpoints/{id}/attempts', {
+    params: { path: { id: endpointId }, query: { limit: 100 } },
+  });
+  expect(response.status).toBe(200);
+  return data?.data ?? [];
+}
+
+/** Moves the test clock (Date only: timers still run) by `ms`. */
+export function advance(ms: number): void {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(Date.now() + ms);
 }

@@ -21,6 +21,8 @@ interface AtomicCase {
   /** POST when absent. */
   method?: 'PATCH' | 'DELETE';
   body?: unknown;
+  /** The body, when it names something made for this request's target (at `path`). */
+  bodyFor?(tenant: Tenant, path: string): Promise<unknown>;
   /** The success status; 201 when absent. */
   status?: number;
 }
@@ -81,6 +83,28 @@ const ATOMIC: Record<string, AtomicCase> = {
     path: async (tenant) => `/v1/webhook-endpoints/${await createWebhookEndpoint(tenant)}`,
     status: 204,
   },
+  resendWebhookEvent: {
+    action: 'webhook_endpoint.event_resent',
+    path: async (tenant) => `/v1/webhook-endpoints/${await createWebhookEndpoint(tenant)}/resend`,
+    // The endpoint's own test event: an event that may be resent to it.
+    async bodyFor(tenant, path) {
+      const id = path.split('/')[3] ?? '';
+      const { data } = await tenant.api.POST('/v1/webhook-endpoints/{id}/test', { params: { path: { id } } });
+      return { event_id: data?.event_id };
+    },
+    status: 202,
+  },
+  recoverWebhookDeliveries: {
+    action: 'webhook_endpoint.recovered',
+    path: async (tenant) => `/v1/webhook-endpoints/${await createWebhookEndpoint(tenant)}/recover`,
+    body: { since: '2026-01-01T00:00:00Z' },
+    status: 202,
+  },
+  testWebhookEndpoint: {
+    action: 'webhook_endpoint.tested',
+    path: async (tenant) => `/v1/webhook-endpoints/${await createWebhookEndpoint(tenant)}/test`,
+    status: 202,
+  },
 };
 
 async function createWebhookEndpoint(tenant: Tenant): Promise<string> {
@@ -93,8 +117,14 @@ async function createDevice(tenant: Tenant): Promise<string> {
   return data?.id ?? '';
 }
 
-function send(tenant: Tenant, atomic: AtomicCase, path: string, key: string): Promise<Response> {
-  return sendWithKey(tenant, atomic.method ?? 'POST', path, key, atomic.body);
+/** The request's path and body, with whatever it acts on created first. */
+async function prepare(tenant: Tenant, atomic: AtomicCase): Promise<{ path: string; body: unknown }> {
+  const path = await atomic.path(tenant);
+  return { path, body: atomic.bodyFor ? await atomic.bodyFor(tenant, path) : atomic.body };
+}
+
+function send(tenant: Tenant, atomic: AtomicCase, request: { path: string; body: unknown }, key: string): Promise<Response> {
+  return sendWithKey(tenant, atomic.method ?? 'POST', request.path, key, request.body);
 }
 
 const CLAIM = ['endSession', 'publishSessionMessage'];
@@ -119,9 +149,9 @@ it('the spec marks exactly these operations atomic, and only the two with a Dura
 describe.each(Object.entries(ATOMIC))('%s under one Idempotency-Key', (_, atomic) => {
   it('N concurrent requests make one change, and every answer is the first, byte for byte', async () => {
     const tenant = await createTenant();
-    const path = await atomic.path(tenant);
+    const request = await prepare(tenant, atomic);
     const status = atomic.status ?? 201;
-    const responses = await Promise.all(Array.from({ length: 8 }, () => send(tenant, atomic, path, 'concurrent')));
+    const responses = await Promise.all(Array.from({ length: 8 }, () => send(tenant, atomic, request, 'concurrent')));
     expect(responses.map((response) => response.status)).toEqual(Array(8).fill(status));
     expect(responses.filter((response) => response.headers.get('Idempotent-Replayed') === null)).toHaveLength(1);
     expect(new Set(await Promise.all(responses.map((response) => response.text()))).size).toBe(1);
@@ -131,17 +161,17 @@ describe.each(Object.entries(ATOMIC))('%s under one Idempotency-Key', (_, atomic
 
   it('a retry replays; after 24 hours the key is forgotten and the request runs again', async () => {
     const tenant = await createTenant();
-    const path = await atomic.path(tenant);
+    const request = await prepare(tenant, atomic);
     const status = atomic.status ?? 201;
-    const first = await send(tenant, atomic, path, 'retry');
+    const first = await send(tenant, atomic, request, 'retry');
     expect(first.status).toBe(status);
-    const replay = await send(tenant, atomic, path, 'retry');
+    const replay = await send(tenant, atomic, request, 'retry');
     expect(replay.status).toBe(status);
     expect(replay.headers.get('Idempotent-Replayed')).toBe('true');
     expect(await replay.text()).toBe(await first.text());
     expect(await auditEvents(tenant, atomic.action)).toBe(1);
     await ageRecords(tenant);
-    const again = await send(tenant, atomic, path, 'retry');
+    const again = await send(tenant, atomic, request, 'retry');
     expect(again.headers.get('Idempotent-Replayed')).toBeNull();
     // A rotation, a deletion or a revocation runs again and is refused (already done); a creation or an update is made again.
     expect(await auditEvents(tenant, atomic.action)).toBe(again.status === status ? 2 : 1);

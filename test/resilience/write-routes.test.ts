@@ -38,6 +38,7 @@ import { expectProblem } from '../helpers/problem.ts';
 import { connect, messagesOnly, mintToken, openSession } from '../helpers/realtime.ts';
 import { checkResponse, routeIndex } from '../helpers/response-contract.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
+import { dispatched, runDueDeliveries } from '../helpers/webhooks.ts';
 import { apiClient, callWorker } from '../helpers/worker.ts';
 
 /** A D1 write's deadline (db/guarded-d1.ts): a write that hangs is given up on after it. */
@@ -146,6 +147,23 @@ async function newWebhookEndpoint(tenant: Tenant): Promise<string> {
   const { data } = await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/faults' } });
   if (!data) throw new Error('could not create a webhook endpoint');
   return data.id;
+}
+
+/** A device event delivered to the endpoint once, by the real consumer; its id. */
+async function deliveredEvent(tenant: Tenant, endpointId: string): Promise<string> {
+  await newDevice(tenant, 'delivered once');
+  await dispatched(tenant);
+  await runDueDeliveries(tenant);
+  expect(await deliveryRows(tenant, endpointId)).toMatchObject([{ status: 'succeeded', attempts: 1 }]);
+  const { data } = await tenant.api.GET('/v1/events', { params: { query: { type: 'device.created' } } });
+  return data?.data[0]?.id ?? '';
+}
+
+function deliveryRows(tenant: Tenant, endpointId: string) {
+  return env.DB.prepare('SELECT id, status, attempts, schedule_from FROM webhook_deliveries WHERE org_id = ?1 AND endpoint_id = ?2')
+    .bind(tenant.orgId, endpointId)
+    .all()
+    .then((result) => result.results);
 }
 
 /**
@@ -429,6 +447,83 @@ const WRITE_FIXTURES: Record<string, WriteFixture> = {
       };
     },
   },
+  resendWebhookEvent: {
+    method: 'POST',
+    path: '/v1/webhook-endpoints/{id}/resend',
+    idempotent: 'atomic',
+    status: 202,
+    action: 'webhook_endpoint.event_resent',
+    afterLostReply: 'replayed',
+    write: batchTouching('ON CONFLICT (endpoint_id, event_id) DO UPDATE'),
+    async prepare(tenant) {
+      const id = await newWebhookEndpoint(tenant);
+      // An event delivered once already: a resend reopens its delivery.
+      const eventId = await deliveredEvent(tenant, id);
+      return {
+        path: `/v1/webhook-endpoints/${id}/resend`,
+        body: { event_id: eventId },
+        auditTarget: () => id,
+        async madeOnce(answer) {
+          expect(await deliveryRows(tenant, id)).toEqual([{ id: field(answer, 'id'), status: 'pending', attempts: 1, schedule_from: 1 }]);
+        },
+        async notMade() {
+          expect(await deliveryRows(tenant, id)).toMatchObject([{ status: 'succeeded', attempts: 1, schedule_from: 0 }]);
+        },
+      };
+    },
+  },
+  recoverWebhookDeliveries: {
+    method: 'POST',
+    path: '/v1/webhook-endpoints/{id}/recover',
+    idempotent: 'atomic',
+    status: 202,
+    action: 'webhook_endpoint.recovered',
+    afterLostReply: 'replayed',
+    write: batchTouching("SET status = 'pending', schedule_from = attempts"),
+    async prepare(tenant) {
+      const id = await newWebhookEndpoint(tenant);
+      await deliveredEvent(tenant, id);
+      // As if every attempt had failed.
+      await env.DB.prepare("UPDATE webhook_deliveries SET status = 'failed' WHERE org_id = ?1").bind(tenant.orgId).run();
+      return {
+        path: `/v1/webhook-endpoints/${id}/recover`,
+        body: { since: new Date(Date.now() - 3_600_000).toISOString() },
+        auditTarget: () => id,
+        async madeOnce(answer) {
+          expect(answer).toEqual({ recovered: 1, has_more: false });
+          expect(await deliveryRows(tenant, id)).toMatchObject([{ status: 'pending', schedule_from: 1 }]);
+        },
+        async notMade() {
+          expect(await deliveryRows(tenant, id)).toMatchObject([{ status: 'failed', schedule_from: 0 }]);
+        },
+      };
+    },
+  },
+  testWebhookEndpoint: {
+    method: 'POST',
+    path: '/v1/webhook-endpoints/{id}/test',
+    idempotent: 'atomic',
+    status: 202,
+    action: 'webhook_endpoint.tested',
+    afterLostReply: 'replayed',
+    write: batchTouching('INSERT INTO webhook_deliveries'),
+    async prepare(tenant) {
+      const id = await newWebhookEndpoint(tenant);
+      const testEvents = "type = 'webhook.test'";
+      return {
+        path: `/v1/webhook-endpoints/${id}/test`,
+        auditTarget: () => id,
+        async madeOnce(answer) {
+          expect(await countRows('events', tenant, testEvents)).toBe(1);
+          expect(await deliveryRows(tenant, id)).toEqual([{ id: field(answer, 'id'), status: 'pending', attempts: 0, schedule_from: 0 }]);
+        },
+        async notMade() {
+          expect(await countRows('events', tenant, testEvents)).toBe(0);
+          expect(await deliveryRows(tenant, id)).toEqual([]);
+        },
+      };
+    },
+  },
   createSession: {
     method: 'POST',
     path: '/v1/sessions',
@@ -577,7 +672,8 @@ async function expectMayHaveChanged(response: Response, status: 503 | 504) {
  * same object), so no change committed without its event and no event outlived a change undone.
  */
 async function expectEventsMatchAudit(tenant: Tenant): Promise<void> {
-  const types = JSON.stringify(EMITTED_EVENT_TYPES);
+  // A test event is audited as the endpoint tested; every other event's type is its audit action.
+  const types = JSON.stringify([...EMITTED_EVENT_TYPES.filter((type) => type !== 'webhook.test'), 'webhook_endpoint.tested']);
   const audited = await env.DB.prepare(
     `SELECT action || ' ' || target_id AS change FROM audit_events
       WHERE org_id = ?1 AND action IN (SELECT value FROM json_each(?2)) ORDER BY change`,
@@ -585,7 +681,8 @@ async function expectEventsMatchAudit(tenant: Tenant): Promise<void> {
     .bind(tenant.orgId, types)
     .all<{ change: string }>();
   const evented = await env.DB.prepare(
-    `SELECT type || ' ' || json_extract(data, '$.id') AS change FROM events WHERE org_id = ?1 ORDER BY change`,
+    `SELECT iif(type = 'webhook.test', 'webhook_endpoint.tested', type) || ' ' || json_extract(data, '$.id') AS change
+       FROM events WHERE org_id = ?1 ORDER BY change`,
   )
     .bind(tenant.orgId)
     .all<{ change: string }>();

@@ -4,7 +4,7 @@
  * names another version.
  */
 import * as webhookEndpoints from '../../db/webhook-endpoints.ts';
-import { notFound, requireIfMatch } from '../../errors.ts';
+import { ApiError, notFound, requireIfMatch } from '../../errors.ts';
 
 export async function loadWebhookEndpoint(db: D1Database, orgId: string, id: string): Promise<webhookEndpoints.WebhookEndpointRecord> {
   const endpoint = await webhookEndpoints.getWebhookEndpoint(db, orgId, id);
@@ -22,4 +22,13 @@ export async function loadWebhookEndpointForChange(
   const current = await loadWebhookEndpoint(db, orgId, id);
   requireIfMatch(ifMatch, current.version, 'webhook endpoint');
   return current;
+}
+
+/** The endpoint a resend, recovery or test sends to: 409 `endpoint_disabled` when it receives nothing now. */
+export async function loadReceivingEndpoint(db: D1Database, orgId: string, id: string): Promise<webhookEndpoints.WebhookEndpointRecord> {
+  const endpoint = await loadWebhookEndpoint(db, orgId, id);
+  if (!endpoint.enabled) {
+    throw new ApiError('endpoint_disabled', { detail: `Webhook endpoint ${id} is disabled: enable it, then send to it again.` });
+  }
+  return endpoint;
 }

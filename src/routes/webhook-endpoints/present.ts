@@ -5,11 +5,12 @@
  */
 import type { z } from '@hono/zod-openapi';
 import type * as webhookAttempts from '../../db/webhook-attempts.ts';
+import type * as webhookDeliveries from '../../db/webhook-deliveries.ts';
 import type * as webhookEndpoints from '../../db/webhook-endpoints.ts';
 import type { Config } from '../../env.ts';
 import { ApiError } from '../../errors.ts';
 import { checkWebhookUrl } from '../../lib/webhook-url.ts';
-import type { WebhookAttemptSchema } from '../../schemas/webhook-attempts.ts';
+import type { WebhookAttemptSchema, WebhookDeliverySchema } from '../../schemas/webhook-attempts.ts';
 import type { WebhookEndpointSchema } from '../../schemas/webhook-endpoints.ts';
 
 export function presentWebhookEndpoint(endpoint: webhookEndpoints.WebhookEndpointRecord): z.infer<typeof WebhookEndpointSchema> {
@@ -53,5 +54,16 @@ export function presentWebhookAttempt(attempt: webhookAttempts.AttemptRecord): z
     duration_ms: attempt.durationMs,
     next_attempt_at: attempt.nextAttemptAt,
     created_at: attempt.createdAt,
+  };
+}
+
+export function presentWebhookDelivery(delivery: webhookDeliveries.DeliveryRecord): z.infer<typeof WebhookDeliverySchema> {
+  return {
+    id: delivery.id,
+    event_id: delivery.eventId,
+    status: delivery.status,
+    attempts: delivery.attempts,
+    next_attempt_at: delivery.nextAttemptAt,
+    created_at: delivery.createdAt,
   };
 }
