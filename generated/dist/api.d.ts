@@ -694,6 +694,46 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "session.participant_joined": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The session.participant_joined event
+         * @description A participant joined a session: its first connection opened (another of the same participant's, or a reconnect within the grace period, announces nothing). Written within seconds, by the session's room: `data.seq` orders one session's presence events. Sent to every enabled endpoint subscribed to `session.participant_joined`; the same event is listed by GET /v1/events.
+         */
+        post: operations["sessionParticipantJoinedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "session.participant_left": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The session.participant_left event
+         * @description A participant left a session: its last connection closed (after the grace period, when it dropped), or it was removed. Ending the session announces no leaves. Sent to every enabled endpoint subscribed to `session.participant_left`; the same event is listed by GET /v1/events.
+         */
+        post: operations["sessionParticipantLeftWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "session.ended": {
         parameters: {
             query?: never;
@@ -1048,6 +1088,70 @@ export interface components {
                  */
                 max_age_seconds: number;
             };
+        };
+        /** @description A participant joined a session: its first connection opened (another of the same participant's, or a reconnect within the grace period, announces nothing). Written within seconds, by the session's room: `data.seq` orders one session's presence events. */
+        SessionParticipantJoinedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "session.participant_joined";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["SessionPresenceChange"];
+        };
+        /** @description A participant joining or leaving a session, as its `presence` message announced it. */
+        SessionPresenceChange: {
+            /**
+             * @description The session id.
+             * @example ses_3Jd8Pq1Wx6Rz0Nv5Tb2Ly7
+             */
+            session_id: string;
+            /**
+             * @description Who joined or left: a device id or a `client:` label.
+             * @example client:agent-7
+             */
+            participant: string;
+            /**
+             * @description The `presence` message's `seq` in the session's stream: where the participants saw it happen.
+             * @example 42
+             */
+            seq: number;
+            /**
+             * Format: date-time
+             * @description When it happened (the `presence` message's `ts`).
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            at: string;
+        };
+        /** @description A participant left a session: its last connection closed (after the grace period, when it dropped), or it was removed. Ending the session announces no leaves. */
+        SessionParticipantLeftEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "session.participant_left";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["SessionPresenceChange"];
         };
         /** @description A session was ended by a request (`end_reason` `ended`); one that runs out its TTL emits nothing. */
         SessionEndedEvent: {
@@ -2272,7 +2376,7 @@ export interface components {
             next_cursor: string | null;
         };
         /** @description One change, as a webhook delivers it and GET /v1/events lists it. */
-        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["WebhookTestEvent"];
+        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionParticipantJoinedEvent"] | components["schemas"]["SessionParticipantLeftEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["WebhookTestEvent"];
         /** @description A device to register. Omitted fields: no external id, empty metadata and tags, `active`. */
         DeviceCreate: {
             /**
@@ -3880,7 +3984,7 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this type (the key needs its scope). */
-                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "webhook.test";
+                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.participant_joined" | "session.participant_left" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "webhook.test";
                 /** @description Only events at or after this time. Events are kept 30 days: an earlier time lists from the oldest kept. */
                 since?: string;
                 /** @description Only events before this time. */
@@ -8351,6 +8455,64 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SessionCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sessionParticipantJoinedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionParticipantJoinedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sessionParticipantLeftWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionParticipantLeftEvent"];
             };
         };
         responses: {

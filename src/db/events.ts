@@ -47,6 +47,20 @@ export function insertEvent(
   return db.prepare(sql).bind(event.id, event.orgId, event.type, event.data, event.createdAt);
 }
 
+/**
+ * The INSERT of an event written from outside a D1 batch of its change (a session room's presence
+ * event, from the room's own outbox): nothing when an event with its id exists, so a room that wrote
+ * it and stopped before forgetting it writes it once.
+ */
+export function insertEventOnce(
+  db: D1Database,
+  event: { id: string; orgId: string; type: EmittedEventType; data: string; createdAt: string },
+): D1PreparedStatement {
+  return db
+    .prepare(`${INSERT_COLUMNS} VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING`)
+    .bind(event.id, event.orgId, event.type, event.data, event.createdAt);
+}
+
 export interface EventFilter {
   /** Only these types; never empty (a key that may read no type is refused before). */
   types: readonly EmittedEventType[];

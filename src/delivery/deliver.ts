@@ -10,6 +10,7 @@
  * (per isolate) stops attempts to a receiver that keeps failing for a minute, without counting them.
  */
 import * as auditEvents from '../db/audit-events.ts';
+import { dispatchEvents } from '../db/event-dispatch.ts';
 import * as events from '../db/events.ts';
 import * as webhookAttempts from '../db/webhook-attempts.ts';
 import * as webhookDeliveries from '../db/webhook-deliveries.ts';
@@ -24,7 +25,6 @@ import { signWebhook } from '../lib/webhook-signature.ts';
 import { checkWebhookUrl } from '../lib/webhook-url.ts';
 import { API_VERSION } from '../openapi.ts';
 import { presentEvent } from '../routes/events/present.ts';
-import { dispatchEvents } from '../routes/outbox.ts';
 import { presentWebhookEndpoint } from '../routes/webhook-endpoints/present.ts';
 import { ATTEMPT_TIMEOUT_MS, type DeliveryMessage, DISABLE_AFTER_FAILING_MS, RETRY_SCHEDULE_SECONDS } from '../schemas/webhook-attempts.ts';
 

@@ -6,10 +6,11 @@
  * stopped between the dispatch and the enqueue, or a message was lost) are sent to the queue again.
  * A message sent twice is attempted once: the consumer leases the delivery.
  */
+
+import { dispatchEvents } from '../db/event-dispatch.ts';
 import * as webhookDeliveries from '../db/webhook-deliveries.ts';
 import type { Config } from '../env.ts';
 import type { Logger } from '../lib/logger.ts';
-import { dispatchEvents } from '../routes/outbox.ts';
 import type { DeliveryMessage } from '../schemas/webhook-attempts.ts';
 
 /** The minutely cron (wrangler.toml) that runs the sweep; any other is the hourly retention run. (Not exported by the entry: workerd takes only handlers from it.) */

@@ -7,7 +7,8 @@
 
 /**
  * What the session's D1 row says the room must enforce. The Worker passes it with every join,
- * publish and history read (the room keeps the last it was told), so the room never reads D1.
+ * publish and history read (the room keeps the last it was told), so the room never reads D1; it
+ * only writes its presence events there.
  */
 export interface RoomSettings {
   expiresAt: string;
@@ -17,6 +18,12 @@ export interface RoomSettings {
   presenceGraceSeconds: number;
   historyMaxMessages: number;
   historyMaxAgeSeconds: number;
+  /**
+   * The session's organisation and id, for the presence events the room writes to D1. Settings a
+   * room stored before it was told them have neither: such a room writes no events until its next join.
+   */
+  orgId?: string;
+  sessionId?: string;
 }
 
 /** What the Worker tells the room about a connection it has already authenticated. */

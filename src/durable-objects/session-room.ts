@@ -9,10 +9,19 @@
  * TTL runs out (alarm). Ping frames are answered by the runtime (`setWebSocketAutoResponse`)
  * without waking the object; an alarm closes sockets that have been silent too long. Every frame
  * it sends is a `ServerFrame` (src/schemas/realtime.ts), serialised by {@link serializeFrame} only.
+ * Each join and leave it announces is also a `session.participant_joined|left` event: kept in the
+ * room's outbox with the broadcast, then written to D1's events and dispatched by the alarm.
  */
 import { DurableObject } from 'cloudflare:workers';
+import { dispatchEvents } from '../db/event-dispatch.ts';
+import * as events from '../db/events.ts';
+import { guardD1 } from '../db/guarded-d1.ts';
+import { loadConfig } from '../env.ts';
 import { randomBase62 } from '../lib/encoding.ts';
+import { newId } from '../lib/ids.ts';
 import { type JsonViolation, parseStrictJson } from '../lib/json-inspect.ts';
+import { createLogger } from '../lib/logger.ts';
+import type { SessionPresenceChange } from '../schemas/events.ts';
 import {
   ABUSE_LIMIT,
   CLOSE_CODES,
@@ -41,6 +50,10 @@ const SWEEP_EVERY_MS = 30_000;
 export const LAST_SEEN_RESOLUTION_MS = 5_000;
 /** The most messages one history read returns. */
 export const MAX_HISTORY_PAGE = 1000;
+/** Presence events one alarm writes to D1 at most (one batch); more wait for the next alarm, set at once. */
+const OUTBOX_BATCH = 50;
+/** After a failed write of the outbox to D1, the next try. */
+export const OUTBOX_RETRY_MS = 30_000;
 
 /**
  * Close codes after which a participant whose last socket it was stays present for the session's
@@ -93,6 +106,9 @@ export interface ParticipantInfo {
   lastAckSeq: number;
 }
 
+// A type, not an interface, for the same reason.
+type OutboxRow = { id: string; org_id: string; type: 'session.participant_joined' | 'session.participant_left'; data: string };
+
 /** A page of the session's stored messages, for `GET /v1/sessions/{id}/messages`. */
 export interface HistoryPage {
   epoch: string;
@@ -116,6 +132,10 @@ export class SessionRoom extends DurableObject {
   // Each socket's attachment as last written, so a frame does not deserialize it again.
   private readonly attachments = new WeakMap<WebSocket, Attachment>();
   private readonly budgets = new WeakMap<WebSocket, FrameBudget>();
+  // Participants announced as left since this instance woke, so that a leave is announced once.
+  private readonly departed = new Set<string>();
+  // When the outbox may be written to D1 again after a failure; undefined: at once.
+  private outboxRetryAtMs: number | undefined;
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
@@ -141,6 +161,9 @@ export class SessionRoom extends DurableObject {
     this.sql.exec('CREATE INDEX IF NOT EXISTS published_ids_by_sender ON published_ids (sender, seq)');
     // Participants whose last socket dropped abruptly: announced as `left` at leave_at_ms unless they come back.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS pending_leaves (participant TEXT PRIMARY KEY, leave_at_ms INTEGER NOT NULL)`);
+    // Presence events not yet in D1 (the outbox across two stores): each is written here with its
+    // broadcast, in the same storage transaction, and copied to D1's events by the alarm.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, org_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL)`);
     ctx.setWebSocketAutoResponse(
       new WebSocketRequestResponsePair(JSON.stringify({ type: 'ping' } satisfies ClientFrame), serializeFrame({ type: 'pong' })),
     );
@@ -333,7 +356,7 @@ export class SessionRoom extends DurableObject {
     const { lastSeq, epoch } = request;
     const resumable = lastSeq !== undefined && (epoch === undefined || epoch === this.epoch) && lastSeq <= this.lastSeq;
     if (resumable) this.replay(server, lastSeq);
-    if (!present.has(request.participant)) this.broadcast({ type: 'presence', sender: request.participant, payload: { event: 'joined' } });
+    if (!present.has(request.participant)) this.announcePresence(request.participant, 'joined');
     void this.scheduleAlarm();
     return new Response(null, {
       status: 101,
@@ -602,7 +625,8 @@ export class SessionRoom extends DurableObject {
     if (others.length > 0) return;
     const graceMs = this.settings.presenceGraceSeconds * 1000;
     if (!abrupt || graceMs === 0) {
-      this.broadcast({ type: 'presence', sender: participant, payload: { event: 'left' } });
+      this.announcePresence(participant, 'left');
+      await this.scheduleAlarm();
       return;
     }
     this.sql.exec(
@@ -613,14 +637,76 @@ export class SessionRoom extends DurableObject {
     await this.scheduleAlarm();
   }
 
-  /** Ends an expired session, announces leaves whose grace is over, closes stale sockets, and comes back while needed. */
+  /**
+   * Broadcasts a participant's arrival or departure and keeps its event in the outbox, in the same
+   * storage transaction (no await between them), for the alarm to write to D1.
+   */
+  private announcePresence(participant: string, change: 'joined' | 'left'): void {
+    // Two sockets of one participant closing together each find the other closed: one leave only.
+    if (change === 'left' && this.departed.has(participant)) return;
+    if (change === 'left') this.departed.add(participant);
+    else this.departed.delete(participant);
+    const envelope = this.broadcast({ type: 'presence', sender: participant, payload: { event: change } });
+    const { orgId, sessionId } = this.settings;
+    if (orgId === undefined || sessionId === undefined) return;
+    const data: SessionPresenceChange = { session_id: sessionId, participant, seq: envelope.seq, at: envelope.ts };
+    this.sql.exec(
+      'INSERT INTO outbox (id, org_id, type, data) VALUES (?, ?, ?, ?)',
+      newId('event'),
+      orgId,
+      `session.participant_${change}`,
+      JSON.stringify(data),
+    );
+  }
+
+  /**
+   * Copies the outbox to D1's events (an event already there is not written twice), forgets what
+   * was copied, and dispatches the organisation's events to its webhooks. A failure leaves the
+   * outbox as it was, to be tried again in {@link OUTBOX_RETRY_MS}; the sweep dispatches what a
+   * failed dispatch left.
+   */
+  private async drainOutbox(): Promise<void> {
+    if (this.outboxRetryAtMs !== undefined && this.outboxRetryAtMs > Date.now()) return;
+    const rows = this.sql.exec<OutboxRow>('SELECT id, org_id, type, data FROM outbox ORDER BY rowid LIMIT ?', OUTBOX_BATCH).toArray();
+    if (rows.length === 0) return;
+    const loaded = loadConfig(this.env as object);
+    const logger = createLogger(loaded.ok ? loaded.config.logLevel : 'info', { session_id: this.settings.sessionId });
+    if (!loaded.ok) {
+      logger.error('session room cannot write its presence events: the configuration is invalid', { problems: loaded.problems });
+      this.outboxRetryAtMs = Date.now() + OUTBOX_RETRY_MS;
+      return;
+    }
+    const config = { ...loaded.config, db: guardD1(loaded.config.db) };
+    // Stamped when written to D1, not when it happened (`data.at`): the events list pages in the
+    // order events are written, and a cursor already past an older time would never show it.
+    const createdAt = new Date().toISOString();
+    try {
+      await config.db.batch(
+        rows.map((row) => events.insertEventOnce(config.db, { id: row.id, orgId: row.org_id, type: row.type, data: row.data, createdAt })),
+      );
+    } catch (error) {
+      logger.warn('session room could not write its presence events to D1; retrying', { events: rows.length, error });
+      this.outboxRetryAtMs = Date.now() + OUTBOX_RETRY_MS;
+      return;
+    }
+    this.outboxRetryAtMs = undefined;
+    this.sql.exec('DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(rows.map((row) => row.id)));
+    for (const orgId of new Set(rows.map((row) => row.org_id))) {
+      await dispatchEvents(config, { orgId }).catch((error: unknown) =>
+        logger.warn('could not dispatch events; the sweep will', { error }),
+      );
+    }
+  }
+
+  /** Writes presence events to D1, ends an expired session, announces leaves whose grace is over, closes stale sockets, and comes back while needed. */
   override async alarm(): Promise<void> {
+    await this.drainOutbox();
     if (this.endedReason() === 'expired' && this.ended === undefined) this.end('expired');
     const now = Date.now();
     for (const { participant } of this.sql
       .exec<{ participant: string }>('DELETE FROM pending_leaves WHERE leave_at_ms <= ? RETURNING participant', now)
       .toArray()) {
-      this.broadcast({ type: 'presence', sender: participant, payload: { event: 'left' } });
+      this.announcePresence(participant, 'left');
     }
     for (const socket of this.ctx.getWebSockets()) {
       // Read from the socket, not the cache: the sweep is rare and must judge what was last stored.
@@ -641,6 +727,7 @@ export class SessionRoom extends DurableObject {
     if (this.ctx.getWebSockets().length > 0) candidates.push(Date.now() + SWEEP_EVERY_MS);
     const nextLeave = this.sql.exec<{ at: number | null }>('SELECT min(leave_at_ms) AS at FROM pending_leaves').one().at;
     if (nextLeave !== null) candidates.push(nextLeave);
+    if (this.sql.exec('SELECT 1 FROM outbox LIMIT 1').toArray().length > 0) candidates.push(this.outboxRetryAtMs ?? Date.now());
     if (candidates.length === 0) return;
     await this.ctx.storage.setAlarm(Math.min(...candidates));
   }

@@ -12,18 +12,14 @@
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../context.ts';
+import { dispatchEvents, QUEUE_SEND_BATCH } from '../db/event-dispatch.ts';
 import * as events from '../db/events.ts';
 import { guardD1 } from '../db/guarded-d1.ts';
-import * as webhookDeliveries from '../db/webhook-deliveries.ts';
-import * as webhookEndpoints from '../db/webhook-endpoints.ts';
-import { type Config, loadConfig } from '../env.ts';
+import { loadConfig } from '../env.ts';
 import { ApiError } from '../errors.ts';
-import { nowIso } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
 import { type EmittedEventType, type EventData, MAX_EVENT_DATA_BYTES } from '../schemas/events.ts';
-import type { DeliveryMessage } from '../schemas/webhook-attempts.ts';
-import { TEST_EVENT_TYPE } from '../schemas/webhook-events.ts';
 
 /**
  * The INSERT of the event `type` carrying `data` (the object as the answer presents it), for the
@@ -50,54 +46,6 @@ export function changeEvent<Type extends EmittedEventType>(
   const event = { id: options.eventId ?? newId('event'), orgId: c.get('auth').orgId, type, data: text, createdAt: at };
   c.set('eventWritten', true);
   return events.insertEvent(c.get('config').db, event, options);
-}
-
-/** Events one dispatch takes at most: a burst of changes is dispatched by the next ones, or the sweep. */
-const DISPATCH_BATCH_EVENTS = 50;
-/** Messages per queue send: the platform's limit for one `sendBatch`. */
-const QUEUE_SEND_BATCH = 100;
-
-/**
- * Dispatches undispatched events (of one organisation, or every one written before a time): their
- * deliveries and each event's `dispatched_at` in one batch, then the deliveries' queue messages.
- * Returns how many events and messages. Two dispatchers at once write each delivery once (the row
- * is unique per event and endpoint): the loser's message names a row that was never written, and the
- * consumer drops it.
- */
-export async function dispatchEvents(
-  config: Config,
-  scope: { orgId: string } | { writtenBefore: string },
-): Promise<{ events: number; messages: number }> {
-  const { db } = config;
-  const pending = await events.undispatchedEvents(db, scope, DISPATCH_BATCH_EVENTS);
-  if (pending.length === 0) return { events: 0, messages: 0 };
-  const endpointsOf = new Map<string, webhookEndpoints.WebhookEndpointRecord[]>();
-  const statements: D1PreparedStatement[] = [];
-  const messages: MessageSendRequest<DeliveryMessage>[] = [];
-  const at = nowIso();
-  for (const event of pending) {
-    let endpoints = endpointsOf.get(event.orgId);
-    if (endpoints === undefined) {
-      endpoints = await webhookEndpoints.enabledEndpoints(db, event.orgId);
-      endpointsOf.set(event.orgId, endpoints);
-    }
-    const { type } = event;
-    for (const endpoint of endpoints) {
-      // A test event's one delivery is made by its request; no endpoint subscribes to the type.
-      if (type === TEST_EVENT_TYPE || (endpoint.eventTypes !== null && !endpoint.eventTypes.includes(type))) continue;
-      const deliveryId = newId('webhookDelivery');
-      statements.push(
-        webhookDeliveries.insertDelivery(db, { id: deliveryId, orgId: event.orgId, endpointId: endpoint.id, eventId: event.id, at }),
-      );
-      messages.push({ body: { deliveryId } });
-    }
-    statements.push(events.markDispatched(db, event.id, at));
-  }
-  await db.batch(statements);
-  for (let start = 0; start < messages.length; start += QUEUE_SEND_BATCH) {
-    await config.webhookQueue.sendBatch(messages.slice(start, start + QUEUE_SEND_BATCH));
-  }
-  return { events: pending.length, messages: messages.length };
 }
 
 /**

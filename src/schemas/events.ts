@@ -9,7 +9,7 @@ import { z } from '@hono/zod-openapi';
 import { ApiKeyIdSchema, ApiKeySchema } from './api-keys.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampInputSchema, TimestampSchema } from './common.ts';
 import { DeviceSchema } from './devices.ts';
-import { SessionSchema } from './sessions.ts';
+import { SessionIdSchema, SessionSchema } from './sessions.ts';
 import { WebhookEndpointSchema } from './webhook-endpoints.ts';
 import type { TEST_EVENT_TYPE, WebhookEventType } from './webhook-events.ts';
 
@@ -32,6 +32,21 @@ export const RotatedApiKeySchema = ApiKeySchema.extend({
   replaced_by: ApiKeyIdSchema.openapi({ description: 'The key that replaces this one.' }),
 }).openapi('RotatedApiKey', { description: 'An API key just rotated: it works until `expires_at`, its replacement from now on.' });
 
+export const SessionPresenceChangeSchema = z
+  .object({
+    session_id: SessionIdSchema,
+    participant: z.string().openapi({ description: 'Who joined or left: a device id or a `client:` label.', example: 'client:agent-7' }),
+    seq: z.int().min(1).openapi({
+      description: "The `presence` message's `seq` in the session's stream: where the participants saw it happen.",
+      example: 42,
+    }),
+    at: TimestampSchema.openapi({ description: "When it happened (the `presence` message's `ts`)." }),
+  })
+  .strict()
+  .openapi('SessionPresenceChange', { description: 'A participant joining or leaving a session, as its `presence` message announced it.' });
+
+export type SessionPresenceChange = z.infer<typeof SessionPresenceChangeSchema>;
+
 /** What each event type says happened; the spec's `webhooks` entries and the event schemas share it. */
 export const EVENT_DESCRIPTIONS = {
   'device.created': 'A device was registered.',
@@ -39,6 +54,10 @@ export const EVENT_DESCRIPTIONS = {
   'device.deleted': 'A device was deleted: `data` is the device as it was last.',
   'session.created': 'A session was opened.',
   'session.ended': 'A session was ended by a request (`end_reason` `ended`); one that runs out its TTL emits nothing.',
+  'session.participant_joined':
+    "A participant joined a session: its first connection opened (another of the same participant's, or a reconnect within the grace period, announces nothing). Written within seconds, by the session's room: `data.seq` orders one session's presence events.",
+  'session.participant_left':
+    'A participant left a session: its last connection closed (after the grace period, when it dropped), or it was removed. Ending the session announces no leaves.',
   'api_key.created': 'An API key was created (never with its secret).',
   'api_key.rotated': 'An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement.',
   'api_key.revoked': 'An API key was revoked: `data` is the key as it was last.',
@@ -66,6 +85,8 @@ export const EVENT_SCHEMAS = {
   'device.updated': eventSchema('device.updated', 'DeviceUpdatedEvent', DeviceSchema),
   'device.deleted': eventSchema('device.deleted', 'DeviceDeletedEvent', DeviceSchema),
   'session.created': eventSchema('session.created', 'SessionCreatedEvent', SessionSchema),
+  'session.participant_joined': eventSchema('session.participant_joined', 'SessionParticipantJoinedEvent', SessionPresenceChangeSchema),
+  'session.participant_left': eventSchema('session.participant_left', 'SessionParticipantLeftEvent', SessionPresenceChangeSchema),
   'session.ended': eventSchema('session.ended', 'SessionEndedEvent', SessionSchema),
   'api_key.created': eventSchema('api_key.created', 'ApiKeyCreatedEvent', ApiKeySchema),
   'api_key.rotated': eventSchema('api_key.rotated', 'ApiKeyRotatedEvent', RotatedApiKeySchema),
@@ -84,6 +105,8 @@ export const EventSchema = z
     EVENT_SCHEMAS['device.updated'],
     EVENT_SCHEMAS['device.deleted'],
     EVENT_SCHEMAS['session.created'],
+    EVENT_SCHEMAS['session.participant_joined'],
+    EVENT_SCHEMAS['session.participant_left'],
     EVENT_SCHEMAS['session.ended'],
     EVENT_SCHEMAS['api_key.created'],
     EVENT_SCHEMAS['api_key.rotated'],

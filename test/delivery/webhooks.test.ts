@@ -13,7 +13,8 @@ import worker from '../../src/index.ts';
 import { verifyWebhook } from '../../src/lib/webhook-signature.ts';
 import { EMITTED_EVENT_TYPES } from '../../src/schemas/events.ts';
 import { type DeliveryMessage, DISABLE_AFTER_FAILING_MS, RETRY_SCHEDULE_SECONDS } from '../../src/schemas/webhook-attempts.ts';
-import { eventsOf } from '../helpers/events.ts';
+import { eventOfType, eventsOf } from '../helpers/events.ts';
+import { connect, mintToken } from '../helpers/realtime.ts';
 import { createTenant } from '../helpers/tenants.ts';
 import {
   advance,
@@ -40,6 +41,10 @@ describe('webhook delivery', () => {
     await tenant.api.PATCH('/v1/devices/{id}', { params: { path: { id: device } }, body: { name: 'hall' } });
     await tenant.api.DELETE('/v1/devices/{id}', { params: { path: { id: device } } });
     const session = (await tenant.api.POST('/v1/sessions', { body: {} })).data?.id ?? '';
+    const participant = await connect(session, await mintToken(tenant, session, 'client:watched'));
+    await eventOfType(tenant, 'session.participant_joined');
+    participant.socket.close(1000, 'done');
+    await eventOfType(tenant, 'session.participant_left');
     await tenant.api.POST('/v1/sessions/{id}/end', { params: { path: { id: session } } });
     const key = (await tenant.api.POST('/v1/api-keys', { body: { name: 'ci', scopes: ['devices:read'] } })).data?.id ?? '';
     const rotated = await tenant.api.POST('/v1/api-keys/{id}/rotate', {
@@ -50,7 +55,7 @@ describe('webhook delivery', () => {
     await dispatched(tenant);
 
     const { result } = await runDueDeliveries(tenant);
-    expect(result?.explicitAcks).toHaveLength(8);
+    expect(result?.explicitAcks).toHaveLength(10);
     const received = await receivedBy(inbox);
     const listed = await eventsOf(tenant);
     expect(received.map((request) => JSON.parse(request.body).type)).toEqual(listed.map((event) => event.type));
@@ -75,7 +80,7 @@ describe('webhook delivery', () => {
     expect((await deliveriesOf(tenant)).every((delivery) => delivery.status === 'succeeded' && delivery.attempts === 1)).toBe(true);
     expect(
       (await attemptsOf(tenant, endpoint.id)).map((attempt) => [attempt.outcome, attempt.status_code, attempt.next_attempt_at]),
-    ).toEqual(Array.from({ length: 8 }, () => ['succeeded', 200, null]));
+    ).toEqual(Array.from({ length: 10 }, () => ['succeeded', 200, null]));
   });
 
   it('sends only the types an endpoint subscribes to, and nothing to a disabled one', async () => {
@@ -173,9 +178,9 @@ describe('webhook delivery', () => {
     const disabled = await tenant.api.GET('/v1/webhook-endpoints/{id}', { params: { path: { id: endpoint.id } } });
     expect(disabled.data?.enabled).toBe(false);
     const disabledEvents = await tenant.api.GET('/v1/events', { params: { query: { type: 'webhook_endpoint.disabled' } } });
-    expect(disabledEvents.data?.data.map((event) => [event.data.id, 'enabled' in event.data && event.data.enabled])).toEqual([
-      [endpoint.id, false],
-    ]);
+    expect(
+      disabledEvents.data?.data.map((event) => ['id' in event.data && event.data.id, 'enabled' in event.data && event.data.enabled]),
+    ).toEqual([[endpoint.id, false]]);
     const audit = await tenant.api.GET('/v1/audit-events', { params: { query: { action: 'webhook_endpoint.disabled' } } });
     expect(audit.data?.data.map((event) => [event.target_id, event.actor_key_id])).toEqual([[endpoint.id, null]]);
     // Dispatched at once to the endpoints subscribed to it.

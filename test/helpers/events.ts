@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import { insertEvent } from '../../src/db/events.ts';
 import { newId } from '../../src/lib/ids.ts';
 import { EMITTED_EVENT_TYPES, type EmittedEventType } from '../../src/schemas/events.ts';
+import { connectRequest, mintToken } from './realtime.ts';
 import type { Tenant } from './tenants.ts';
 
 /** Every event of the tenant (read with its own key, which must hold every scope), oldest first. */
@@ -17,8 +18,24 @@ export async function eventsOf(tenant: Tenant) {
 }
 
 /**
+ * Waits for the tenant's first event of `type` (a session room writes its presence events to D1
+ * moments after it announced them), and returns it.
+ */
+export async function eventOfType(tenant: Tenant, type: EmittedEventType, timeoutMs = 5_000) {
+  let found: Awaited<ReturnType<typeof eventsOf>>[number] | undefined;
+  const deadline = Date.now() + timeoutMs;
+  while (found === undefined && Date.now() < deadline) {
+    const { data } = await tenant.api.GET('/v1/events', { params: { query: { type } } });
+    found = data?.data[0];
+    if (found === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  if (found === undefined) throw new Error(`no ${type} event within ${timeoutMs} ms`);
+  return found;
+}
+
+/**
  * Makes one change of every kind that emits an event: a device registered, changed and deleted; a
- * session opened and ended; a key created, rotated (its replacement then revoked); an endpoint
+ * session opened, joined and left by a participant, and ended; a key created, rotated (its replacement then revoked); an endpoint
  * tested and disabled. Returns, by type, the id of the one event each left. The endpoint's event is written
  * straight to D1, as the delivery consumer writes it after 5 days of failures (that path is
  * test/delivery/webhooks.test.ts's).
@@ -28,6 +45,12 @@ export async function emitEveryEventType(tenant: Tenant): Promise<Record<Emitted
   await tenant.api.PATCH('/v1/devices/{id}', { params: { path: { id: device } }, body: { name: 'renamed' } });
   await tenant.api.DELETE('/v1/devices/{id}', { params: { path: { id: device } } });
   const session = (await tenant.api.POST('/v1/sessions', { body: {} })).data?.id ?? '';
+  // A bare socket, not connect()'s: this runs in beforeAll too, outside any test.
+  const upgrade = await connectRequest(session, { token: await mintToken(tenant, session, 'client:every-event') });
+  upgrade.webSocket?.accept();
+  await eventOfType(tenant, 'session.participant_joined');
+  upgrade.webSocket?.close(1000, 'done');
+  await eventOfType(tenant, 'session.participant_left');
   await tenant.api.POST('/v1/sessions/{id}/end', { params: { path: { id: session } } });
   const key = (await tenant.api.POST('/v1/api-keys', { body: { name: 'every event', scopes: ['devices:read'] } })).data?.id ?? '';
   const rotated = await tenant.api.POST('/v1/api-keys/{id}/rotate', { params: { path: { id: key } }, body: { grace_period_seconds: 60 } });

@@ -2,7 +2,7 @@ import * as apiKeyCache from '../../db/api-key-cache.ts';
 import * as apiKeys from '../../db/api-keys.ts';
 import { ApiError } from '../../errors.ts';
 import { generateApiKey } from '../../lib/api-key.ts';
-import { isoAfter, nowIso } from '../../lib/clock.ts';
+import { isoAfter } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { ApiKeyPathSchema, ApiKeyRotateSchema, ApiKeyWithSecretSchema } from '../../schemas/api-keys.ts';
 import { locationHeader, problemResponse } from '../../schemas/responses.ts';
@@ -57,7 +57,7 @@ export const rotateApiKey: AppRouteHandler<typeof rotateApiKeyRoute> = async (c)
     throw new ApiError('key_already_rotated', { detail: `API key ${id} was already replaced by ${old.rotatedTo}.` });
 
   const now = new Date();
-  const nowText = nowIso();
+  const nowText = now.toISOString();
   const generated = await generateApiKey(old.mode);
   const replacement: apiKeys.NewApiKey = {
     ...old,

@@ -33,6 +33,8 @@ export function roomSettingsOf(session: sessions.SessionRecord): RoomSettings {
     presenceGraceSeconds: session.presenceGraceSeconds,
     historyMaxMessages: session.historyMaxMessages,
     historyMaxAgeSeconds: session.historyMaxAgeSeconds,
+    orgId: session.orgId,
+    sessionId: session.id,
   };
 }
 

@@ -66,7 +66,7 @@ describe('events of the changes', () => {
     await tenant.api.DELETE('/v1/api-keys/{id}', { params: { path: { id: rotated.data?.id ?? '' } } });
 
     const events = await eventsOf(tenant);
-    expect(events.map((event) => [event.type, event.data.id])).toEqual([
+    expect(events.map((event) => [event.type, 'id' in event.data && event.data.id])).toEqual([
       ['device.created', id],
       ['device.updated', id],
       ['device.deleted', id],
@@ -144,7 +144,9 @@ describe('events of the changes', () => {
     expect(await countRows('devices', tenant)).toBe(0);
     expect(await eventRows(tenant)).toBe(0);
     const retried = await tenant.api.POST('/v1/devices', { body: { name: 'unlucky', kind: 'iot' } });
-    expect((await eventsOf(tenant)).map((event) => [event.type, event.data.id])).toEqual([['device.created', retried.data?.id]]);
+    expect((await eventsOf(tenant)).map((event) => [event.type, 'id' in event.data && event.data.id])).toEqual([
+      ['device.created', retried.data?.id],
+    ]);
   });
 
   it('leaves one for a change replayed under its Idempotency-Key', async () => {
