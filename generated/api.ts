@@ -1652,7 +1652,7 @@ export interface components {
              */
             status: "ok";
         };
-        /** @description An RFC 9457 problem document with status 400: `code` is one of `validation_failed`, `malformed_json`, `json_too_deep`, `invalid_characters`, `invalid_encoding`, `unpaired_surrogate`, `reserved_key`, `duplicate_key`, `malformed_request`. */
+        /** @description An RFC 9457 problem document with status 400: `code` is one of `validation_failed`, `malformed_json`, `json_too_deep`, `invalid_characters`, `invalid_encoding`, `unpaired_surrogate`, `reserved_key`, `duplicate_key`, `malformed_request`, `invalid_user_agent`. */
         Problem400: {
             /**
              * Format: uri
@@ -1686,7 +1686,7 @@ export interface components {
              * @example validation_failed
              * @enum {string}
              */
-            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request";
+            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request" | "invalid_user_agent";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b

@@ -10,6 +10,9 @@ import type { AppEnv } from '../context.ts';
 import { loadConfig } from '../env.ts';
 import { createLogger } from '../lib/logger.ts';
 import { continueOrStartTrace, formatTraceparent } from '../lib/trace-context.ts';
+import { userAgentState } from '../lib/user-agent.ts';
+
+const LOGGED_USER_AGENT_LENGTH = 256;
 
 /**
  * @example
@@ -40,6 +43,8 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
     const unexpectedError = c.get('unexpectedError');
     const url = new URL(c.req.url);
     const route = routePath(c, -1);
+    const userAgent = c.req.header('user-agent');
+    const agentState = userAgentState(userAgent);
     logger[status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info']('request', {
       method: c.req.method,
       // The matched route template (`/v1/devices/:id`), not the path, so lines group by route.
@@ -48,7 +53,10 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
       query: url.search || undefined,
       status,
       duration_ms: Math.round((performance.now() - startedAt) * 100) / 100,
-      user_agent: c.req.header('user-agent'),
+      // Cut, so a refused, oversized one does not bloat the line; JSON escapes its control characters.
+      user_agent: userAgent?.slice(0, LOGGED_USER_AGENT_LENGTH),
+      // Only when it is not a usable one: missing, empty or malformed (refused) User-Agents are counted by it.
+      ...(agentState === 'present' ? {} : { user_agent_state: agentState }),
       ...(unexpectedError !== undefined ? { error: unexpectedError } : {}),
     });
   };

@@ -1,7 +1,7 @@
 /**
  * @module
  * Limits on what a request may contain. Globally: NUL characters or broken percent-encoding in the
- * URL (→ 400). On every route with a body (defineRoute adds it): body size (hono/body-limit → 413),
+ * URL, a User-Agent with control characters or over 512 bytes (→ 400). On every route with a body (defineRoute adds it): body size (hono/body-limit → 413),
  * an absent body, bytes that are not UTF-8 or start with a byte order mark, and whatever
  * parseStrictJson refuses: malformed JSON, nesting deeper than MAX_JSON_DEPTH, NUL characters,
  * unpaired surrogates, the reserved key `__proto__`, a key repeated in one object (→ 400). The body
@@ -14,6 +14,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { type JsonViolationKind, MAX_JSON_DEPTH, parseStrictJson } from '../lib/json-inspect.ts';
+import { MAX_USER_AGENT_BYTES, userAgentState } from '../lib/user-agent.ts';
 import type { ErrorCode } from '../schemas/problem.ts';
 
 const JSON_CONTENT_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
@@ -44,6 +45,11 @@ function sizeLimiter(maxSize: number): MiddlewareHandler {
 export function urlLimits(): MiddlewareHandler<AppEnv> {
   return async function urlLimits(c, next) {
     rejectNulInUrl(c.req.url);
+    if (userAgentState(c.req.header('User-Agent')) === 'malformed') {
+      throw new ApiError('invalid_user_agent', {
+        detail: `The User-Agent header must be at most ${MAX_USER_AGENT_BYTES} bytes, without control characters.`,
+      });
+    }
     await next();
   };
 }

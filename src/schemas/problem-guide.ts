@@ -51,6 +51,10 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     meaning: 'The request could not be read at all (a broken header, URL or framing).',
     action: 'Check what your HTTP client sends; `detail` says what could not be read.',
   },
+  invalid_user_agent: {
+    meaning: 'The `User-Agent` header holds a control character (a tab aside) or is over 512 bytes. An absent or empty one is fine.',
+    action: 'Send a short product token such as `my-service/1.4`, or no User-Agent at all.',
+  },
   unauthorized: {
     meaning: 'No API key, or one that is unknown, revoked or expired.',
     action: 'Send `Authorization: Bearer <key>` with an active key. Repeated failures from one address are rate limited.',

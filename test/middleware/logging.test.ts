@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { REDACTED } from '../../src/lib/redact.ts';
+import { MAX_USER_AGENT_BYTES } from '../../src/lib/user-agent.ts';
+import { expectProblem } from '../helpers/problem.ts';
 import { callTestApp } from '../helpers/test-app.ts';
 import { callWorker } from '../helpers/worker.ts';
 
@@ -46,6 +48,42 @@ describe('structured request logs', () => {
     await callWorker('/nowhere/at/all');
     const line = JSON.parse(lines[0] ?? '');
     expect(line).toMatchObject({ level: 'warn', route: null, path: '/nowhere/at/all', status: 404 });
+  });
+});
+
+describe('User-Agent handling', () => {
+  async function requestWith(userAgent: string | undefined) {
+    const lines = captureLogs();
+    const response = await callWorker('/health', userAgent === undefined ? {} : { headers: { 'User-Agent': userAgent } });
+    const line = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
+    vi.restoreAllMocks();
+    return { response, line };
+  }
+
+  it('serves and logs a missing or empty one as such (machine clients send none), and a usable one without a state', async () => {
+    const missing = await requestWith(undefined);
+    expect(missing.response.status).toBe(200);
+    expect(missing.line).toMatchObject({ status: 200, user_agent_state: 'missing' });
+    const empty = await requestWith('');
+    expect(empty.response.status).toBe(200);
+    expect(empty.line).toMatchObject({ status: 200, user_agent_state: 'empty' });
+    const usable = await requestWith('probe/1.0 (tab\tallowed)');
+    expect(usable.response.status).toBe(200);
+    expect(usable.line).not.toHaveProperty('user_agent_state');
+    const longest = await requestWith('a'.repeat(MAX_USER_AGENT_BYTES));
+    expect(longest.response.status).toBe(200);
+  });
+
+  it.each([
+    ['a control character', 'probe/1.0\u0001'],
+    ['an escape sequence', 'probe/1.0 \u001b[31mred'],
+    ['DEL', 'probe\u007f/1.0'],
+    [`over ${MAX_USER_AGENT_BYTES} bytes`, 'a'.repeat(MAX_USER_AGENT_BYTES + 1)],
+  ])('refuses one with %s (400 invalid_user_agent), logged as malformed and cut', async (_label, userAgent) => {
+    const { response, line } = await requestWith(userAgent);
+    await expectProblem(response, 400, 'invalid_user_agent');
+    expect(line).toMatchObject({ status: 400, user_agent_state: 'malformed' });
+    expect(String(line.user_agent).length).toBeLessThanOrEqual(256);
   });
 });
 
