@@ -5,6 +5,7 @@
 import type { Bindings, Config } from './env.ts';
 import type { KeyMode } from './lib/api-key.ts';
 import type { Logger } from './lib/logger.ts';
+import type { RequestMeter, Telemetry } from './lib/metrics.ts';
 import type { Plan } from './schemas/plans.ts';
 import type { Scope } from './schemas/scopes.ts';
 
@@ -38,6 +39,12 @@ export interface AppVariables {
   /** `performance.now()` at the start of the request. */
   startedAt: number;
   logger: Logger;
+  /** Where this request's metrics go; the auth middleware adds the organisation and key. */
+  telemetry: Telemetry;
+  /** What the request's data point adds up: D1 time and queries, the key cache's answer. */
+  meter: RequestMeter;
+  /** The code of the problem the request was answered with, for its data point. */
+  errorCode?: string;
   /** `Date.now()` by which the request must be answered (middleware/deadline.ts); dependency calls stop waiting then. */
   deadlineAt: number;
   config: Config;

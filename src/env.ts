@@ -14,6 +14,11 @@ const d1Binding = z.custom<D1Database>(
 );
 const fetcherBinding = z.custom<Fetcher>((value) => typeof (value as Fetcher | undefined)?.fetch === 'function', 'a Fetcher binding');
 
+const analyticsBinding = z.custom<AnalyticsEngineDataset>(
+  (value) => typeof (value as AnalyticsEngineDataset | undefined)?.writeDataPoint === 'function',
+  'an Analytics Engine dataset binding',
+);
+
 const queueBinding = z.custom<Queue>((value) => typeof (value as Queue | undefined)?.sendBatch === 'function', 'a Queue producer binding');
 
 const durableObjectBinding = z.custom<DurableObjectNamespace>(
@@ -50,6 +55,8 @@ export const BindingsSchema = z.object({
    * egress Worker with fixed addresses a receiver can allow-list). The tests bind a receiver Worker.
    */
   WEBHOOK_EGRESS: fetcherBinding.optional(),
+  /** Where metrics are written (lib/metrics.ts); without it none are, and nothing else changes. */
+  METRICS: analyticsBinding.optional(),
 });
 
 /**
@@ -152,6 +159,7 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
     sessionRooms: env.SESSION_ROOM,
     webhookQueue: env.WEBHOOK_QUEUE,
     webhookEgress: env.WEBHOOK_EGRESS,
+    metrics: env.METRICS,
   };
 });
 

@@ -5,8 +5,11 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { AppEnv } from './context.ts';
 import { ifMatchHolds, versionEtag } from './lib/etag.ts';
 import { CircuitOpenError, TimeoutError } from './lib/resilience.ts';
+import { routeTemplate } from './lib/route-template.ts';
+import { recordSecurityEvent, type SecurityDetails, type SecurityEventType } from './lib/security-events.ts';
 import {
   ERROR_CATALOG,
   type ErrorCode,
@@ -21,11 +24,36 @@ import {
 /** How soon a client may retry after a dependency failed (an open circuit says its own). */
 const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
 
+/**
+ * The refusals that are security events (lib/security-events.ts), whoever throws them: rendering
+ * one writes its `security_event` line. Others opt in with {@link ApiErrorOptions.security}.
+ */
+const SECURITY_EVENT_OF_CODE: Partial<Record<ErrorCode, SecurityEventType>> = {
+  unauthorized: 'auth_failed',
+  invalid_token: 'token_refused',
+  insufficient_scope: 'scope_denied',
+  key_outlives_caller: 'scope_denied',
+  origin_not_allowed: 'origin_refused',
+  participant_not_allowed: 'participant_refused',
+  rate_limited: 'rate_limited',
+  invalid_user_agent: 'user_agent_refused',
+};
+
+/** What the security event of a refusal says: never sent to the client, only logged and counted. */
+export interface SecurityNote {
+  /** Needed only for a code that is not a security refusal by itself (a webhook URL refused as `validation_failed`). */
+  event?: SecurityEventType;
+  /** Why, as a stable code: what the client is not told (which of the 401's causes it was). */
+  reason: string;
+  details?: SecurityDetails;
+}
+
 export interface ApiErrorOptions {
   detail?: string;
   errors?: FieldError[];
   headers?: Record<string, string>;
   cause?: unknown;
+  security?: SecurityNote;
 }
 
 /**
@@ -37,6 +65,7 @@ export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
   readonly errors: FieldError[] | undefined;
   readonly headers: Record<string, string>;
+  readonly security: SecurityNote | undefined;
 
   constructor(code: ErrorCode, options: ApiErrorOptions = {}) {
     const entry = ERROR_CATALOG[code];
@@ -46,6 +75,7 @@ export class ApiError extends Error {
     this.status = entry.status;
     this.errors = options.errors;
     this.headers = options.headers ?? {};
+    this.security = options.security;
   }
 }
 
@@ -113,8 +143,25 @@ export function problemTypeUri(requestUrl: string, code: ErrorCode): string {
   return new URL(`${PROBLEMS_PATH}${problemSlug(code)}`, requestUrl).href;
 }
 
-/** Renders an ApiError as `application/problem+json`, carrying the request id. */
-export function renderProblem(c: Context, error: ApiError): Response {
+function recordRefusal(c: Context<AppEnv>, error: ApiError): void {
+  const event = error.security?.event ?? SECURITY_EVENT_OF_CODE[error.code];
+  const logger = c.get('logger');
+  if (event === undefined || logger === undefined) return;
+  recordSecurityEvent(
+    logger,
+    c.get('telemetry'),
+    { event, reason: error.security?.reason ?? error.code, details: error.security?.details },
+    { route: routeTemplate(c), method: c.req.method, status: error.status },
+  );
+}
+
+/**
+ * Renders an ApiError as `application/problem+json`, carrying the request id; a refusal that is a
+ * security event is logged and counted here, once, wherever it was thrown.
+ */
+export function renderProblem(c: Context<AppEnv>, error: ApiError): Response {
+  recordRefusal(c, error);
+  c.set('errorCode', error.code);
   const entry = ERROR_CATALOG[error.code];
   const body: Problem = {
     type: problemTypeUri(c.req.url, error.code),

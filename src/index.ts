@@ -29,7 +29,7 @@ export default {
       logger.error('scheduled run skipped: invalid configuration', { problems: loaded.problems });
       return;
     }
-    const config = { ...loaded.config, db: guardD1(loaded.config.db) };
+    const config = { ...loaded.config, db: guardD1(loaded.config.db, { telemetry: { dataset: loaded.config.metrics } }) };
     if (controller.cron === SWEEP_CRON) {
       await sweepWebhooks(config, logger, new Date(controller.scheduledTime));
       return;
@@ -46,7 +46,7 @@ export default {
       batch.retryAll({ delaySeconds: 60 });
       return;
     }
-    const config = { ...loaded.config, db: guardD1(loaded.config.db) };
+    const config = { ...loaded.config, db: guardD1(loaded.config.db, { telemetry: { dataset: loaded.config.metrics } }) };
     const messages = batch as MessageBatch<DeliveryMessage>;
     if (batch.queue.endsWith('-dlq')) await recordDeadLetters(messages, config, logger);
     else await deliverBatch(messages, config, logger);

@@ -76,7 +76,7 @@ export const ROOM_PURGE_TIMEOUT_MS = 5_000;
 export async function runRetention(config: Config, logger: Logger, now: Date): Promise<void> {
   // Per-query timeouts, read retries and the isolate's D1 breaker, as for requests; no deadline:
   // the caps bound the run.
-  const db = guardD1(config.db);
+  const db = guardD1(config.db, { telemetry: { dataset: config.metrics } });
   const at = now.toISOString();
   const eventsKeptSince = new Date(now.getTime() - EVENT_RETENTION_DAYS * 24 * 60 * 60 * 1000).toISOString();
   const purges: TablePurge[] = [

@@ -39,6 +39,12 @@ async function read(db: D1Database, hash: string, startedAt: number): Promise<Ke
   return credentials;
 }
 
+export interface KeyLookup {
+  credentials: KeyCredentials | undefined;
+  /** `hit` when the isolate's cache answered, `miss` when D1 was read: the request's metric says which. */
+  cache: 'hit' | 'miss';
+}
+
 /**
  * The credentials for a key hash, from this isolate's cache when fresh enough. `refreshLater`
  * receives the background refresh (pass `ctx.waitUntil`) so it outlives the request.
@@ -48,15 +54,15 @@ export async function credentialsFor(
   hash: string,
   refreshLater: (refresh: Promise<unknown>) => void,
   now: number = Date.now(),
-): Promise<KeyCredentials | undefined> {
+): Promise<KeyLookup> {
   const entry = entries.get(hash);
   const age = entry ? now - entry.readAt : Number.POSITIVE_INFINITY;
-  if (!entry || age >= KEY_CACHE_TTL_MS || age < 0) return read(db, hash, now);
+  if (!entry || age >= KEY_CACHE_TTL_MS || age < 0) return { credentials: await read(db, hash, now), cache: 'miss' };
   if (age >= KEY_CACHE_REFRESH_MS && !refreshing.has(hash)) {
     refreshing.add(hash);
     refreshLater(read(db, hash, now).finally(() => refreshing.delete(hash)));
   }
-  return entry.credentials;
+  return { credentials: entry.credentials, cache: 'hit' };
 }
 
 /** Forgets a key at once: called by this isolate's revocation and rotation. */

@@ -13,6 +13,7 @@
  * answer from D1 that is not transient (a constraint, bad SQL) passes through as it is.
  */
 import { dependencyProblem } from '../errors.ts';
+import type { RequestMeter, Telemetry } from '../lib/metrics.ts';
 import {
   breakerFor,
   type CircuitBreaker,
@@ -68,8 +69,24 @@ function problemFor(error: unknown, kind: Kind): unknown {
   return failed ? dependencyProblem('The database', error, kind === 'write' ? MAY_HAVE_CHANGED : '') : error;
 }
 
-async function run<T>(db: D1Database, deadlineAt: number | undefined, kind: Kind, call: () => Promise<T>): Promise<T> {
-  const shared = { isTransient: isTransientD1Error, isFailure: isOverloaded, breaker: breakerOf(db), deadlineAt };
+/** What a guarded binding knows of the work it serves: its deadline, where its events and D1 time are counted. */
+export interface D1Scope {
+  /** `Date.now()` past which no query waits (the request's deadline). */
+  deadlineAt?: number;
+  telemetry?: Telemetry;
+  /** The request's meter: each query (a batch is one) adds its time, retries and waits included. */
+  meter?: RequestMeter;
+}
+
+async function run<T>(db: D1Database, scope: D1Scope, kind: Kind, call: () => Promise<T>): Promise<T> {
+  const shared = {
+    isTransient: isTransientD1Error,
+    isFailure: isOverloaded,
+    breaker: breakerOf(db),
+    deadlineAt: scope.deadlineAt,
+    telemetry: scope.telemetry,
+    dependency: 'D1',
+  };
   const options: GuardOptions =
     kind === 'read'
       ? { ...shared, label: 'D1 read', timeoutMs: D1_READ_TIMEOUT_MS, budgetMs: D1_READ_BUDGET_MS, retry: READ_RETRY }
@@ -80,10 +97,16 @@ async function run<T>(db: D1Database, deadlineAt: number | undefined, kind: Kind
           budgetMs: D1_WRITE_TIMEOUT_MS,
           retry: { ...READ_RETRY, attempts: 1 },
         };
+  const started = performance.now();
   try {
     return await guardedCall(call, options);
   } catch (error) {
     throw problemFor(error, kind);
+  } finally {
+    if (scope.meter !== undefined) {
+      scope.meter.d1Ms += performance.now() - started;
+      scope.meter.d1Queries += 1;
+    }
   }
 }
 
@@ -94,15 +117,15 @@ function isRead(sql: string): boolean {
   return /^\s*(SELECT|WITH)\b/i.test(sql);
 }
 
-function guardStatement(db: D1Database, deadlineAt: number | undefined, statement: D1PreparedStatement, sql: string): D1PreparedStatement {
+function guardStatement(db: D1Database, scope: D1Scope, statement: D1PreparedStatement, sql: string): D1PreparedStatement {
   const kind: Kind = isRead(sql) ? 'read' : 'write';
   const guarded = {
-    bind: (...values: unknown[]) => guardStatement(db, deadlineAt, statement.bind(...values), sql),
-    first: (column?: string) => run(db, deadlineAt, kind, () => (column === undefined ? statement.first() : statement.first(column))),
-    run: () => run(db, deadlineAt, kind, () => statement.run()),
-    all: () => run(db, deadlineAt, kind, () => statement.all()),
+    bind: (...values: unknown[]) => guardStatement(db, scope, statement.bind(...values), sql),
+    first: (column?: string) => run(db, scope, kind, () => (column === undefined ? statement.first() : statement.first(column))),
+    run: () => run(db, scope, kind, () => statement.run()),
+    all: () => run(db, scope, kind, () => statement.all()),
     raw: (options?: { columnNames?: boolean }) =>
-      run(db, deadlineAt, kind, () => (options?.columnNames ? statement.raw({ columnNames: true }) : statement.raw())),
+      run(db, scope, kind, () => (options?.columnNames ? statement.raw({ columnNames: true }) : statement.raw())),
   };
   // The object has every method of D1PreparedStatement; its overloads cannot be spelled as one literal.
   const typed = guarded as unknown as D1PreparedStatement;
@@ -110,14 +133,14 @@ function guardStatement(db: D1Database, deadlineAt: number | undefined, statemen
   return typed;
 }
 
-/** `db` with every query guarded; none waits past `deadlineAt` (the request's, when there is one). */
-export function guardD1(db: D1Database, deadlineAt?: number): D1Database {
+/** `db` with every query guarded; none waits past the scope's deadline (the request's, when there is one). */
+export function guardD1(db: D1Database, scope: D1Scope = {}): D1Database {
   const guarded = {
-    prepare: (sql: string) => guardStatement(db, deadlineAt, db.prepare(sql), sql),
+    prepare: (sql: string) => guardStatement(db, scope, db.prepare(sql), sql),
     // A batch is a transaction of writes (or a read beside one): never repeated here.
     batch: <T>(statements: D1PreparedStatement[]) =>
-      run(db, deadlineAt, 'write', () => db.batch<T>(statements.map((statement) => unguarded.get(statement) ?? statement))),
-    exec: (sql: string) => run(db, deadlineAt, 'write', () => db.exec(sql)),
+      run(db, scope, 'write', () => db.batch<T>(statements.map((statement) => unguarded.get(statement) ?? statement))),
+    exec: (sql: string) => run(db, scope, 'write', () => db.exec(sql)),
     withSession: (constraintOrBookmark?: D1SessionBookmark | D1SessionConstraint) => db.withSession(constraintOrBookmark),
     dump: () => db.dump(),
   };

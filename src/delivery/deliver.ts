@@ -19,7 +19,9 @@ import type { Config } from '../env.ts';
 import { open, storageKeyring } from '../lib/encryption.ts';
 import { newId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
-import { breakerFor, CircuitOpenError } from '../lib/resilience.ts';
+import { recordEvent, type Telemetry } from '../lib/metrics.ts';
+import { breakerFor, CircuitOpenError, stepBreaker } from '../lib/resilience.ts';
+import { recordSecurityEvent } from '../lib/security-events.ts';
 import { webhookSecretSealingContext } from '../lib/webhook-secret.ts';
 import { signWebhook } from '../lib/webhook-signature.ts';
 import { checkWebhookUrl } from '../lib/webhook-url.ts';
@@ -157,9 +159,12 @@ async function deliver(message: Message<DeliveryMessage>, config: Config, logger
     message.ack();
     return;
   }
+  const telemetry: Telemetry = { dataset: config.metrics, orgId: delivery.orgId };
   const breaker = breakerFor(config.webhookQueue, `webhook endpoint ${endpoint.id}`, ENDPOINT_BREAKER);
+  // One breaker per endpoint, counted as one dependency: the endpoint is in the attempt's metric.
+  const stepEndpointBreaker = (move: () => void) => stepBreaker(breaker, telemetry, 'webhook endpoint', move);
   try {
-    breaker.admit(now);
+    stepEndpointBreaker(() => breaker.admit(now));
   } catch (error) {
     if (!(error instanceof CircuitOpenError)) throw error;
     await webhookDeliveries.postponeDelivery(db, delivery.id, iso(now + error.retryAfterMs), iso(now)).run();
@@ -183,10 +188,15 @@ async function deliver(message: Message<DeliveryMessage>, config: Config, logger
   } else {
     // Stored under other rules (outside production), or a rule added since: never sent.
     sent = { outcome: 'not_allowed', statusCode: null, durationMs: 0 };
+    recordSecurityEvent(logger, telemetry, {
+      event: 'ssrf_refused',
+      reason: 'url_not_allowed',
+      details: { rule: verdict.reason, endpoint_id: endpoint.id, delivery_id: delivery.id },
+    });
   }
   const succeeded = sent.outcome === 'succeeded';
-  if (succeeded) breaker.succeeded();
-  else if (sent.outcome !== 'not_allowed') breaker.failed(now);
+  if (succeeded) stepEndpointBreaker(() => breaker.succeeded());
+  else if (sent.outcome !== 'not_allowed') stepEndpointBreaker(() => breaker.failed(now));
 
   const attempt = delivery.attempts + 1;
   // Counted from where the schedule last (re)started: a resent delivery gets the whole schedule again.
@@ -213,6 +223,13 @@ async function deliver(message: Message<DeliveryMessage>, config: Config, logger
       ? webhookEndpoints.recordEndpointSuccess(db, endpoint.orgId, endpoint.id)
       : webhookEndpoints.recordEndpointFailure(db, endpoint.orgId, endpoint.id, at),
   ]);
+  recordEvent(telemetry, {
+    kind: 'webhook_attempt',
+    name: sent.outcome,
+    detail: endpoint.id,
+    value: sent.statusCode ?? 0,
+    durationMs: sent.durationMs,
+  });
   logger.info('webhook attempt', {
     delivery_id: delivery.id,
     endpoint_id: endpoint.id,

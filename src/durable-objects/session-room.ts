@@ -20,10 +20,13 @@ import { loadConfig } from '../env.ts';
 import { randomBase62 } from '../lib/encoding.ts';
 import { newId } from '../lib/ids.ts';
 import { type JsonViolation, parseStrictJson } from '../lib/json-inspect.ts';
-import { createLogger } from '../lib/logger.ts';
+import { createLogger, type Logger } from '../lib/logger.ts';
+import { recordEvent, type Telemetry } from '../lib/metrics.ts';
+import { recordSecurityEvent } from '../lib/security-events.ts';
 import type { SessionPresenceChange } from '../schemas/events.ts';
 import {
   ABUSE_LIMIT,
+  CLOSE_CODE_TABLE,
   CLOSE_CODES,
   type ClientFrame,
   ClientFrameSchema,
@@ -331,6 +334,8 @@ export class SessionRoom extends DurableObject {
     // Found by participant (removeParticipant) and by the key that minted its token (revokeApiKey).
     const tags = request.apiKeyId === undefined ? [request.participant] : [request.participant, keyTag(request.apiKeyId)];
     this.ctx.acceptWebSocket(server, tags);
+    // The room's open sockets after this one, so a chart can show how full rooms get.
+    recordEvent(this.telemetry(), { kind: 'websocket', name: 'connect', value: sockets.length + 1 });
     const attachment: Attachment = {
       participant: request.participant,
       connectedAt: new Date().toISOString(),
@@ -536,11 +541,12 @@ export class SessionRoom extends DurableObject {
 
   override async webSocketMessage(socket: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const { maxFrameBytes } = this.settings;
+    const attachment = this.attachmentOf(socket);
     if (exceedsFrameLimit(message, maxFrameBytes)) {
+      this.frameRefused(attachment, 'frame_too_big');
       socket.close(CLOSE_CODES.frameTooBig, `frames are limited to ${maxFrameBytes} bytes`);
       return;
     }
-    const attachment = this.attachmentOf(socket);
     const now = Date.now();
     // The stale sweep needs last-seen only to the nearest few seconds; rewriting the attachment on
     // every frame of a busy publisher would cost more than the broadcast's own storage.
@@ -553,6 +559,7 @@ export class SessionRoom extends DurableObject {
     if (!admission.admitted) {
       if (changed) this.saveAttachment(socket, attachment);
       if (admission.abusive) {
+        this.frameRefused(attachment, 'frame_rate_abuse');
         socket.close(CLOSE_CODES.rateLimited, 'too many frames');
         return;
       }
@@ -575,11 +582,13 @@ export class SessionRoom extends DurableObject {
     if (changed) this.saveAttachment(socket, attachment);
     if (frame === undefined) {
       const detail = json && !json.ok ? frameViolation(json.violation) : 'Frames are JSON text.';
+      this.frameRefused(attachment, json && !json.ok ? `json_${json.violation.kind}` : 'not_text');
       socket.send(serializeFrame({ type: 'error', code: 'invalid_frame', detail }));
       return;
     }
     if (!frame.success) {
       const detail = frame.error.issues.map((issue) => issue.message).join('; ');
+      this.frameRefused(attachment, 'not_a_client_frame');
       const id = json?.ok ? claimedMessageId(json.value) : undefined;
       socket.send(serializeFrame({ type: 'error', code: 'invalid_frame', detail, ...(id === undefined ? {} : { id }) }));
       return;
@@ -602,6 +611,13 @@ export class SessionRoom extends DurableObject {
 
   override async webSocketClose(socket: WebSocket, code: number, reason: string): Promise<void> {
     const attachment = socket.deserializeAttachment() as Attachment | null;
+    recordEvent(this.telemetry(), {
+      kind: 'websocket',
+      name: 'disconnect',
+      detail: closeCodeName(code),
+      value: code,
+      durationMs: attachment ? Date.now() - Date.parse(attachment.connectedAt) : 0,
+    });
     try {
       // The client's own code back (no 1006 on its side); 1005 means it sent none.
       socket.close(code === 1005 ? CLOSE_CODES.normal : code, reason);
@@ -676,7 +692,7 @@ export class SessionRoom extends DurableObject {
       this.outboxRetryAtMs = Date.now() + OUTBOX_RETRY_MS;
       return;
     }
-    const config = { ...loaded.config, db: guardD1(loaded.config.db) };
+    const config = { ...loaded.config, db: guardD1(loaded.config.db, { telemetry: { dataset: loaded.config.metrics } }) };
     // Stamped when written to D1, not when it happened (`data.at`): the events list pages in the
     // order events are written, and a cursor already past an older time would never show it.
     const createdAt = new Date().toISOString();
@@ -719,6 +735,29 @@ export class SessionRoom extends DurableObject {
     await this.scheduleAlarm();
   }
 
+  /** Where the room's metrics go: its organisation's, once the room knows it (every join tells it). */
+  private telemetry(): Telemetry {
+    const loaded = loadConfig(this.env as object);
+    return { dataset: loaded.ok ? loaded.config.metrics : undefined, orgId: this.settings.orgId };
+  }
+
+  private logger(): Logger {
+    const loaded = loadConfig(this.env as object);
+    return createLogger(loaded.ok ? loaded.config.logLevel : 'info', { session_id: this.settings.sessionId });
+  }
+
+  /**
+   * A frame refused as invalid, too big or one too many: a security event. Invalid frames are bounded
+   * by the frame rate limit, so an attacker cannot make more of these lines than of frames it may send.
+   */
+  private frameRefused(attachment: Attachment, reason: string): void {
+    recordSecurityEvent(this.logger(), this.telemetry(), {
+      event: 'frame_refused',
+      reason,
+      details: { participant: attachment.participant },
+    });
+  }
+
   private async scheduleAlarm(): Promise<void> {
     const expiresAt = Date.parse(this.settings.expiresAt);
     const ended = this.ended !== undefined;
@@ -741,6 +780,15 @@ function claimedMessageId(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || !('id' in value)) return undefined;
   const id = MessageIdSchema.safeParse(value.id);
   return id.success ? id.data : undefined;
+}
+
+/** A close code's name in the metrics: the protocol's own names (schemas/realtime.ts), else the RFC 6455 ones. */
+function closeCodeName(code: number): string {
+  const named = CLOSE_CODE_TABLE.find((row) => row.code === code)?.name;
+  if (named !== undefined) return named;
+  if (code === 1005) return 'no_status';
+  if (code === 1006) return 'abnormal';
+  return 'other';
 }
 
 function closeAll(sockets: WebSocket[], code: number, reason: string): void {

@@ -6,6 +6,7 @@
  * of failing them fast, and costs 4–7× more CPU per call); what a Worker needs is this small.
  */
 import { setBounded } from './bounded-map.ts';
+import { recordEvent, type Telemetry } from './metrics.ts';
 
 export class TimeoutError extends Error {
   constructor(label: string, milliseconds: number) {
@@ -179,6 +180,25 @@ export interface GuardOptions {
   /** `Date.now()` past which no attempt may wait (the request's deadline); none when absent. */
   deadlineAt?: number;
   random?: () => number;
+  /** Where the call's retries, timeouts and breaker transitions are counted (lib/metrics.ts). */
+  telemetry?: Telemetry;
+  /** The dependency's name in those metrics, one per kind (`SessionRoom`, not one per room); the label when absent. */
+  dependency?: string;
+}
+
+/**
+ * Runs one step of a breaker (admit, succeeded, failed) and counts the transition it made, if any:
+ * the `breaker` metric, named by the state moved to. Open → half-open happens with time, unseen;
+ * what is counted is what changes callers' answers: opening, and closing again.
+ */
+export function stepBreaker(breaker: CircuitBreaker, telemetry: Telemetry | undefined, dependency: string, step: () => void): void {
+  const before = breaker.state();
+  try {
+    step();
+  } finally {
+    const after = breaker.state();
+    if (after !== before) recordEvent(telemetry, { kind: 'breaker', name: dependency, detail: after });
+  }
 }
 
 /**
@@ -190,27 +210,37 @@ export interface GuardOptions {
 export async function guardedCall<T>(call: () => Promise<T>, options: GuardOptions): Promise<T> {
   const started = Date.now();
   const endsAt = Math.min(started + options.budgetMs, options.deadlineAt ?? Number.POSITIVE_INFINITY);
+  const { breaker, telemetry } = options;
+  const dependency = options.dependency ?? options.label;
+  const step = (move: () => void) => stepBreaker(breaker, telemetry, dependency, move);
   for (let attempt = 1; ; attempt += 1) {
     const left = endsAt - Date.now();
     // Out of the request's time before asking: not the dependency's failure, so the breaker is not told.
     if (left <= 0) throw new TimeoutError(options.label, 0);
-    options.breaker.admit();
+    step(() => breaker.admit());
     const timeoutMs = Math.min(options.timeoutMs, left);
     try {
       const result = await withTimeout(call(), timeoutMs, options.label);
-      options.breaker.succeeded();
+      step(() => breaker.succeeded());
       return result;
     } catch (error) {
-      const transient = error instanceof TimeoutError || options.isTransient(error);
+      const timedOut = error instanceof TimeoutError;
+      if (timedOut) recordEvent(telemetry, { kind: 'timeout', name: dependency, durationMs: timeoutMs });
+      const transient = timedOut || options.isTransient(error);
       if (!transient && !options.isFailure?.(error)) {
-        options.breaker.succeeded();
+        step(() => breaker.succeeded());
         throw error;
       }
-      options.breaker.failed();
+      step(() => breaker.failed());
       if (!transient) throw error;
       const delay = backoffDelay(options.retry, attempt, options.random);
       if (attempt >= options.retry.attempts || Date.now() + delay >= endsAt) throw error;
+      recordEvent(telemetry, { kind: 'retry', name: dependency, detail: timedOut ? 'timeout' : errorName(error), value: attempt + 1 });
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }

@@ -10,7 +10,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
 import { credentialsFor } from '../db/api-key-cache.ts';
-import { stampLastUsed } from '../db/api-keys.ts';
+import { type KeyCredentials, stampLastUsed } from '../db/api-keys.ts';
 import { ApiError } from '../errors.ts';
 import { checkApiKeyFormat, containsApiKey, hashApiKey } from '../lib/api-key.ts';
 import { setBounded } from '../lib/bounded-map.ts';
@@ -30,18 +30,43 @@ const MAX_STAMPED_KEYS = 1_000;
 
 const MISSING_KEY = 'A valid API key is required: send `Authorization: Bearer <key>`.';
 
-function unauthorized(detail: string): ApiError {
-  return new ApiError('unauthorized', { detail, headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } });
+/**
+ * Why a credential was refused: only the security event says (the client gets one answer for all).
+ * `missing_key` is the one a caller without a key gets; the others presented something.
+ */
+type AuthFailure =
+  | 'missing_key'
+  | 'key_in_query'
+  | 'malformed_key'
+  | 'unknown_key'
+  | 'revoked_key'
+  | 'expired_key'
+  | 'demo_key_in_production';
+
+function unauthorized(detail: string, reason: AuthFailure, ipHash?: string): ApiError {
+  return new ApiError('unauthorized', {
+    detail,
+    headers: { 'WWW-Authenticate': WWW_AUTHENTICATE },
+    security: { reason, details: { ip_hash: ipHash } },
+  });
 }
 
 /** Refuses a credential that was presented, counting it as a guess from the client's IP. */
-async function refuseGuess(c: Context<AppEnv>, detail = MISSING_KEY): Promise<never> {
+async function refuseGuess(c: Context<AppEnv>, reason: AuthFailure, detail = MISSING_KEY): Promise<never> {
   const config = c.get('config');
   const ip = await hashIp(clientIp(c.req.raw), config.sessionJwtSecret);
   // Brute-force guard: throws 429 once this IP has failed too often. One token per lease: failures
   // are rare and spread over many IPs, so leasing more would only strand tokens.
   await enforceRateLimit(c, `auth-failures:${ip}`, 'auth-failures', config.authFailureLimit, 1);
-  throw unauthorized(detail);
+  throw unauthorized(detail, reason, ip);
+}
+
+function failureOf(credentials: KeyCredentials | undefined, now: string, production: boolean): AuthFailure | undefined {
+  if (!credentials) return 'unknown_key';
+  if (credentials.revokedAt !== null) return 'revoked_key';
+  if (credentials.expiresAt !== null && credentials.expiresAt <= now) return 'expired_key';
+  if (credentials.isDemo && production) return 'demo_key_in_production';
+  return undefined;
 }
 
 function stampInBackground(c: Context<AppEnv>, keyId: string, lastUsedAt: string | null): void {
@@ -69,27 +94,25 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
   return async function authenticate(c, next) {
     const url = new URL(c.req.url);
     if (containsApiKey(decodeURIComponent(url.search)) || /[?&](api[-_]?key|apikey)=/i.test(url.search)) {
-      await refuseGuess(c, 'API keys are not accepted in the query string: send `Authorization: Bearer <key>`.');
+      await refuseGuess(c, 'key_in_query', 'API keys are not accepted in the query string: send `Authorization: Bearer <key>`.');
     }
     const authorization = c.req.header('Authorization');
-    if (authorization === undefined) throw unauthorized(MISSING_KEY);
+    if (authorization === undefined) throw unauthorized(MISSING_KEY, 'missing_key');
     const secret = BEARER.exec(authorization)?.[1];
     // The checksum refuses typos and made-up keys without a database read.
-    if (secret === undefined || checkApiKeyFormat(secret) === undefined) return refuseGuess(c);
+    if (secret === undefined || checkApiKeyFormat(secret) === undefined) return refuseGuess(c, 'malformed_key');
     const config = c.get('config');
     // While D1 is down a cached key keeps working until its TTL; the failed refresh is only logged.
     const refreshLater = (refresh: Promise<unknown>) =>
       c.executionCtx.waitUntil(refresh.catch((error: unknown) => c.get('logger').warn('could not refresh a cached API key', { error })));
-    const credentials = await credentialsFor(config.db, await hashApiKey(secret), refreshLater);
-    const now = nowIso();
-    if (
-      !credentials ||
-      credentials.revokedAt !== null ||
-      (credentials.expiresAt !== null && credentials.expiresAt <= now) ||
-      (credentials.isDemo && config.production)
-    ) {
-      return refuseGuess(c);
-    }
+    const lookup = await credentialsFor(config.db, await hashApiKey(secret), refreshLater);
+    c.get('meter').cache = lookup.cache;
+    const credentials = lookup.credentials;
+    const failure = failureOf(credentials, nowIso(), config.production);
+    if (failure !== undefined || credentials === undefined) return refuseGuess(c, failure ?? 'unknown_key');
+    const telemetry = c.get('telemetry');
+    telemetry.orgId = credentials.orgId;
+    telemetry.keyId = credentials.keyId;
     c.set('auth', {
       orgId: credentials.orgId,
       keyId: credentials.keyId,
@@ -111,6 +134,7 @@ export function requireScope(scope: Scope): MiddlewareHandler<AppEnv> {
       throw new ApiError('insufficient_scope', {
         detail: `This API key lacks the \`${scope}\` scope.`,
         headers: { 'WWW-Authenticate': `${WWW_AUTHENTICATE}, error="insufficient_scope", scope="${scope}"` },
+        security: { reason: 'missing_scope', details: { scope } },
       });
     }
     await next();

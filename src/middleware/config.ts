@@ -21,7 +21,10 @@ export function requireValidConfig(): MiddlewareHandler<AppEnv> {
     }
     // Per request, so the binding's calls stop at this request's deadline; the breaker behind it is
     // per binding (so per isolate), shared by every request.
-    c.set('config', { ...loaded.config, db: guardD1(loaded.config.db, c.get('deadlineAt')) });
+    c.set('config', {
+      ...loaded.config,
+      db: guardD1(loaded.config.db, { deadlineAt: c.get('deadlineAt'), telemetry: c.get('telemetry'), meter: c.get('meter') }),
+    });
     await next();
   };
 }

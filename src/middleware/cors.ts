@@ -7,6 +7,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { cors as honoCors } from 'hono/cors';
 import type { AppEnv } from '../context.ts';
+import { recordSecurityEvent } from '../lib/security-events.ts';
 
 const ALLOWED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'If-None-Match', 'X-Request-Id', 'traceparent'];
@@ -57,6 +58,18 @@ export function cors(): MiddlewareHandler<AppEnv> {
       // Straight on the response: c.header() on a finished response copies the whole Response first.
       if (config.corsOrigins !== '*') c.res.headers.append('Vary', 'Origin');
       return;
+    }
+    // A browser on another origin, which will not be let read the answer. Its own origin (the /docs
+    // page trying a request) is same-origin, not a refusal; CORS does not govern a WebSocket, whose
+    // Origin the connect route checks and refuses itself (origin_refused).
+    const refused = config.corsOrigins !== '*' && !config.corsOrigins.includes(origin) && origin !== new URL(c.req.url).origin;
+    if (refused && c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
+      recordSecurityEvent(
+        c.get('logger'),
+        c.get('telemetry'),
+        { event: 'cors_refused', reason: isPreflight ? 'preflight_origin_not_allowed' : 'origin_not_allowed', details: { origin } },
+        { method: c.req.method },
+      );
     }
     let handler = handlers.get(config);
     if (!handler) {

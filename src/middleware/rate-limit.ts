@@ -299,6 +299,7 @@ function channelFor(c: Context<AppEnv>): LeaseChannel {
         // The RateLimiter never throws by design: any error is it failing to answer.
         isFailure: () => true,
         breaker,
+        telemetry: c.get('telemetry'),
       }),
     background: (subject, task) =>
       c.executionCtx.waitUntil(
@@ -360,6 +361,7 @@ export async function enforceRateLimit(
     throw new ApiError('rate_limited', {
       detail: `The ${name} limit of ${quota} requests per ${RATE_LIMIT_WINDOW_SECONDS} s is used up; retry after ${decision.resetSeconds} s.`,
       headers: { 'Retry-After': String(decision.resetSeconds) },
+      security: { reason: name, details: { quota } },
     });
   }
   return decision;

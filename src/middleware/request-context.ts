@@ -2,13 +2,15 @@
  * @module
  * Request context: W3C trace context, a timer, a logger bound to the request, and the one
  * structured log line each request produces. Runs right after hono/request-id, before anything
- * that can fail, so every response — errors included — carries `X-Request-Id` and `traceparent`.
+ * that can fail, so every response — errors included — carries `X-Request-Id` and `traceparent`,
+ * and every request — refused ones included — writes its metric (lib/metrics.ts).
  */
 import type { MiddlewareHandler } from 'hono';
-import { routePath } from 'hono/route';
 import type { AppEnv } from '../context.ts';
 import { loadConfig } from '../env.ts';
 import { createLogger } from '../lib/logger.ts';
+import { type RequestMeter, type Telemetry, writeMetric } from '../lib/metrics.ts';
+import { routeTemplate } from '../lib/route-template.ts';
 import { continueOrStartTrace, formatTraceparent } from '../lib/trace-context.ts';
 import { userAgentState } from '../lib/user-agent.ts';
 
@@ -35,6 +37,10 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
     c.set('traceId', trace.traceId);
     c.set('spanId', trace.spanId);
     c.set('logger', logger);
+    const telemetry: Telemetry = { dataset: loaded.ok ? loaded.config.metrics : undefined, requestId: c.get('requestId') };
+    const meter: RequestMeter = { d1Ms: 0, d1Queries: 0 };
+    c.set('telemetry', telemetry);
+    c.set('meter', meter);
     c.header('traceparent', formatTraceparent(trace));
 
     await next();
@@ -42,17 +48,33 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
     const status = c.res.status;
     const unexpectedError = c.get('unexpectedError');
     const url = new URL(c.req.url);
-    const route = routePath(c, -1);
+    const route = routeTemplate(c);
     const userAgent = c.req.header('user-agent');
     const agentState = userAgentState(userAgent);
+    const durationMs = Math.round((performance.now() - startedAt) * 100) / 100;
+    writeMetric(telemetry.dataset, {
+      kind: 'request',
+      // An unknown path is counted as one route: the path itself is the caller's to fill.
+      name: route ?? 'unmatched',
+      detail: c.req.method,
+      orgId: telemetry.orgId,
+      keyId: telemetry.keyId,
+      requestId: telemetry.requestId,
+      cache: meter.cache,
+      userAgentState: agentState === 'present' ? undefined : agentState,
+      errorCode: c.get('errorCode'),
+      value: status,
+      durationMs,
+      d1Ms: Math.round(meter.d1Ms * 100) / 100,
+      d1Queries: meter.d1Queries,
+    });
     logger[status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info']('request', {
       method: c.req.method,
-      // The matched route template (`/v1/devices/:id`), not the path, so lines group by route.
-      route: route === '/*' || route === '*' ? null : route,
+      route,
       path: url.pathname,
       query: url.search || undefined,
       status,
-      duration_ms: Math.round((performance.now() - startedAt) * 100) / 100,
+      duration_ms: durationMs,
       // Cut, so a refused, oversized one does not bloat the line; JSON escapes its control characters.
       user_agent: userAgent?.slice(0, LOGGED_USER_AGENT_LENGTH),
       // Only when it is not a usable one: missing, empty or malformed (refused) User-Agents are counted by it.

@@ -45,9 +45,11 @@ function sizeLimiter(maxSize: number): MiddlewareHandler {
 export function urlLimits(): MiddlewareHandler<AppEnv> {
   return async function urlLimits(c, next) {
     rejectNulInUrl(c.req.url);
-    if (userAgentState(c.req.header('User-Agent')) === 'malformed') {
+    const userAgent = c.req.header('User-Agent');
+    if (userAgentState(userAgent) === 'malformed') {
       throw new ApiError('invalid_user_agent', {
         detail: `The User-Agent header must be at most ${MAX_USER_AGENT_BYTES} bytes, without control characters.`,
+        security: { reason: (userAgent?.length ?? 0) > MAX_USER_AGENT_BYTES ? 'too_long' : 'control_character' },
       });
     }
     await next();

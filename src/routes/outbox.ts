@@ -60,7 +60,7 @@ export function dispatchAfterCommit(c: Context<AppEnv>): void {
   if (!loaded.ok) return;
   const logger: Logger = c.get('logger');
   const orgId = c.get('auth').orgId;
-  const config = { ...loaded.config, db: guardD1(loaded.config.db) };
+  const config = { ...loaded.config, db: guardD1(loaded.config.db, { telemetry: c.get('telemetry') }) };
   c.executionCtx.waitUntil(
     dispatchEvents(config, { orgId }).then(
       () => undefined,

@@ -30,13 +30,19 @@ describe('API-key cache', () => {
     const hash = await hashApiKey(tenant.key.secret);
     const work = backgroundWork();
     const start = Date.now();
-    expect((await credentialsFor(env.DB, hash, work.later, start))?.revokedAt).toBeNull();
+    const first = await credentialsFor(env.DB, hash, work.later, start);
+    expect(first.credentials?.revokedAt).toBeNull();
+    expect(first.cache).toBe('miss');
     await revokeElsewhere(tenant.key.id);
     // Inside the bound, before the refresh age, this isolate still answers from what it read.
-    expect((await credentialsFor(env.DB, hash, work.later, start + KEY_CACHE_REFRESH_MS - 1))?.revokedAt).toBeNull();
+    const cached = await credentialsFor(env.DB, hash, work.later, start + KEY_CACHE_REFRESH_MS - 1);
+    expect(cached.credentials?.revokedAt).toBeNull();
+    expect(cached.cache).toBe('hit');
     expect(work.started).toHaveLength(0);
     // At the bound, the entry is not used: the read happens before the answer.
-    expect((await credentialsFor(env.DB, hash, work.later, start + KEY_CACHE_TTL_MS))?.revokedAt).not.toBeNull();
+    const reread = await credentialsFor(env.DB, hash, work.later, start + KEY_CACHE_TTL_MS);
+    expect(reread.credentials?.revokedAt).not.toBeNull();
+    expect(reread.cache).toBe('miss');
   });
 
   it('refreshes a busy key in the background before the bound, one refresh at a time', async () => {
@@ -47,12 +53,12 @@ describe('API-key cache', () => {
     await credentialsFor(env.DB, hash, work.later, start);
     await revokeElsewhere(tenant.key.id);
     const refreshAge = start + KEY_CACHE_REFRESH_MS;
-    expect((await credentialsFor(env.DB, hash, work.later, refreshAge))?.revokedAt).toBeNull();
-    expect((await credentialsFor(env.DB, hash, work.later, refreshAge + 1))?.revokedAt).toBeNull();
+    expect((await credentialsFor(env.DB, hash, work.later, refreshAge)).credentials?.revokedAt).toBeNull();
+    expect((await credentialsFor(env.DB, hash, work.later, refreshAge + 1)).credentials?.revokedAt).toBeNull();
     expect(work.started).toHaveLength(1);
     await work.settled();
     // The refreshed entry is used from then on: the revocation is seen before the 30 s bound.
-    expect((await credentialsFor(env.DB, hash, work.later, refreshAge + 2))?.revokedAt).not.toBeNull();
+    expect((await credentialsFor(env.DB, hash, work.later, refreshAge + 2)).credentials?.revokedAt).not.toBeNull();
   });
 
   it('does not keep a read that was in flight when the key was forgotten', async () => {
@@ -65,8 +71,8 @@ describe('API-key cache', () => {
     // the read must not store what it saw before.
     forgetKey(tenant.key.id);
     await revokeElsewhere(tenant.key.id);
-    expect((await inFlight)?.revokedAt).toBeNull();
-    expect((await credentialsFor(env.DB, hash, work.later, now + 1))?.revokedAt).not.toBeNull();
+    expect((await inFlight).credentials?.revokedAt).toBeNull();
+    expect((await credentialsFor(env.DB, hash, work.later, now + 1)).credentials?.revokedAt).not.toBeNull();
   });
 
   it('caches only keys that exist', async () => {
@@ -75,9 +81,9 @@ describe('API-key cache', () => {
     await env.DB.prepare('DELETE FROM api_keys WHERE id = ?1').bind(tenant.key.id).run();
     const work = backgroundWork();
     const now = Date.now();
-    expect(await credentialsFor(env.DB, hash, work.later, now)).toBeUndefined();
+    expect(await credentialsFor(env.DB, hash, work.later, now)).toEqual({ credentials: undefined, cache: 'miss' });
     const again = await createTenant();
     const otherHash = await hashApiKey(again.key.secret);
-    expect((await credentialsFor(env.DB, otherHash, work.later, now))?.keyId).toBe(again.key.id);
+    expect((await credentialsFor(env.DB, otherHash, work.later, now)).credentials?.keyId).toBe(again.key.id);
   });
 });

@@ -55,9 +55,14 @@ describe('User-Agent handling', () => {
   async function requestWith(userAgent: string | undefined) {
     const lines = captureLogs();
     const response = await callWorker('/health', userAgent === undefined ? {} : { headers: { 'User-Agent': userAgent } });
-    const line = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
+    const parsed = lines.map((text) => JSON.parse(text) as Record<string, unknown>);
     vi.restoreAllMocks();
-    return { response, line };
+    // The request's line; a refused one also has its security_event line (test/observability/).
+    return {
+      response,
+      line: parsed.find((entry) => entry.msg === 'request') ?? {},
+      others: parsed.filter((entry) => entry.msg !== 'request'),
+    };
   }
 
   it('serves and logs a missing or empty one as such (machine clients send none), and a usable one without a state', async () => {
@@ -80,10 +85,13 @@ describe('User-Agent handling', () => {
     ['DEL', 'probe\u007f/1.0'],
     [`over ${MAX_USER_AGENT_BYTES} bytes`, 'a'.repeat(MAX_USER_AGENT_BYTES + 1)],
   ])('refuses one with %s (400 invalid_user_agent), logged as malformed and cut', async (_label, userAgent) => {
-    const { response, line } = await requestWith(userAgent);
+    const { response, line, others } = await requestWith(userAgent);
     await expectProblem(response, 400, 'invalid_user_agent');
     expect(line).toMatchObject({ status: 400, user_agent_state: 'malformed' });
     expect(String(line.user_agent).length).toBeLessThanOrEqual(256);
+    expect(others).toEqual([expect.objectContaining({ msg: 'security_event', event: 'user_agent_refused' })]);
+    // The security event does not repeat the User-Agent: the request line has it, cut.
+    expect(JSON.stringify(others)).not.toContain(userAgent.slice(0, 20));
   });
 });
 

@@ -18,6 +18,8 @@ export function requireScopesWithinCaller(auth: AuthContext, scopes: readonly Sc
   if (beyondCaller.length > 0) {
     throw new ApiError('insufficient_scope', {
       detail: `A key cannot ${action} a key with scopes it does not hold: ${beyondCaller.join(', ')}.`,
+      // An escalation attempt: a key asking for a key stronger than itself.
+      security: { reason: 'scope_beyond_caller', details: { scopes: beyondCaller.join(' ') } },
     });
   }
 }
@@ -28,6 +30,7 @@ export function requireExpiryWithinCaller(auth: AuthContext, expiresAt: string |
   if (expiresAt === null || expiresAt > auth.expiresAt) {
     throw new ApiError('key_outlives_caller', {
       detail: `This API key's expiry is ${auth.expiresAt}; a key it creates must expire by then (set expires_in_seconds).`,
+      security: { reason: 'expiry_beyond_caller' },
     });
   }
 }

@@ -19,6 +19,7 @@ export function requireEventTypeReadable(c: Context<AppEnv>, type: EmittedEventT
   if (!c.get('auth').scopes.includes(scope)) {
     throw new ApiError('insufficient_scope', {
       detail: `Reading \`${type}\` events takes the \`${scope}\` scope, which this API key lacks.`,
+      security: { reason: 'event_type_scope', details: { scope, event_type: type } },
     });
   }
 }

@@ -139,17 +139,20 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
   const token = offered.find((protocol) => protocol !== SUBPROTOCOL && JWT_SHAPE.test(protocol)) ?? queryToken;
   const config = c.get('config');
 
-  if (token === undefined) throw invalidTokenError();
+  if (token === undefined) throw invalidTokenError('missing');
   let claims: Awaited<ReturnType<typeof verifyConnectToken>>;
   try {
     claims = await verifyConnectToken(config.sessionJwtSecret, token, id);
   } catch (error) {
-    if (error instanceof TokenRejected) throw invalidTokenError();
+    if (error instanceof TokenRejected) throw invalidTokenError(error.reason);
     throw error;
   }
   const origin = c.req.header('Origin');
   if (origin !== undefined && !originAllowed(config.corsOrigins, origin)) {
-    throw new ApiError('origin_not_allowed', { detail: `Origin ${origin} may not open session sockets.` });
+    throw new ApiError('origin_not_allowed', {
+      detail: `Origin ${origin} may not open session sockets.`,
+      security: { reason: 'origin_not_on_allowlist', details: { origin } },
+    });
   }
   // The token says who was allowed in when it was minted; what it names may have changed since (a
   // device disabled or deleted, the minting key revoked or expired), so the participant and the key
@@ -159,7 +162,7 @@ export const connectSession: AppRouteHandler<typeof connectSessionRoute> = async
   const device = isDeviceParticipant(claims.sub);
   const [stored, standing, keyInForce] = await readForConnect(config.db, claims.org, id, claims.sub, device, claims.keyId, now);
   // A revoked or expired key's token gets the answer of any bad token.
-  if (!stored || !keyInForce) throw invalidTokenError();
+  if (!stored || !keyInForce) throw invalidTokenError(stored ? 'key_not_in_force' : 'session_not_found');
   const session = sessions.effectiveSession(stored, now);
   if (session.status === 'ended') throw refusalError('session_ended', id);
   requireParticipantAllowed(session, claims.sub, standing);

@@ -12,6 +12,7 @@ import type { JoinRefusal, RoomSettings } from '../../durable-objects/session-ro
 import { ApiError, dependencyProblem } from '../../errors.ts';
 import { nowIso } from '../../lib/clock.ts';
 import { breakerFor, breakerStates, guardedCall, isRetryableObjectError } from '../../lib/resilience.ts';
+import type { TokenRejection } from '../../lib/session-token.ts';
 
 function roomsOf(c: Context<AppEnv>): DurableObjectNamespace<SessionRoom> {
   // env.ts checks the binding's shape only; its class is fixed by wrangler.toml.
@@ -72,6 +73,9 @@ export async function callRoom<T>(
       isFailure: () => true,
       breaker: breakerFor(roomsOf(c), label, ROOM_BREAKER),
       deadlineAt: c.get('deadlineAt'),
+      telemetry: c.get('telemetry'),
+      // One breaker per room, counted as one dependency: which room is in the request's metric.
+      dependency: 'SessionRoom',
     });
   } catch (error) {
     throw dependencyProblem(`The session's room`, error, options.effect);
@@ -87,17 +91,21 @@ export function roomsReadiness(c: Context<AppEnv>, probeName: string): { openCir
   return { openCircuits: breakerStates(namespace).open, ping: () => namespace.get(namespace.idFromName(probeName)).ping() };
 }
 
+/** Why a connect token was refused, for the security event: the client is told none of it. */
+export type TokenRefusal = TokenRejection | 'missing' | 'session_not_found' | 'key_not_in_force' | 'token_revoked';
+
 /** The one answer to every connect token that cannot open a socket, whatever is wrong with it. */
-export function invalidTokenError(): ApiError {
+export function invalidTokenError(reason: TokenRefusal): ApiError {
   return new ApiError('invalid_token', {
     detail: 'The connect token is missing, invalid, expired or for another session; mint a new one.',
     headers: { 'WWW-Authenticate': 'Bearer realm="switchyard", error="invalid_token"' },
+    security: { reason },
   });
 }
 
 export function refusalError(refusal: JoinRefusal | null, sessionId: string): ApiError {
   // The key that minted the token was revoked after connect read it: the answer of any bad token.
-  if (refusal === 'token_revoked') return invalidTokenError();
+  if (refusal === 'token_revoked') return invalidTokenError('token_revoked');
   if (refusal === 'participant_not_allowed')
     return new ApiError('participant_not_allowed', { detail: `The participant was removed from session ${sessionId}.` });
   if (refusal === 'session_full')

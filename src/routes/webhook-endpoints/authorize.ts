@@ -21,6 +21,7 @@ export function requireEventTypesWithinCaller(c: Context<AppEnv>, eventTypes: re
   if (missing.length > 0) {
     throw new ApiError('insufficient_scope', {
       detail: `A key cannot ${action} an endpoint receiving events it may not read itself: it lacks ${missing.map((scope) => `\`${scope}\``).join(', ')}.${eventTypes === null ? ' An endpoint without event_types receives every type.' : ''}`,
+      security: { reason: 'event_types_beyond_caller', details: { scopes: missing.join(' ') } },
     });
   }
 }

@@ -41,6 +41,8 @@ export function receiverUrl(url: string, environment: Config['environment']): st
   throw new ApiError('validation_failed', {
     detail: `body/url: ${verdict.reason}`,
     errors: [{ location: 'body', pointer: '/url', detail: verdict.reason, code: 'url_not_allowed' }],
+    // A URL aimed at the deployment's own network is how a webhook becomes a server-side request forgery.
+    security: { event: 'ssrf_refused', reason: 'url_not_allowed', details: { rule: verdict.reason } },
   });
 }
 
