@@ -160,6 +160,9 @@ function targetSpecs(builds: Builds, seed: Seed, dir: string): Record<TargetName
     // As wrangler.toml has it: each write's dispatch runs after its response, so its cost is measured.
     queueProducers: { WEBHOOK_QUEUE: 'switchyard-webhooks-bench' },
     queueConsumers: { 'switchyard-webhooks-bench': { maxBatchSize: 10, maxBatchTimeout: 1 } },
+    // As wrangler.toml has it: every request writes its metric, so that cost is measured too (the
+    // local dataset takes each point and keeps none; Cloudflare's ingestion happens off the Worker).
+    analyticsEngineDatasets: { METRICS: { dataset: 'switchyard_metrics_bench' } },
     // What ships: production settings, random secrets per run.
     bindings: {
       ENVIRONMENT: 'production',
