@@ -109,10 +109,11 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     c.get('meter').cache = lookup.cache;
     const credentials = lookup.credentials;
     const failure = failureOf(credentials, nowIso(), config.production);
-    if (failure !== undefined || credentials === undefined) return refuseGuess(c, failure ?? 'unknown_key');
     const telemetry = c.get('telemetry');
-    telemetry.orgId = credentials.orgId;
-    telemetry.keyId = credentials.keyId;
+    // A revoked or expired key is still someone's: its organisation sees the attempts in its metrics.
+    telemetry.orgId = credentials?.orgId;
+    telemetry.keyId = credentials?.keyId;
+    if (failure !== undefined || credentials === undefined) return refuseGuess(c, failure ?? 'unknown_key');
     c.set('auth', {
       orgId: credentials.orgId,
       keyId: credentials.keyId,

@@ -53,13 +53,14 @@ function expectNoSecrets(lines: string[], secrets: string[]): void {
 
 describe('security_event lines', () => {
   it.each([
-    ['an unknown key', async () => (await generateApiKey('test')).secret, 'unknown_key'],
-    ['a revoked key', async (tenant: Tenant) => (await tenant.addKey({ revoked: true })).secret, 'revoked_key'],
-    ['an expired key', async (tenant: Tenant) => (await tenant.addKey({ expiresInMs: -1_000 })).secret, 'expired_key'],
-    ['a malformed key', async () => 'sy_test_not-a-key', 'malformed_key'],
-  ])('name %s as auth_failed with its reason, which the 401 does not tell', async (_, secretOf, reason) => {
+    ['an unknown key', async () => ({ secret: (await generateApiKey('test')).secret, id: null }), 'unknown_key', false],
+    ['a revoked key', (tenant: Tenant) => tenant.addKey({ revoked: true }), 'revoked_key', true],
+    ['an expired key', (tenant: Tenant) => tenant.addKey({ expiresInMs: -1_000 }), 'expired_key', true],
+    ['a malformed key', async () => ({ secret: 'sy_test_not-a-key', id: null }), 'malformed_key', false],
+  ])('name %s as auth_failed with its reason, which the 401 does not tell', async (_, keyOf, reason, known) => {
     const tenant = await createTenant();
-    const secret = await secretOf(tenant);
+    const key = await keyOf(tenant);
+    const secret = key.secret;
     const logs = captureLogs();
     const response = await callWorker('/v1/devices', withKey(secret));
     expect(response.status).toBe(401);
@@ -74,8 +75,9 @@ describe('security_event lines', () => {
       route: '/v1/devices',
       method: 'GET',
       status: 401,
-      org_id: null,
-      key_id: null,
+      // A key that exists (revoked, expired) names its organisation and id; a made-up one nothing.
+      org_id: known ? tenant.orgId : null,
+      key_id: known ? key.id : null,
     });
     expect(line?.trace_id).toMatch(/^[0-9a-f]{32}$/);
     // The guard's keyed hash of the address, never the address.
