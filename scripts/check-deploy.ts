@@ -35,6 +35,11 @@ const checks: Check[] = [
     detail: `exit ${good.code}`,
   },
   {
+    name: 'it ships with its metrics dataset and sampled traces',
+    ok: good.output.includes('deploy: metrics to dataset switchyard_metrics; traces sampled at 0.05'),
+    detail: `exit ${good.code}`,
+  },
+  {
     name: 'the shipped placeholder origins are refused before anything is built',
     ok:
       placeholder.code === 1 &&

@@ -64,6 +64,15 @@ function readEnvironment(environment: DeployEnvironment) {
       consumer.dead_letter_queue === undefined ? [consumer.queue] : [consumer.queue, consumer.dead_letter_queue],
     ),
   ]);
+  // What an operator charts and alerts on ships with the code (docs/observability.md): never a deploy without it.
+  const metrics = config.analytics_engine_datasets.find((binding: { binding: string }) => binding.binding === 'METRICS');
+  if (metrics?.dataset === undefined) throw new DeployRefused(`[env.${environment}] declares no Analytics Engine dataset bound as METRICS`);
+  const traces = config.observability?.traces;
+  const sampling = traces?.head_sampling_rate ?? 1;
+  if (traces?.enabled !== true || !(sampling > 0 && sampling <= 1)) {
+    throw new DeployRefused(`[env.${environment}.observability.traces] must be enabled with a head_sampling_rate in (0, 1]`);
+  }
+  step(`metrics to dataset ${metrics.dataset}; traces sampled at ${sampling}`);
   return {
     workerName: config.name,
     vars: config.vars as Record<string, unknown>,
