@@ -119,6 +119,9 @@ export async function purgeExpiredEvents(db: D1Database, keptSince: string): Pro
  * change), or of every organisation written before `writtenBefore` (the sweep, for what a Worker
  * that stopped after its commit left behind).
  */
+/** An organisation's undispatched events, oldest first: read after each of its changes (an index of its own, migration 0013). */
+export const UNDISPATCHED_OF_ORGANIZATION = 'SELECT * FROM events WHERE dispatched_at IS NULL AND org_id = ?1 ORDER BY created_at LIMIT ?2';
+
 export async function undispatchedEvents(
   db: D1Database,
   scope: { orgId: string } | { writtenBefore: string },
@@ -126,10 +129,7 @@ export async function undispatchedEvents(
 ): Promise<EventRecord[]> {
   const { results } =
     'orgId' in scope
-      ? await db
-          .prepare('SELECT * FROM events WHERE dispatched_at IS NULL AND org_id = ?1 ORDER BY created_at LIMIT ?2')
-          .bind(scope.orgId, limit)
-          .all<EventRow>()
+      ? await db.prepare(UNDISPATCHED_OF_ORGANIZATION).bind(scope.orgId, limit).all<EventRow>()
       : await db
           .prepare('SELECT * FROM events WHERE dispatched_at IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2')
           .bind(scope.writtenBefore, limit)

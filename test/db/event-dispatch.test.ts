@@ -5,6 +5,7 @@
  */
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { UNDISPATCHED_OF_ORGANIZATION } from '../../src/db/events.ts';
 import { type FaultyD1, faultyD1, touching } from '../helpers/faults.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { createReceivingEndpoint, deliveriesOf, dispatched } from '../helpers/webhooks.ts';
@@ -68,5 +69,14 @@ describe('dispatch after a change', () => {
     expect(recorder.calls.filter(endpointReads)).toHaveLength(1);
     expect(recorder.calls.filter(stamps)).toHaveLength(1);
     expect(await deliveriesOf(tenant)).toHaveLength(before + 1);
+  });
+});
+
+describe("the read of an organisation's undispatched events", () => {
+  it('uses the index of undispatched events by organisation, not all the events the organisation keeps', async () => {
+    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${UNDISPATCHED_OF_ORGANIZATION}`)
+      .bind('org_x', 50)
+      .all<{ detail: string }>();
+    expect(results.map((row) => row.detail)).toEqual([expect.stringContaining('USING INDEX events_undispatched_by_org (org_id=?)')]);
   });
 });
