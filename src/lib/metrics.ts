@@ -75,7 +75,7 @@ function blob(value: string | undefined): string {
 }
 
 /** The data point of `point`, in the column order of {@link METRIC_COLUMNS}. */
-export function toDataPoint(point: MetricPoint): AnalyticsEngineDataPoint {
+function toDataPoint(point: MetricPoint): AnalyticsEngineDataPoint {
   return {
     indexes: [(point.orgId ?? NO_ORGANIZATION).slice(0, MAX_INDEX_BYTES)],
     blobs: [
@@ -97,7 +97,7 @@ export function toDataPoint(point: MetricPoint): AnalyticsEngineDataPoint {
  * Writes one point, never throwing: a dataset that is missing (an environment without the binding)
  * or refuses the point loses the point, not the request.
  */
-export function writeMetric(dataset: AnalyticsEngineDataset | undefined, point: MetricPoint): void {
+function writeMetric(dataset: AnalyticsEngineDataset | undefined, point: MetricPoint): void {
   if (dataset === undefined) return;
   try {
     dataset.writeDataPoint(toDataPoint(point));
@@ -122,10 +122,7 @@ export interface Telemetry {
 }
 
 /** Writes an event of `telemetry`'s unit of work: its request, organisation and key are filled in. */
-export function recordEvent(
-  telemetry: Telemetry | undefined,
-  point: Omit<MetricPoint, 'requestId' | 'orgId' | 'keyId'> & { orgId?: string },
-): void {
+export function recordEvent(telemetry: Telemetry | undefined, point: Omit<MetricPoint, 'requestId' | 'orgId' | 'keyId'>): void {
   if (telemetry === undefined) return;
   writeMetric(telemetry.dataset, {
     requestId: telemetry.requestId,

@@ -28,7 +28,7 @@ export type SecurityDetails = Record<string, string | number | boolean | undefin
 
 export interface SecurityEvent {
   event: SecurityEventType;
-  /** Why, as a short stable code (`revoked_key`, `expired`, `scope:devices:write`): what an alert groups by. */
+  /** Why, as a short stable code (`revoked_key`, `missing_scope`, a rate-limit policy): what an alert groups by. */
   reason: string;
   details?: SecurityDetails;
 }

@@ -9,7 +9,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
 import { loadConfig } from '../env.ts';
 import { createLogger } from '../lib/logger.ts';
-import { type RequestMeter, type Telemetry, writeMetric } from '../lib/metrics.ts';
+import { type RequestMeter, recordEvent, type Telemetry } from '../lib/metrics.ts';
 import { routeTemplate } from '../lib/route-template.ts';
 import { continueOrStartTrace, formatTraceparent } from '../lib/trace-context.ts';
 import { userAgentState } from '../lib/user-agent.ts';
@@ -52,14 +52,11 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
     const userAgent = c.req.header('user-agent');
     const agentState = userAgentState(userAgent);
     const durationMs = Math.round((performance.now() - startedAt) * 100) / 100;
-    writeMetric(telemetry.dataset, {
+    recordEvent(telemetry, {
       kind: 'request',
       // An unknown path is counted as one route: the path itself is the caller's to fill.
       name: route ?? 'unmatched',
       detail: c.req.method,
-      orgId: telemetry.orgId,
-      keyId: telemetry.keyId,
-      requestId: telemetry.requestId,
       cache: meter.cache,
       userAgentState: agentState === 'present' ? undefined : agentState,
       errorCode: c.get('errorCode'),
