@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
@@ -5,6 +6,8 @@ const migrations = await readD1Migrations('migrations');
 
 // biome-ignore lint/style/noDefaultExport: vitest loads its config from the default export.
 export default defineConfig({
+  // The Worker's bundle resolves `zod` to src/bundle/zod.ts (wrangler.toml's [alias]): so do the tests.
+  resolve: { alias: [{ find: /^zod$/, replacement: fileURLToPath(new URL('./src/bundle/zod.ts', import.meta.url)) }] },
   plugins: [
     cloudflareTest({
       wrangler: { configPath: './wrangler.toml' },
