@@ -53,8 +53,8 @@ export interface AppVariables {
   idempotency?: PendingIdempotency;
   /** An unexpected error, kept for the request's log line. */
   unexpectedError?: unknown;
-  /** Set when the change being committed writes an event, so that its dispatch follows the commit (routes/outbox.ts). */
-  eventWritten?: boolean;
+  /** The INSERT of the event the change being committed writes, so that its dispatch follows the commit (routes/outbox.ts). */
+  eventInsert?: D1PreparedStatement;
 }
 
 export interface AppEnv {

@@ -40,10 +40,16 @@ const INSERT_COLUMNS = 'INSERT INTO events (id, org_id, type, data, created_at, 
 const DISPATCHED_UNLESS_ENDPOINTS =
   'CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints WHERE org_id = ?2 AND enabled = 1) THEN NULL ELSE ?5 END';
 
+/** Column of the row {@link insertEvent} returns: 1 when the event was written undispatched. */
+export const AWAITS_DISPATCH = 'awaits_dispatch';
+const RETURNING_AWAITS_DISPATCH = `RETURNING dispatched_at IS NULL AS ${AWAITS_DISPATCH}`;
+
 /**
  * The INSERT of one event, for its change's batch. With `onlyIfChanged`, the row is written only
  * when the statement just before it changed a row (SQLite's `changes()`), so a no-op has no event.
- * `data` must be serialised already (its size is checked before: see routes/events.ts).
+ * `data` must be serialised already (its size is checked before: see routes/events.ts). It returns
+ * one row, {@link AWAITS_DISPATCH}, when it wrote the event: the change then knows, from its own
+ * batch, whether there is anything to dispatch (routes/outbox.ts), and no read after it has to ask.
  */
 export function insertEvent(
   db: D1Database,
@@ -51,8 +57,8 @@ export function insertEvent(
   options: { onlyIfChanged?: boolean } = {},
 ): D1PreparedStatement {
   const sql = options.onlyIfChanged
-    ? `${INSERT_COLUMNS} SELECT ?1, ?2, ?3, ?4, ?5, ${DISPATCHED_UNLESS_ENDPOINTS} WHERE changes() > 0`
-    : `${INSERT_COLUMNS} VALUES (?1, ?2, ?3, ?4, ?5, ${DISPATCHED_UNLESS_ENDPOINTS})`;
+    ? `${INSERT_COLUMNS} SELECT ?1, ?2, ?3, ?4, ?5, ${DISPATCHED_UNLESS_ENDPOINTS} WHERE changes() > 0 ${RETURNING_AWAITS_DISPATCH}`
+    : `${INSERT_COLUMNS} VALUES (?1, ?2, ?3, ?4, ?5, ${DISPATCHED_UNLESS_ENDPOINTS}) ${RETURNING_AWAITS_DISPATCH}`;
   return db.prepare(sql).bind(event.id, event.orgId, event.type, event.data, event.createdAt);
 }
 

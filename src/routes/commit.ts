@@ -73,11 +73,11 @@ export async function commit(
     throw new SavedResultAnswers();
   }
   if (conditional && (results[0]?.meta.changes ?? 0) === 0) {
-    c.set('eventWritten', false);
+    c.set('eventInsert', undefined);
     return undefined;
   }
   await change.afterCommit?.();
-  dispatchAfterCommit(c);
+  dispatchAfterCommit(c, { statements: change.statements, results });
   for (const [name, value] of Object.entries(answer.headers ?? {})) c.header(name, value);
   return 'json' in answer ? c.json(answer.json as JSONValue, answer.status) : c.body(null, answer.status);
 }

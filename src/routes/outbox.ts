@@ -5,7 +5,8 @@
  * nothing, emits nothing. Every handler's event goes through {@link changeEvent}.
  *
  * Once the batch has committed, {@link dispatchAfterCommit} dispatches the organisation's new events
- * in the background: a delivery row for every enabled endpoint subscribed to the type, written with
+ * in the background, when the event's INSERT says it awaits dispatch (an organisation without an
+ * enabled endpoint has its events written dispatched: db/events.ts): a delivery row for every enabled endpoint subscribed to the type, written with
  * the event's `dispatched_at`, then a queue message per delivery. A Worker that stops between commit
  * and dispatch, or between dispatch and enqueue, leaves undispatched events and unsent deliveries:
  * the minutely sweep (delivery/sweep.ts) finds both.
@@ -44,18 +45,35 @@ export function changeEvent<Type extends EmittedEventType>(
     });
   }
   const event = { id: options.eventId ?? newId('event'), orgId: c.get('auth').orgId, type, data: text, createdAt: at };
-  c.set('eventWritten', true);
-  return events.insertEvent(c.get('config').db, event, options);
+  const statement = events.insertEvent(c.get('config').db, event, options);
+  c.set('eventInsert', statement);
+  return statement;
+}
+
+/** What the committed batch said of its event: written undispatched, written dispatched, or not written. */
+function eventAwaitsDispatch(eventInsert: D1PreparedStatement, committed: CommittedBatch): boolean {
+  const index = committed.statements.indexOf(eventInsert);
+  const row = committed.results[index]?.results[0] as Record<string, unknown> | undefined;
+  return row?.[events.AWAITS_DISPATCH] === 1;
+}
+
+/** A change's statements and their results, in order. */
+export interface CommittedBatch {
+  statements: readonly D1PreparedStatement[];
+  results: readonly D1Result[];
 }
 
 /**
- * After a committed change that wrote an event: dispatches the organisation's events in the
- * background (the response does not wait), on a database handle without the request's deadline.
- * A failure is logged; the sweep dispatches what it left.
+ * After a committed change that wrote an event awaiting dispatch: dispatches the organisation's
+ * events in the background (the response does not wait), on a database handle without the
+ * request's deadline. Without the batch's results (its reply was lost after it committed), any
+ * event the change wrote is dispatched. A failure is logged; the sweep dispatches what it left.
  */
-export function dispatchAfterCommit(c: Context<AppEnv>): void {
-  if (!c.get('eventWritten')) return;
-  c.set('eventWritten', false);
+export function dispatchAfterCommit(c: Context<AppEnv>, committed?: CommittedBatch): void {
+  const eventInsert = c.get('eventInsert');
+  if (eventInsert === undefined) return;
+  c.set('eventInsert', undefined);
+  if (committed !== undefined && !eventAwaitsDispatch(eventInsert, committed)) return;
   const loaded = loadConfig(c.env);
   if (!loaded.ok) return;
   const logger: Logger = c.get('logger');

@@ -1,7 +1,8 @@
 /**
  * An organisation with no enabled webhook endpoint when its change commits has nothing to
- * dispatch: the event is written dispatched, and the dispatch after the change reads no endpoint
- * and writes nothing. With one enabled, the event waits for its dispatch, which makes the delivery.
+ * dispatch: the event is written dispatched, its INSERT says so in the change's own batch, and no
+ * dispatch follows (no read, no write). With one enabled, the event waits for its dispatch, which
+ * makes the delivery.
  */
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { callWorker } from '../helpers/worker.ts';
 const NEVER = () => false;
 const endpointReads = touching('FROM webhook_endpoints WHERE org_id = ?1 AND enabled = 1');
 const stamps = touching('UPDATE events SET dispatched_at');
+const undispatchedReads = touching(UNDISPATCHED_OF_ORGANIZATION);
 
 async function createDevice(tenant: Tenant, recorder: FaultyD1): Promise<void> {
   const response = await callWorker(
@@ -37,12 +39,13 @@ async function eventRows(tenant: Tenant) {
 }
 
 describe('dispatch after a change', () => {
-  it('costs no endpoint read and no write when the organisation has no enabled endpoint', async () => {
+  it('costs no D1 call after the change when the organisation has no enabled endpoint', async () => {
     const tenant = await createTenant();
     const recorder = faultyD1({ kind: 'fail', message: 'unused' }, NEVER, 0);
     await createDevice(tenant, recorder);
     const [event] = await eventRows(tenant);
     expect(event?.dispatched_at).toBe(event?.created_at);
+    expect(recorder.calls.filter(undispatchedReads)).toHaveLength(0);
     expect(recorder.calls.filter(endpointReads)).toHaveLength(0);
     expect(recorder.calls.filter(stamps)).toHaveLength(0);
   });
@@ -54,6 +57,7 @@ describe('dispatch after a change', () => {
     await dispatched(tenant);
     const recorder = faultyD1({ kind: 'fail', message: 'unused' }, NEVER, 0);
     await createDevice(tenant, recorder);
+    expect(recorder.calls.filter(undispatchedReads)).toHaveLength(0);
     expect(recorder.calls.filter(endpointReads)).toHaveLength(0);
     expect((await eventRows(tenant)).every((row) => row.dispatched_at !== null)).toBe(true);
   });
@@ -66,6 +70,7 @@ describe('dispatch after a change', () => {
     const recorder = faultyD1({ kind: 'fail', message: 'unused' }, NEVER, 0);
     await createDevice(tenant, recorder);
     await dispatched(tenant);
+    expect(recorder.calls.filter(undispatchedReads)).toHaveLength(1);
     expect(recorder.calls.filter(endpointReads)).toHaveLength(1);
     expect(recorder.calls.filter(stamps)).toHaveLength(1);
     expect(await deliveriesOf(tenant)).toHaveLength(before + 1);
