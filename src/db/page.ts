@@ -19,15 +19,24 @@ export interface PageQuery {
   after: CursorPosition | undefined;
 }
 
+/**
+ * A page after a cursor starts at its position with `(created_at, id) > (…)`, which SQLite seeks to
+ * in the list's index (each ends in created_at, id), so a deep page costs what the first one does.
+ * The first page is a statement of its own: `(? IS NULL OR (created_at, id) > (…))`, one statement
+ * for both, is an OR that SQLite cannot make a range of, and every page walked the list from its start.
+ */
 export async function readPage<Row, R>(db: D1Database, query: PageQuery, toRecord: (row: Row) => R): Promise<Page<R>> {
   const next = query.params.length + 1;
+  const { sql, params } =
+    query.after === undefined
+      ? { sql: `${query.select} ORDER BY created_at, id LIMIT ?${next}`, params: [...query.params, query.limit + 1] }
+      : {
+          sql: `${query.select} AND (created_at, id) > (?${next}, ?${next + 1}) ORDER BY created_at, id LIMIT ?${next + 2}`,
+          params: [...query.params, query.after.createdAt, query.after.id, query.limit + 1],
+        };
   const { results } = await db
-    .prepare(
-      `${query.select}
-          AND (?${next} IS NULL OR (created_at, id) > (?${next}, ?${next + 1}))
-        ORDER BY created_at, id LIMIT ?${next + 2}`,
-    )
-    .bind(...query.params, query.after?.createdAt ?? null, query.after?.id ?? null, query.limit + 1)
+    .prepare(sql)
+    .bind(...params)
     .all<Row>();
   return { items: results.slice(0, query.limit).map(toRecord), hasMore: results.length > query.limit };
 }

@@ -1,0 +1,1091 @@
+/// <reference types="vite/types/import-meta.d.ts" />
+/**
+ * Every SQL statement the Worker prepares, planned by SQLite (`EXPLAIN QUERY PLAN`) on the migrated
+ * D1, so that what a query costs cannot grow with its table unnoticed. Each statement is made by
+ * calling its real db function with a binding that only records what it is given; each plan must be
+ * the one written here (the index, and the columns of it used), must not scan a whole table and must
+ * not sort in a temporary B-tree, unless an entry below says why that is fine. The source of src/ is
+ * read to find every `.prepare(`, so a statement this file does not plan fails it.
+ *
+ * Reading the plans: `sqlite_autoindex_<table>_N` is the index SQLite makes for the table's Nth
+ * PRIMARY KEY or UNIQUE constraint in CREATE TABLE order; `SCAN json_each VIRTUAL TABLE` walks a JSON
+ * array bound by the caller or held in the row, not a table; `SCAN CONSTANT ROW` is the one row of a
+ * SELECT with no FROM.
+ */
+import { env } from 'cloudflare:workers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as apiKeys from '../../src/db/api-keys.ts';
+import * as auditEvents from '../../src/db/audit-events.ts';
+import * as deviceConnections from '../../src/db/device-connections.ts';
+import * as devices from '../../src/db/devices.ts';
+import * as events from '../../src/db/events.ts';
+import * as idempotencyKeys from '../../src/db/idempotency-keys.ts';
+import * as migrations from '../../src/db/migrations.ts';
+import * as organizations from '../../src/db/organizations.ts';
+import * as sessionKeyGrants from '../../src/db/session-key-grants.ts';
+import * as sessions from '../../src/db/sessions.ts';
+import * as webhookAttempts from '../../src/db/webhook-attempts.ts';
+import * as webhookDeliveries from '../../src/db/webhook-deliveries.ts';
+import * as webhookEndpoints from '../../src/db/webhook-endpoints.ts';
+import { createTenant } from '../helpers/tenants.ts';
+
+// ---------------------------------------------------------------------------------------------
+// The statements, as the db modules make them
+
+interface RecordedStatement {
+  sql: string;
+  params: unknown[];
+}
+
+/** A binding that keeps the SQL and parameters of every statement prepared on it and answers each with nothing. */
+function recordingD1(): { db: D1Database; statements: RecordedStatement[] } {
+  const statements: RecordedStatement[] = [];
+  const nothing = { results: [], success: true, meta: { changes: 0 } };
+  const db = {
+    prepare(sql: string) {
+      const recorded: RecordedStatement = { sql, params: [] };
+      statements.push(recorded);
+      const statement = {
+        bind(...params: unknown[]) {
+          recorded.params = params;
+          return statement;
+        },
+        first: async () => null,
+        all: async () => nothing,
+        run: async () => nothing,
+        raw: async () => [],
+      };
+      return statement;
+    },
+  };
+  // What the db modules call of a D1Database; the rest of its members are never reached here.
+  return { db: db as unknown as D1Database, statements };
+}
+
+const AT = '2026-10-01T12:00:00.000Z';
+const ORG = 'org_plans';
+const CURSOR = { createdAt: AT, id: 'row_after' };
+
+const DEVICE: devices.DeviceRecord = {
+  id: 'dev_1',
+  orgId: ORG,
+  name: 'sensor',
+  kind: 'iot',
+  externalId: null,
+  metadata: {},
+  tags: [],
+  status: 'active',
+  lastSeenAt: null,
+  createdAt: AT,
+  updatedAt: AT,
+  version: 1,
+};
+const API_KEY: apiKeys.NewApiKey = {
+  id: 'key_1',
+  orgId: ORG,
+  name: 'server',
+  mode: 'live',
+  prefix: 'sy_live_',
+  scopes: [],
+  expiresAt: null,
+  createdAt: AT,
+  createdBy: null,
+  lastUsedAt: null,
+  rotatedTo: null,
+  hash: 'hash',
+};
+const SESSION: sessions.SessionRecord = {
+  id: 'ses_1',
+  orgId: ORG,
+  allowedDeviceIds: null,
+  maxParticipants: 2,
+  expiresAt: AT,
+  endedAt: null,
+  endReason: null,
+  createdAt: AT,
+  presenceGraceSeconds: 15,
+  maxFrameBytes: 65_536,
+  framesPerSecond: 50,
+  historyMaxMessages: 10_000,
+  historyMaxAgeSeconds: 86_400,
+};
+const ENDPOINT: webhookEndpoints.WebhookEndpointRecord = {
+  id: 'whe_1',
+  orgId: ORG,
+  url: 'https://receiver.example/hooks',
+  description: '',
+  eventTypes: null,
+  enabled: true,
+  secretSealed: 'sealed',
+  previousSecretSealed: null,
+  previousSecretExpiresAt: null,
+  failingSince: null,
+  createdAt: AT,
+  updatedAt: AT,
+  version: 1,
+};
+const DELIVERY: webhookDeliveries.NewDelivery = { id: 'whd_1', orgId: ORG, endpointId: 'whe_1', eventId: 'msg_1', at: AT };
+const ATTEMPT: webhookAttempts.AttemptRecord = {
+  id: 'wha_1',
+  orgId: ORG,
+  endpointId: 'whe_1',
+  deliveryId: 'whd_1',
+  eventId: 'msg_1',
+  attempt: 1,
+  outcome: 'failed',
+  statusCode: 500,
+  durationMs: 12,
+  nextAttemptAt: null,
+  createdAt: AT,
+};
+const AUDIT_CONTEXT: auditEvents.AuditContext = { orgId: ORG, actorKeyId: 'key_1', requestId: 'req_1', ipHash: null, userAgent: null };
+const AUDITED_CHANGE: auditEvents.AuditedChange = { action: 'device.created', targetType: 'device', targetId: 'dev_1', at: AT };
+const EVENT = { id: 'msg_1', orgId: ORG, type: 'device.created', data: '{}', createdAt: AT } as const;
+const IDEMPOTENT_RESULT = {
+  orgId: ORG,
+  key: 'idem_1',
+  fingerprint: 'fingerprint',
+  now: AT,
+  expiresAt: AT,
+  response: { status: 201, headers: {}, sealedBody: 'sealed' },
+};
+
+interface PlannedStatement {
+  /** The module and function that make it, and which of its statements when it makes several. */
+  name: string;
+  /** Calls the function on a recording binding: it must prepare exactly one statement. */
+  make: (db: D1Database) => unknown;
+  /** The plan SQLite must choose: one line per step, indented under the step it belongs to. */
+  plan: string[];
+  /** The `.prepare(` that makes it, when that one builds its SQL with `${…}` or is handed it in a variable. */
+  expands?: string;
+  /** A page after a cursor: its search must start at the cursor, a range on the index. */
+  afterCursor?: true;
+  /**
+   * What the plan written here costs more than it should: found and reported, and left to the
+   * statement's own module to fix (the plan then changes, and so must this entry). Shown in the test's name.
+   */
+  knownCost?: string;
+}
+
+const PAGE = 'db/page.ts readPage';
+
+const STATEMENTS: PlannedStatement[] = [
+  {
+    name: 'api-keys.ts findCredentialsByHash',
+    make: (db) => apiKeys.findCredentialsByHash(db, 'hash'),
+    plan: ['SEARCH k USING INDEX sqlite_autoindex_api_keys_2 (hash=?)', 'SEARCH o USING INDEX sqlite_autoindex_organizations_1 (id=?)'],
+  },
+  { name: 'api-keys.ts insertApiKey', make: (db) => apiKeys.insertApiKey(db, API_KEY), plan: [], expands: 'db/api-keys.ts insertApiKey' },
+  {
+    name: 'api-keys.ts insertReplacementApiKey',
+    make: (db) => apiKeys.insertReplacementApiKey(db, API_KEY, 'key_0'),
+    plan: [
+      'SEARCH api_keys EXISTS USING INDEX sqlite_autoindex_api_keys_1 (id=?)',
+      'SCAN session_key_grants USING COVERING INDEX sqlite_autoindex_session_key_grants_1',
+    ],
+  },
+  {
+    name: 'api-keys.ts getApiKey',
+    make: (db) => apiKeys.getApiKey(db, ORG, 'key_1'),
+    plan: ['SEARCH api_keys USING INDEX sqlite_autoindex_api_keys_1 (id=?)'],
+    expands: 'db/api-keys.ts getApiKey',
+  },
+  {
+    name: 'api-keys.ts selectApiKeyStanding',
+    make: (db) => apiKeys.selectApiKeyStanding(db, ORG, 'key_1'),
+    plan: ['SEARCH api_keys USING INDEX sqlite_autoindex_api_keys_1 (id=?)'],
+  },
+  {
+    name: 'api-keys.ts listApiKeys, first page',
+    make: (db) => apiKeys.listApiKeys(db, ORG, 10, undefined),
+    plan: ['SEARCH api_keys USING INDEX api_keys_by_org (org_id=?)'],
+    expands: PAGE,
+  },
+  {
+    name: 'api-keys.ts listApiKeys, after a cursor',
+    make: (db) => apiKeys.listApiKeys(db, ORG, 10, CURSOR),
+    plan: ['SEARCH api_keys USING INDEX api_keys_by_org (org_id=? AND (created_at,id)>(?,?))'],
+    expands: PAGE,
+    afterCursor: true,
+  },
+  {
+    name: 'api-keys.ts revokeApiKey',
+    make: (db) => apiKeys.revokeApiKey(db, ORG, 'key_1', AT),
+    plan: ['SEARCH api_keys USING INDEX sqlite_autoindex_api_keys_1 (id=?)'],
+  },
+  {
+    name: 'api-keys.ts retireRotatedKey',
+    make: (db) => apiKeys.retireRotatedKey(db, ORG, 'key_1', 'key_2', AT),
+    plan: ['SEARCH api_keys USING INDEX sqlite_autoindex_api_keys_1 (id=?)'],
+  },
+  {
+    name: 'api-keys.ts stampLastUsed',
+    make: (db) => apiKeys.stampLastUsed(db, 'key_1', AT, AT),
+    plan: ['SEARCH api_keys USING INDEX sqlite_autoindex_api_keys_1 (id=?)'],
+  },
+  {
+    name: 'audit-events.ts insertAuditEvent',
+    make: (db) => auditEvents.insertAuditEvent(db, AUDIT_CONTEXT, AUDITED_CHANGE),
+    plan: [],
+    expands: 'db/audit-events.ts insertAuditEvent',
+  },
+  {
+    name: 'audit-events.ts insertAuditEvent, only if changed',
+    make: (db) => auditEvents.insertAuditEvent(db, AUDIT_CONTEXT, AUDITED_CHANGE, { onlyIfChanged: true }),
+    plan: ['SCAN CONSTANT ROW'],
+    expands: 'db/audit-events.ts insertAuditEvent',
+  },
+  {
+    name: 'audit-events.ts listAuditEvents, first page',
+    make: (db) => auditEvents.listAuditEvents(db, ORG, { since: AT }, 10, undefined),
+    plan: ['SEARCH audit_events USING INDEX audit_events_by_org (org_id=?)'],
+    expands: PAGE,
+    knownCost: "since, until, action and target are `?n IS NULL OR …` filters, none a range or an index's",
+  },
+  {
+    name: 'audit-events.ts listAuditEvents, after a cursor',
+    make: (db) => auditEvents.listAuditEvents(db, ORG, { since: AT }, 10, CURSOR),
+    plan: ['SEARCH audit_events USING INDEX audit_events_by_org (org_id=? AND (created_at,id)>(?,?))'],
+    expands: PAGE,
+    afterCursor: true,
+  },
+  {
+    name: 'audit-events.ts purgeExpiredAuditEvents',
+    make: (db) => auditEvents.purgeExpiredAuditEvents(db, AT),
+    plan: [
+      'SEARCH audit_events USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SCAN o',
+      '  SEARCH e USING COVERING INDEX audit_events_by_org (org_id=? AND created_at<?)',
+    ],
+  },
+  {
+    name: 'device-connections.ts recordDeviceConnection',
+    make: (db) => deviceConnections.recordDeviceConnection(db, { orgId: ORG, deviceId: 'dev_1', sessionId: 'ses_1', at: AT }),
+    plan: [
+      'SEARCH devices EXISTS USING INDEX sqlite_autoindex_devices_1 (id=?)',
+      'SEARCH sessions EXISTS USING INDEX sqlite_autoindex_sessions_1 (id=?)',
+    ],
+  },
+  {
+    name: 'device-connections.ts openSessionsOfDevice',
+    make: (db) => deviceConnections.openSessionsOfDevice(db, ORG, 'dev_1', AT),
+    plan: [
+      'SEARCH c USING INDEX sqlite_autoindex_device_connections_1 (device_id=?)',
+      'SEARCH s USING INDEX sqlite_autoindex_sessions_1 (id=?)',
+    ],
+  },
+  {
+    name: 'device-connections.ts purgeEndedDeviceConnections',
+    make: (db) => deviceConnections.purgeEndedDeviceConnections(db, AT),
+    plan: [
+      'SEARCH device_connections USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SCAN c USING COVERING INDEX device_connections_by_session',
+      '  SEARCH s USING INDEX sqlite_autoindex_sessions_1 (id=?)',
+    ],
+  },
+  { name: 'devices.ts insertDevice', make: (db) => devices.insertDevice(db, DEVICE), plan: [] },
+  {
+    name: 'devices.ts getDevice',
+    make: (db) => devices.getDevice(db, ORG, 'dev_1'),
+    plan: ['SEARCH devices USING INDEX sqlite_autoindex_devices_1 (id=?)'],
+  },
+  {
+    name: 'devices.ts selectDeviceStanding',
+    make: (db) => devices.selectDeviceStanding(db, ORG, 'dev_1'),
+    plan: ['SEARCH devices USING INDEX sqlite_autoindex_devices_1 (id=?)'],
+  },
+  {
+    name: 'devices.ts updateDevice',
+    make: (db) => devices.updateDevice(db, DEVICE, 1),
+    plan: ['SEARCH devices USING INDEX sqlite_autoindex_devices_1 (id=?)'],
+  },
+  {
+    name: 'devices.ts deleteDevice',
+    make: (db) => devices.deleteDevice(db, ORG, 'dev_1', 1),
+    plan: ['SEARCH devices USING INDEX sqlite_autoindex_devices_1 (id=?)'],
+  },
+  {
+    name: 'devices.ts listDevices, first page',
+    make: (db) => devices.listDevices(db, ORG, { status: 'disabled' }, 10, undefined),
+    plan: [
+      'SEARCH devices USING INDEX devices_by_org (org_id=?)',
+      'CORRELATED SCALAR SUBQUERY 1',
+      '  SCAN json_each VIRTUAL TABLE INDEX 1:',
+    ],
+    expands: PAGE,
+    knownCost: 'status, kind, tag and q filter the rows devices_by_org yields: a page reads until it finds enough matches',
+  },
+  {
+    name: 'devices.ts listDevices, after a cursor',
+    make: (db) => devices.listDevices(db, ORG, { status: 'disabled' }, 10, CURSOR),
+    plan: [
+      'SEARCH devices USING INDEX devices_by_org (org_id=? AND (created_at,id)>(?,?))',
+      'CORRELATED SCALAR SUBQUERY 1',
+      '  SCAN json_each VIRTUAL TABLE INDEX 1:',
+    ],
+    expands: PAGE,
+    afterCursor: true,
+  },
+  {
+    name: 'devices.ts existingDeviceIds',
+    make: (db) => devices.existingDeviceIds(db, ORG, ['dev_1', 'dev_2']),
+    // SQLite does not know json_each is short: it walks the organisation's devices rather than looking
+    // each id up (3,002 rows read for 2 ids of 3,000 devices).
+    plan: [
+      'SEARCH devices USING COVERING INDEX devices_by_org (org_id=?)',
+      'LIST SUBQUERY 1',
+      '  SCAN json_each VIRTUAL TABLE INDEX 1:',
+      '  CREATE BLOOM FILTER',
+    ],
+    knownCost: 'reads every device of the organisation to find the few ids it is given, where `+org_id = ?1` reads 6 rows',
+  },
+  {
+    name: 'devices.ts stampDeviceSeen',
+    make: (db) => devices.stampDeviceSeen(db, ORG, 'dev_1', AT),
+    plan: ['SEARCH devices USING INDEX sqlite_autoindex_devices_1 (id=?)'],
+  },
+  {
+    name: 'events.ts insertEvent',
+    make: (db) => events.insertEvent(db, EVENT),
+    plan: ['SCALAR SUBQUERY 1', '  SEARCH webhook_endpoints USING INDEX webhook_endpoints_by_org (org_id=?)'],
+    expands: 'db/events.ts insertEvent',
+  },
+  {
+    name: 'events.ts insertEvent, only if changed',
+    make: (db) => events.insertEvent(db, EVENT, { onlyIfChanged: true }),
+    plan: ['SCAN CONSTANT ROW', 'SCALAR SUBQUERY 1', '  SEARCH webhook_endpoints USING INDEX webhook_endpoints_by_org (org_id=?)'],
+    expands: 'db/events.ts insertEvent',
+  },
+  {
+    name: 'events.ts insertEventOnce',
+    make: (db) => events.insertEventOnce(db, EVENT),
+    plan: ['SCALAR SUBQUERY 1', '  SEARCH webhook_endpoints USING INDEX webhook_endpoints_by_org (org_id=?)'],
+    expands: 'db/events.ts insertEventOnce',
+  },
+  {
+    name: 'events.ts listEvents, first page',
+    make: (db) => events.listEvents(db, ORG, { types: ['device.created'], since: AT }, 10, undefined),
+    plan: [
+      'SEARCH events USING INDEX events_by_org (org_id=? AND created_at>?)',
+      'LIST SUBQUERY 1',
+      '  SCAN json_each VIRTUAL TABLE INDEX 1:',
+      '  CREATE BLOOM FILTER',
+    ],
+    expands: PAGE,
+    knownCost: 'the types filter the rows events_by_org yields (events_by_org_type is never used)',
+  },
+  {
+    name: 'events.ts listEvents, after a cursor',
+    make: (db) => events.listEvents(db, ORG, { types: ['device.created'], since: AT }, 10, CURSOR),
+    plan: [
+      'SEARCH events USING INDEX events_by_org (org_id=? AND (created_at,id)>(?,?))',
+      'LIST SUBQUERY 1',
+      '  SCAN json_each VIRTUAL TABLE INDEX 1:',
+      '  CREATE BLOOM FILTER',
+    ],
+    expands: PAGE,
+    afterCursor: true,
+  },
+  {
+    name: 'events.ts getEvent',
+    make: (db) => events.getEvent(db, ORG, 'msg_1'),
+    plan: ['SEARCH events USING INDEX sqlite_autoindex_events_1 (id=?)'],
+  },
+  {
+    name: 'events.ts purgeExpiredEvents',
+    make: (db) => events.purgeExpiredEvents(db, AT),
+    plan: [
+      'SEARCH events USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SEARCH events USING COVERING INDEX events_by_age (created_at<?)',
+    ],
+  },
+  {
+    name: 'events.ts undispatchedEvents, of an organisation',
+    make: (db) => events.undispatchedEvents(db, { orgId: ORG }, 50),
+    plan: ['SEARCH events USING INDEX events_undispatched_by_org (org_id=?)'],
+    expands: 'db/events.ts undispatchedEvents',
+  },
+  {
+    name: 'events.ts undispatchedEvents, written before a time',
+    make: (db) => events.undispatchedEvents(db, { writtenBefore: AT }, 50),
+    plan: ['SEARCH events USING INDEX events_undispatched (created_at<?)'],
+  },
+  {
+    name: 'events.ts markDispatched',
+    make: (db) => events.markDispatched(db, 'msg_1', AT),
+    plan: ['SEARCH events USING INDEX sqlite_autoindex_events_1 (id=?)'],
+  },
+  {
+    name: 'idempotency-keys.ts claimIdempotencyKey',
+    make: (db) =>
+      idempotencyKeys.claimIdempotencyKey(db, {
+        orgId: ORG,
+        key: 'idem_1',
+        fingerprint: 'fingerprint',
+        now: AT,
+        lockedUntil: AT,
+        expiresAt: AT,
+      }),
+    plan: [],
+  },
+  {
+    name: 'idempotency-keys.ts getIdempotencyRecord',
+    make: (db) => idempotencyKeys.getIdempotencyRecord(db, ORG, 'idem_1'),
+    plan: ['SEARCH idempotency_keys USING INDEX sqlite_autoindex_idempotency_keys_1 (org_id=? AND key=?)'],
+  },
+  {
+    name: 'idempotency-keys.ts completeIdempotencyKey',
+    make: (db) => idempotencyKeys.completeIdempotencyKey(db, ORG, 'idem_1', IDEMPOTENT_RESULT.response),
+    plan: ['SEARCH idempotency_keys USING INDEX sqlite_autoindex_idempotency_keys_1 (org_id=? AND key=?)'],
+  },
+  {
+    name: 'idempotency-keys.ts recordResultStatement',
+    make: (db) => idempotencyKeys.recordResultStatement(db, IDEMPOTENT_RESULT),
+    plan: [],
+    expands: 'db/idempotency-keys.ts recordResultStatement',
+  },
+  {
+    name: 'idempotency-keys.ts recordResultStatement, only if changed',
+    make: (db) => idempotencyKeys.recordResultStatement(db, IDEMPOTENT_RESULT, { onlyIfChanged: true }),
+    plan: ['SCAN CONSTANT ROW'],
+    expands: 'db/idempotency-keys.ts recordResultStatement',
+  },
+  {
+    name: 'idempotency-keys.ts forgetExpiredKey',
+    make: (db) => idempotencyKeys.forgetExpiredKey(db, ORG, 'idem_1', AT),
+    plan: ['SEARCH idempotency_keys USING INDEX sqlite_autoindex_idempotency_keys_1 (org_id=? AND key=?)'],
+  },
+  {
+    name: 'idempotency-keys.ts releaseIdempotencyKey',
+    make: (db) => idempotencyKeys.releaseIdempotencyKey(db, ORG, 'idem_1'),
+    plan: ['SEARCH idempotency_keys USING INDEX sqlite_autoindex_idempotency_keys_1 (org_id=? AND key=?)'],
+  },
+  {
+    name: 'idempotency-keys.ts purgeExpiredIdempotencyKeys',
+    make: (db) => idempotencyKeys.purgeExpiredIdempotencyKeys(db, AT),
+    plan: [
+      'SEARCH idempotency_keys USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SEARCH idempotency_keys USING COVERING INDEX idempotency_keys_by_expiry (expires_at<?)',
+    ],
+  },
+  {
+    name: 'migrations.ts isMigrationApplied',
+    make: (db) => migrations.isMigrationApplied(db, migrations.REQUIRED_MIGRATION),
+    plan: ['SEARCH d1_migrations USING COVERING INDEX sqlite_autoindex_d1_migrations_1 (name=?)'],
+  },
+  {
+    name: 'organizations.ts insertOrganization',
+    make: (db) => organizations.insertOrganization(db, organizations.newOrganization('Plans', 'free')),
+    plan: [],
+    expands: 'db/organizations.ts insertOrganization',
+  },
+  {
+    name: 'session-key-grants.ts recordSessionKeyGrant',
+    make: (db) => sessionKeyGrants.recordSessionKeyGrant(db, { orgId: ORG, apiKeyId: 'key_1', sessionId: 'ses_1', expiresAt: AT }),
+    plan: [],
+  },
+  {
+    name: 'session-key-grants.ts openSessionsOfApiKey',
+    make: (db) => sessionKeyGrants.openSessionsOfApiKey(db, ORG, 'key_1', AT),
+    plan: [
+      'SEARCH g USING INDEX sqlite_autoindex_session_key_grants_1 (org_id=? AND api_key_id=?)',
+      'SEARCH s USING INDEX sqlite_autoindex_sessions_1 (id=?)',
+    ],
+  },
+  {
+    name: 'session-key-grants.ts purgeExpiredSessionKeyGrants',
+    make: (db) => sessionKeyGrants.purgeExpiredSessionKeyGrants(db, AT),
+    plan: [
+      'SEARCH session_key_grants USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SEARCH session_key_grants USING COVERING INDEX session_key_grants_by_expiry (expires_at<?)',
+    ],
+  },
+  { name: 'sessions.ts insertSession', make: (db) => sessions.insertSession(db, SESSION), plan: [] },
+  {
+    name: 'sessions.ts selectSession',
+    make: (db) => sessions.selectSession(db, ORG, 'ses_1'),
+    plan: ['SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 (id=?)'],
+  },
+  {
+    name: 'sessions.ts endSession',
+    make: (db) => sessions.endSession(db, ORG, 'ses_1', AT),
+    plan: ['SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 (id=?)'],
+  },
+  {
+    name: 'sessions.ts listSessions, first page',
+    make: (db) => sessions.listSessions(db, ORG, { status: 'active', now: AT }, 10, undefined),
+    plan: ['SEARCH sessions USING INDEX sessions_by_org (org_id=?)'],
+    expands: PAGE,
+    knownCost: 'status filters the rows sessions_by_org yields: a page of active sessions reads the ended ones before them',
+  },
+  {
+    name: 'sessions.ts listSessions, after a cursor',
+    make: (db) => sessions.listSessions(db, ORG, { status: 'active', now: AT }, 10, CURSOR),
+    plan: ['SEARCH sessions USING INDEX sessions_by_org (org_id=? AND (created_at,id)>(?,?))'],
+    expands: PAGE,
+    afterCursor: true,
+  },
+  {
+    name: 'sessions.ts sessionsAwaitingMessagePurge',
+    make: (db) => sessions.sessionsAwaitingMessagePurge(db, AT, 100),
+    plan: ['SEARCH sessions USING INDEX sessions_awaiting_message_purge (<expr><?)'],
+  },
+  {
+    name: 'sessions.ts markMessagesPurged',
+    make: (db) => sessions.markMessagesPurged(db, ['ses_1', 'ses_2'], AT),
+    plan: ['SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 (id=?)', 'LIST SUBQUERY 1', '  SCAN json_each VIRTUAL TABLE INDEX 1:'],
+  },
+  { name: 'webhook-attempts.ts insertAttempt', make: (db) => webhookAttempts.insertAttempt(db, ATTEMPT), plan: [] },
+  {
+    name: 'webhook-attempts.ts listAttempts, first page',
+    make: (db) => webhookAttempts.listAttempts(db, ORG, 'whe_1', {}, 10, undefined),
+    plan: ['SEARCH webhook_attempts USING INDEX webhook_attempts_by_endpoint (org_id=? AND endpoint_id=?)'],
+    expands: PAGE,
+  },
+  {
+    name: 'webhook-attempts.ts listAttempts, after a cursor',
+    make: (db) => webhookAttempts.listAttempts(db, ORG, 'whe_1', {}, 10, CURSOR),
+    plan: ['SEARCH webhook_attempts USING INDEX webhook_attempts_by_endpoint (org_id=? AND endpoint_id=? AND (created_at,id)>(?,?))'],
+    expands: PAGE,
+    afterCursor: true,
+  },
+  {
+    name: 'webhook-attempts.ts purgeOldAttempts',
+    make: (db) => webhookAttempts.purgeOldAttempts(db, AT),
+    plan: [
+      'SEARCH webhook_attempts USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SEARCH webhook_attempts USING COVERING INDEX webhook_attempts_by_age (created_at<?)',
+    ],
+  },
+  {
+    name: 'webhook-deliveries.ts insertDelivery',
+    make: (db) => webhookDeliveries.insertDelivery(db, DELIVERY),
+    plan: [],
+    expands: 'db/webhook-deliveries.ts insertPending',
+  },
+  {
+    name: 'webhook-deliveries.ts redeliver',
+    make: (db) => webhookDeliveries.redeliver(db, DELIVERY),
+    plan: [],
+    expands: 'db/webhook-deliveries.ts insertPending',
+  },
+  {
+    name: 'webhook-deliveries.ts getDelivery',
+    make: (db) => webhookDeliveries.getDelivery(db, 'whd_1'),
+    plan: ['SEARCH webhook_deliveries USING INDEX sqlite_autoindex_webhook_deliveries_1 (id=?)'],
+  },
+  {
+    name: 'webhook-deliveries.ts deliveryOfEvent',
+    make: (db) => webhookDeliveries.deliveryOfEvent(db, ORG, 'whe_1', 'msg_1'),
+    plan: ['SEARCH webhook_deliveries USING INDEX sqlite_autoindex_webhook_deliveries_2 (endpoint_id=? AND event_id=?)'],
+  },
+  {
+    name: 'webhook-deliveries.ts failedDeliveryIds',
+    make: (db) => webhookDeliveries.failedDeliveryIds(db, ORG, 'whe_1', { since: AT, until: AT }, 100),
+    plan: [
+      'SEARCH webhook_deliveries USING INDEX webhook_deliveries_by_endpoint (org_id=? AND endpoint_id=? AND status=? AND created_at>?)',
+      'USE TEMP B-TREE FOR LAST TERM OF ORDER BY',
+    ],
+    knownCost: 'until is a `?4 IS NULL OR …` filter, not a range: an early until reads every later failed delivery (3,005 rows for 5)',
+  },
+  {
+    name: 'webhook-deliveries.ts reopenFailedDeliveries',
+    make: (db) => webhookDeliveries.reopenFailedDeliveries(db, ['whd_1', 'whd_2'], AT),
+    plan: [
+      'SEARCH webhook_deliveries USING INDEX sqlite_autoindex_webhook_deliveries_1 (id=?)',
+      'LIST SUBQUERY 1',
+      '  SCAN json_each VIRTUAL TABLE INDEX 1:',
+    ],
+  },
+  {
+    name: 'webhook-deliveries.ts leaseDelivery',
+    make: (db) => webhookDeliveries.leaseDelivery(db, 'whd_1', AT, AT, AT),
+    plan: ['SEARCH webhook_deliveries USING INDEX sqlite_autoindex_webhook_deliveries_1 (id=?)'],
+  },
+  {
+    name: 'webhook-deliveries.ts settleAttempt',
+    make: (db) =>
+      webhookDeliveries.settleAttempt(
+        db,
+        {
+          id: 'whd_1',
+          orgId: ORG,
+          endpointId: 'whe_1',
+          eventId: 'msg_1',
+          status: 'pending',
+          attempts: 0,
+          scheduleFrom: 0,
+          nextAttemptAt: AT,
+          leasedUntil: AT,
+          createdAt: AT,
+          updatedAt: AT,
+        },
+        { status: 'succeeded', nextAttemptAt: null, at: AT },
+      ),
+    plan: ['SEARCH webhook_deliveries USING INDEX sqlite_autoindex_webhook_deliveries_1 (id=?)'],
+  },
+  {
+    name: 'webhook-deliveries.ts abandonDelivery',
+    make: (db) => webhookDeliveries.abandonDelivery(db, 'whd_1', AT),
+    plan: ['SEARCH webhook_deliveries USING INDEX sqlite_autoindex_webhook_deliveries_1 (id=?)'],
+  },
+  {
+    name: 'webhook-deliveries.ts postponeDelivery',
+    make: (db) => webhookDeliveries.postponeDelivery(db, 'whd_1', AT, AT),
+    plan: ['SEARCH webhook_deliveries USING INDEX sqlite_autoindex_webhook_deliveries_1 (id=?)'],
+  },
+  {
+    name: 'webhook-deliveries.ts overdueDeliveries',
+    make: (db) => webhookDeliveries.overdueDeliveries(db, AT, AT, 100),
+    plan: ['SEARCH webhook_deliveries USING INDEX webhook_deliveries_due (next_attempt_at<?)'],
+  },
+  {
+    name: 'webhook-deliveries.ts purgeSettledDeliveries',
+    make: (db) => webhookDeliveries.purgeSettledDeliveries(db, AT),
+    plan: [
+      'SEARCH webhook_deliveries USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SEARCH webhook_deliveries USING INDEX webhook_deliveries_settled (updated_at<?)',
+    ],
+  },
+  {
+    name: 'webhook-endpoints.ts insertWebhookEndpoint',
+    make: (db) => webhookEndpoints.insertWebhookEndpoint(db, ENDPOINT, 20),
+    plan: ['SCAN CONSTANT ROW', 'SCALAR SUBQUERY 1', '  SEARCH webhook_endpoints USING COVERING INDEX webhook_endpoints_by_org (org_id=?)'],
+  },
+  {
+    name: 'webhook-endpoints.ts getWebhookEndpoint',
+    make: (db) => webhookEndpoints.getWebhookEndpoint(db, ORG, 'whe_1'),
+    plan: ['SEARCH webhook_endpoints USING INDEX sqlite_autoindex_webhook_endpoints_1 (id=?)'],
+  },
+  {
+    name: 'webhook-endpoints.ts updateWebhookEndpoint',
+    make: (db) => webhookEndpoints.updateWebhookEndpoint(db, ENDPOINT, 1),
+    plan: ['SEARCH webhook_endpoints USING INDEX sqlite_autoindex_webhook_endpoints_1 (id=?)'],
+  },
+  {
+    name: 'webhook-endpoints.ts deleteWebhookEndpoint',
+    make: (db) => webhookEndpoints.deleteWebhookEndpoint(db, ORG, 'whe_1', 1),
+    plan: ['SEARCH webhook_endpoints USING INDEX sqlite_autoindex_webhook_endpoints_1 (id=?)'],
+  },
+  {
+    name: 'webhook-endpoints.ts listWebhookEndpoints, first page',
+    make: (db) => webhookEndpoints.listWebhookEndpoints(db, ORG, 10, undefined),
+    plan: ['SEARCH webhook_endpoints USING INDEX webhook_endpoints_by_org (org_id=?)'],
+    expands: PAGE,
+  },
+  {
+    name: 'webhook-endpoints.ts listWebhookEndpoints, after a cursor',
+    make: (db) => webhookEndpoints.listWebhookEndpoints(db, ORG, 10, CURSOR),
+    plan: ['SEARCH webhook_endpoints USING INDEX webhook_endpoints_by_org (org_id=? AND (created_at,id)>(?,?))'],
+    expands: PAGE,
+    afterCursor: true,
+  },
+  {
+    name: 'webhook-endpoints.ts clearExpiredPreviousSecrets',
+    make: (db) => webhookEndpoints.clearExpiredPreviousSecrets(db, AT),
+    plan: [
+      'SEARCH webhook_endpoints USING COVERING INDEX sqlite_autoindex_webhook_endpoints_1 (id=?)',
+      'LIST SUBQUERY 1',
+      '  SCAN webhook_endpoints',
+    ],
+  },
+  {
+    name: 'webhook-endpoints.ts endpointsSealedWithOtherKeys',
+    make: (db) => webhookEndpoints.endpointsSealedWithOtherKeys(db, 'v2.'),
+    plan: ['SCAN webhook_endpoints'],
+  },
+  {
+    name: 'webhook-endpoints.ts replaceSealedSecrets',
+    make: (db) =>
+      webhookEndpoints.replaceSealedSecrets(
+        db,
+        { id: 'whe_1', orgId: ORG, secretSealed: 'old', previousSecretSealed: null },
+        { secretSealed: 'new', previousSecretSealed: null },
+      ),
+    plan: ['SEARCH webhook_endpoints USING INDEX sqlite_autoindex_webhook_endpoints_1 (id=?)'],
+  },
+  {
+    name: 'webhook-endpoints.ts enabledEndpoints',
+    make: (db) => webhookEndpoints.enabledEndpoints(db, ORG),
+    plan: ['SEARCH webhook_endpoints USING INDEX webhook_endpoints_by_org (org_id=?)'],
+  },
+  {
+    name: 'webhook-endpoints.ts recordEndpointFailure',
+    make: (db) => webhookEndpoints.recordEndpointFailure(db, ORG, 'whe_1', AT),
+    plan: ['SEARCH webhook_endpoints USING INDEX sqlite_autoindex_webhook_endpoints_1 (id=?)'],
+  },
+  {
+    name: 'webhook-endpoints.ts recordEndpointSuccess',
+    make: (db) => webhookEndpoints.recordEndpointSuccess(db, ORG, 'whe_1'),
+    plan: ['SEARCH webhook_endpoints USING INDEX sqlite_autoindex_webhook_endpoints_1 (id=?)'],
+  },
+  {
+    name: 'webhook-endpoints.ts disableFailingEndpoint',
+    make: (db) => webhookEndpoints.disableFailingEndpoint(db, ENDPOINT, AT, AT),
+    plan: ['SEARCH webhook_endpoints USING INDEX sqlite_autoindex_webhook_endpoints_1 (id=?)'],
+  },
+];
+
+/**
+ * The only whole-table (or whole-index) walks allowed, by statement and plan line, each with why its
+ * cost is fine. A new one is a query to fix or an index to add, not a line to add here lightly.
+ */
+const FULL_SCANS_ALLOWED: Record<string, { line: string; why: string }> = {
+  'api-keys.ts insertReplacementApiKey': {
+    line: 'SCAN session_key_grants USING COVERING INDEX sqlite_autoindex_session_key_grants_1',
+    why:
+      "SQLite's foreign-key check for a parent row added by INSERT … SELECT (session_key_grants.api_key_id references api_keys): " +
+      'it runs only while the statement has a foreign-key violation outstanding, which a valid write never has ' +
+      '(measured: 2 rows read with 2,000 grants in the table)',
+  },
+  'audit-events.ts purgeExpiredAuditEvents': {
+    line: '  SCAN o',
+    why: 'the organisations are the outer loop on purpose (one row per tenant, hourly), so that each one’s expired events are a single range',
+  },
+  'device-connections.ts purgeEndedDeviceConnections': {
+    line: '  SCAN c USING COVERING INDEX device_connections_by_session',
+    why: 'hourly, over a table the purge keeps to the connections of sessions that were live within the hour, not to all history',
+  },
+  'webhook-endpoints.ts clearExpiredPreviousSecrets': {
+    line: '  SCAN webhook_endpoints',
+    why: 'hourly, over at most MAX_WEBHOOK_ENDPOINTS (20) rows per organisation; endpointsSealedWithOtherKeys walks the same rows every hour anyway',
+  },
+  'webhook-endpoints.ts endpointsSealedWithOtherKeys': {
+    line: 'SCAN webhook_endpoints',
+    why: 'hourly, over at most 20 rows per organisation; no index can answer "sealed under another key than the current one"',
+  },
+};
+
+/** The only temporary B-trees allowed, by statement and plan line, each with why they stay small. */
+const TEMP_B_TREES_ALLOWED: Record<string, { line: string; why: string }> = {
+  'webhook-deliveries.ts failedDeliveryIds': {
+    line: 'USE TEMP B-TREE FOR LAST TERM OF ORDER BY',
+    why:
+      'rows come in created_at order from the index and only those sharing one created_at (one dispatch) are sorted by id; ' +
+      'the LIMIT ends the walk (measured: 23 rows read for 10 of 3,000)',
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// The `.prepare(` calls in the source
+
+const SOURCES = import.meta.glob<string>('../../src/**/*.ts', { query: '?raw', import: 'default', eager: true });
+
+interface PrepareSite {
+  /** `db/page.ts readPage`: the file under src/ and the function the call is in (`#2` on for a second one there). */
+  where: string;
+  /** The SQL, when the argument is a string or template literal without `${…}`. */
+  literal?: string;
+  /** The literal text between the `${…}` of a template literal, in order; none for a variable. */
+  templateParts?: string[];
+  /**
+   * A binding's own `prepare: (sql) => … .prepare(sql)` (db/guarded-d1.ts, chaos/d1.ts): it hands on
+   * its caller's SQL and has none of its own.
+   */
+  passThrough?: true;
+}
+
+/** The end of the string literal opened at `start` (the index after its closing quote). */
+function endOfString(text: string, start: number): number {
+  const quote = text[start];
+  let at = start + 1;
+  while (at < text.length && text[at] !== quote) at += text[at] === '\\' ? 2 : 1;
+  return at + 1;
+}
+
+/** The end of the `${…}` expression whose body starts at `start` (the index after its `}`). */
+function endOfInterpolation(text: string, start: number): number {
+  let depth = 1;
+  let at = start;
+  while (at < text.length) {
+    const char = text[at];
+    if (char === "'" || char === '"') at = endOfString(text, at);
+    else if (char === '`') at = readTemplate(text, at).end;
+    else {
+      if (char === '{') depth += 1;
+      if (char === '}') depth -= 1;
+      at += 1;
+      if (depth === 0) return at;
+    }
+  }
+  return at;
+}
+
+/** The template literal opened at `start`: its literal parts and its end. */
+function readTemplate(text: string, start: number): { parts: string[]; end: number } {
+  const parts: string[] = [];
+  let part = '';
+  let at = start + 1;
+  while (at < text.length && text[at] !== '`') {
+    if (text[at] === '\\') {
+      part += text.slice(at, at + 2);
+      at += 2;
+    } else if (text.startsWith('${', at)) {
+      parts.push(part);
+      part = '';
+      at = endOfInterpolation(text, at + 2);
+    } else {
+      part += text[at];
+      at += 1;
+    }
+  }
+  parts.push(part);
+  return { parts, end: at + 1 };
+}
+
+function prepareSites(file: string, text: string): PrepareSite[] {
+  const sites: PrepareSite[] = [];
+  const seen = new Map<string, number>();
+  for (const call of text.matchAll(/\.prepare\(\s*/g)) {
+    const start = call.index + call[0].length;
+    const functionName = [...text.slice(0, call.index).matchAll(/function\s+([\w$]+)/g)].at(-1)?.[1] ?? '(module)';
+    const place = `${file} ${functionName}`;
+    const count = (seen.get(place) ?? 0) + 1;
+    seen.set(place, count);
+    const where = count === 1 ? place : `${place} #${count}`;
+    const opening = text[start];
+    if (opening === "'" || opening === '"') {
+      sites.push({ where, literal: text.slice(start + 1, endOfString(text, start) - 1).replace(/\\(.)/g, '$1') });
+    } else if (opening === '`') {
+      const { parts } = readTemplate(text, start);
+      sites.push(parts.length === 1 ? { where, literal: parts[0] ?? '' } : { where, templateParts: parts });
+    } else {
+      const argument = /^[\w$]+/.exec(text.slice(start))?.[0] ?? '';
+      const line = text.slice(text.lastIndexOf('\n', call.index) + 1, call.index);
+      sites.push(new RegExp(`prepare:\\s*\\(${argument}\\b`).test(line) ? { where, passThrough: true } : { where });
+    }
+  }
+  return sites;
+}
+
+const SITES = Object.entries(SOURCES).flatMap(([path, text]) => prepareSites(path.replace('../../src/', ''), text));
+
+// ---------------------------------------------------------------------------------------------
+// Plans
+
+interface PlanRow {
+  id: number;
+  parent: number;
+  detail: string;
+}
+
+/** The plan SQLite chooses for the statement with its parameters, one line per step, indented by depth. */
+async function planOf({ sql, params }: RecordedStatement): Promise<string[]> {
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+    .bind(...params)
+    .all<PlanRow>();
+  const depthOf = new Map<number, number>([[0, -1]]);
+  return results.map((row) => {
+    const depth = (depthOf.get(row.parent) ?? -1) + 1;
+    depthOf.set(row.id, depth);
+    return `${'  '.repeat(depth)}${row.detail}`;
+  });
+}
+
+/** A walk of a whole table or index; json_each's walk of a bound array and a FROM-less SELECT's one row are not. */
+function isFullScan(line: string): boolean {
+  return /^\s*SCAN /.test(line) && !/ VIRTUAL TABLE /.test(line) && !/^\s*SCAN CONSTANT ROW$/.test(line);
+}
+
+const recorded = new Map<string, RecordedStatement[]>();
+
+beforeAll(async () => {
+  for (const statement of STATEMENTS) {
+    const { db, statements } = recordingD1();
+    await statement.make(db);
+    recorded.set(statement.name, statements);
+  }
+});
+
+function statementOf(name: string): RecordedStatement {
+  const statements = recorded.get(name) ?? [];
+  expect(statements, `${name} should prepare exactly one statement`).toHaveLength(1);
+  return statements[0] as RecordedStatement;
+}
+
+describe('the plan of every statement in src/db', () => {
+  for (const statement of STATEMENTS) {
+    const title = statement.knownCost === undefined ? statement.name : `${statement.name} (known cost: ${statement.knownCost})`;
+    it(title, async () => {
+      const made = statementOf(statement.name);
+      const plan = await planOf(made);
+      const allowances = [FULL_SCANS_ALLOWED[statement.name], TEMP_B_TREES_ALLOWED[statement.name]].filter(
+        (allowed) => allowed !== undefined,
+      );
+      const shown = [
+        statement.name,
+        made.sql,
+        'actual plan:',
+        ...plan,
+        ...allowances.map((allowed) => `allowed: ${allowed.line.trim()}, because ${allowed.why}`),
+        '',
+      ].join('\n');
+      const allowedScan = FULL_SCANS_ALLOWED[statement.name]?.line;
+      const allowedSort = TEMP_B_TREES_ALLOWED[statement.name]?.line;
+      expect(
+        plan.filter((line) => isFullScan(line) && line !== allowedScan),
+        `${shown}scans a whole table: use an index, or add it to FULL_SCANS_ALLOWED with why that is fine`,
+      ).toEqual([]);
+      expect(
+        plan.filter((line) => line.includes('USE TEMP B-TREE') && line !== allowedSort),
+        `${shown}sorts in a temporary B-tree: order by an index, or add it to TEMP_B_TREES_ALLOWED with why it stays small`,
+      ).toEqual([]);
+      if (statement.afterCursor) {
+        expect(plan[0], `${shown}does not start at the cursor: the page walks every row before it`).toMatch(
+          /\(created_at,id\)>\(\?,\?\)\)$/,
+        );
+      }
+      expect(plan, `${shown}is not the plan this test states (the index, or the columns of it used, changed)`).toEqual(statement.plan);
+    });
+  }
+});
+
+describe('what the plans cover', () => {
+  const expansions = new Map<string, PlannedStatement[]>();
+  for (const statement of STATEMENTS) {
+    if (statement.expands !== undefined) expansions.set(statement.expands, [...(expansions.get(statement.expands) ?? []), statement]);
+  }
+
+  it('reads every kind of argument `.prepare(` is given', () => {
+    const sample = [
+      "function one(db) { return db.prepare('SELECT \\'a\\' FROM t WHERE x = ?1'); }",
+      'function two(db, sql) { return db.prepare(sql); }',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: source text for the reader to parse, not a template.
+      'function three(db, changed) { return db.prepare(`INSERT INTO t ${changed ? `SELECT ${values} WHERE changes() > 0` : `VALUES (${values})`}`); }',
+      'function four(db) { return { prepare: (sql: string) => wrap(db.prepare(sql), sql) }; }',
+      'function five(db) { db.prepare(`SELECT 1`); db.prepare(`SELECT 2`); }',
+    ].join('\n');
+    expect(prepareSites('db/sample.ts', sample)).toEqual([
+      { where: 'db/sample.ts one', literal: "SELECT 'a' FROM t WHERE x = ?1" },
+      { where: 'db/sample.ts two' },
+      { where: 'db/sample.ts three', templateParts: ['INSERT INTO t ', ''] },
+      { where: 'db/sample.ts four', passThrough: true },
+      { where: 'db/sample.ts five', literal: 'SELECT 1' },
+      { where: 'db/sample.ts five #2', literal: 'SELECT 2' },
+    ]);
+  });
+
+  it('finds in the source every statement planned here', () => {
+    const literals = new Set(SITES.map((site) => site.literal));
+    const notFound = STATEMENTS.filter((statement) => statement.expands === undefined && !literals.has(statementOf(statement.name).sql));
+    expect(
+      notFound.map((statement) => statement.name),
+      'no `.prepare(` in src/ has this SQL as it is: name the one that builds it in `expands`',
+    ).toEqual([]);
+  });
+
+  it('plans every statement written out in src/db', () => {
+    const planned = new Set([...recorded.values()].flat().map((statement) => statement.sql));
+    const unplanned = SITES.filter((site) => site.literal !== undefined && !planned.has(site.literal)).map(
+      (site) => `${site.where}: ${site.literal}`,
+    );
+    expect(unplanned, 'statements no entry of STATEMENTS makes: add one for each (its plan, with the index it must use)').toEqual([]);
+  });
+
+  it('expands every statement built from interpolations or handed over in a variable', () => {
+    const unknown = SITES.filter((site) => site.literal === undefined && !site.passThrough && !expansions.has(site.where));
+    expect(
+      unknown.map((site) => site.where),
+      'these build their SQL (or take it from a variable): add an entry to STATEMENTS for each statement they make, with `expands` naming them',
+    ).toEqual([]);
+  });
+
+  it('expands templates into statements that are theirs', () => {
+    const mismatched: string[] = [];
+    for (const { where, templateParts } of SITES) {
+      if (templateParts === undefined) continue;
+      for (const statement of expansions.get(where) ?? []) {
+        const { sql } = statementOf(statement.name);
+        // The template's literal parts, in their order: what is between them is what `${…}` put there.
+        let from = 0;
+        for (const part of templateParts) {
+          const at = sql.indexOf(part, from);
+          if (at === -1) mismatched.push(`${statement.name} is not made by ${where} (no ${JSON.stringify(part)})`);
+          else from = at + part.length;
+        }
+      }
+    }
+    expect(mismatched).toEqual([]);
+  });
+
+  it('names no statement or allowance that is gone', () => {
+    const sites = new Set(SITES.map((site) => site.where));
+    const names = new Set(STATEMENTS.map((statement) => statement.name));
+    const gone = [
+      ...[...expansions.keys()].filter((where) => !sites.has(where)),
+      ...Object.keys(FULL_SCANS_ALLOWED).filter((name) => !names.has(name)),
+      ...Object.keys(TEMP_B_TREES_ALLOWED).filter((name) => !names.has(name)),
+    ];
+    expect(gone).toEqual([]);
+  });
+
+  it('states for each allowed scan and sort a plan that has it', () => {
+    const unused = STATEMENTS.flatMap((statement) =>
+      [FULL_SCANS_ALLOWED[statement.name]?.line, TEMP_B_TREES_ALLOWED[statement.name]?.line]
+        .filter((line) => line !== undefined && !statement.plan.includes(line))
+        .map((line) => `${statement.name}: ${line}`),
+    );
+    expect(unused, 'allowances the stated plan no longer has: remove them').toEqual([]);
+  });
+
+  it('prepares SQL outside src/db only in bindings that pass their caller’s SQL through', () => {
+    const elsewhere = SITES.filter((site) => !site.where.startsWith('db/') && !site.passThrough);
+    expect(
+      elsewhere.map((site) => site.where),
+      'SQL belongs in src/db (one module per table), where this test plans it',
+    ).toEqual([]);
+  });
+});
+
+describe('a page deep into a list', () => {
+  it('reads the rows of the page, as the first page does, not the rows before it', async () => {
+    const tenant = await createTenant();
+    const rows = 1_000;
+    // Seeded in one statement: one device a second, so created_at orders them as their ids do.
+    await env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+       INSERT INTO devices (id, org_id, name, kind, created_at, updated_at)
+       SELECT printf('dev_plan%04d', i), ?1, 'seeded', 'iot', strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01', '+' || i || ' seconds'), ?3 FROM n`,
+    )
+      .bind(tenant.orgId, rows, AT)
+      .run();
+    const rowsRead: number[] = [];
+    const real = env.DB;
+    const metered = (statement: D1PreparedStatement): D1PreparedStatement => {
+      const wrapped = {
+        bind: (...values: unknown[]) => metered(statement.bind(...values)),
+        all: async () => {
+          const result = await statement.all();
+          rowsRead.push(result.meta.rows_read);
+          return result;
+        },
+      };
+      // readPage calls bind and all, nothing else.
+      return wrapped as unknown as D1PreparedStatement;
+    };
+    // As above: readPage calls prepare only.
+    const db = { prepare: (sql: string) => metered(real.prepare(sql)) } as unknown as D1Database;
+    const limit = 10;
+    const first = await devices.listDevices(db, tenant.orgId, {}, limit, undefined);
+    const deepPosition = { createdAt: '2026-01-01T00:15:00.000Z', id: 'dev_plan0900' };
+    const deep = await devices.listDevices(db, tenant.orgId, {}, limit, deepPosition);
+    expect(first.items.map((device) => device.id)).toEqual(
+      Array.from({ length: limit }, (_, i) => `dev_plan${String(i + 1).padStart(4, '0')}`),
+    );
+    expect(deep.items.map((device) => device.id)).toEqual(
+      Array.from({ length: limit }, (_, i) => `dev_plan${String(901 + i).padStart(4, '0')}`),
+    );
+    expect(deep.hasMore).toBe(true);
+    const [firstRead = 0, deepRead = 0] = rowsRead;
+    expect(firstRead).toBeLessThanOrEqual(limit + 2);
+    expect(deepRead).toBeLessThanOrEqual(firstRead + 1);
+  });
+});
