@@ -171,7 +171,9 @@ export function listDevices(
 export async function existingDeviceIds(db: D1Database, orgId: string, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const { results } = await db
-    .prepare('SELECT id FROM devices WHERE org_id = ?1 AND id IN (SELECT value FROM json_each(?2))')
+    // `+org_id`: still the tenant's filter, but no index of it, so each id is looked up by its key
+    // instead of walking every device of the organisation (3,002 rows read for 2 ids; now 6).
+    .prepare('SELECT id FROM devices WHERE +org_id = ?1 AND id IN (SELECT value FROM json_each(?2))')
     .bind(orgId, JSON.stringify(ids))
     .all<{ id: string }>();
   return new Set(results.map((row) => row.id));
