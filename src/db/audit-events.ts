@@ -2,6 +2,7 @@
  * @module
  * The `audit_events` table. Events are inserted in the same D1 batch as the change they record.
  */
+import { BEGINNING_OF_TIME, END_OF_TIME } from '../lib/clock.ts';
 import type { CursorPosition } from '../lib/cursor.ts';
 import { newId } from '../lib/ids.ts';
 import type { AuditAction, AuditTargetType } from '../schemas/audit-events.ts';
@@ -111,20 +112,24 @@ export function listAuditEvents(
   limit: number,
   after: CursorPosition | undefined,
 ): Promise<Page<AuditEventRecord>> {
+  // since and until are bound (open ends as far bounds), so the first page is one range on the
+  // index. After a cursor the page must start at the cursor: `+` keeps since a filter there, or
+  // SQLite would range from since and walk every row up to the cursor.
+  const since = after === undefined ? 'created_at >= ?5' : '+created_at >= ?5';
   const select = `SELECT * FROM audit_events
         WHERE org_id = ?1
           AND (?2 IS NULL OR action = ?2)
           AND (?3 IS NULL OR target_type = ?3)
           AND (?4 IS NULL OR target_id = ?4)
-          AND (?5 IS NULL OR created_at >= ?5)
-          AND (?6 IS NULL OR created_at < ?6)`;
+          AND ${since}
+          AND created_at < ?6`;
   const params = [
     orgId,
     filter.action ?? null,
     filter.targetType ?? null,
     filter.targetId ?? null,
-    filter.since ?? null,
-    filter.until ?? null,
+    filter.since ?? BEGINNING_OF_TIME,
+    filter.until ?? END_OF_TIME,
   ];
   return readPage(db, { select, params, limit, after }, toRecord);
 }

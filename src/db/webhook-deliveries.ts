@@ -5,6 +5,8 @@
  * attempts it, so a message the queue hands out twice (or the sweep sends again) is attempted once.
  */
 
+import { END_OF_TIME } from '../lib/clock.ts';
+
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
 
 export interface DeliveryRecord {
@@ -109,9 +111,6 @@ export async function deliveryOfEvent(
 }
 
 /** The endpoint's failed deliveries dispatched in [since, until) (until: none, when undefined), oldest first, at most `limit`. */
-/** Later than every ISO 8601 timestamp this database holds. */
-const END_OF_TIME = '9999-12-31T23:59:59.999Z';
-
 export async function failedDeliveryIds(
   db: D1Database,
   orgId: string,
@@ -125,7 +124,6 @@ export async function failedDeliveryIds(
         WHERE org_id = ?1 AND endpoint_id = ?2 AND status = 'failed' AND created_at >= ?3 AND created_at < ?4
         ORDER BY created_at, id LIMIT ?5`,
     )
-    // An open end is a bound past every timestamp, so both ends are one range on the index.
     .bind(orgId, endpointId, window.since, window.until ?? END_OF_TIME, limit)
     .all<{ id: string }>();
   return results.map((row) => row.id);
