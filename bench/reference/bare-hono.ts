@@ -4,6 +4,10 @@
  * idempotency or validation). The device routes run the very query functions Switchyard's
  * handlers run (src/db/devices.ts) against an identically seeded D1 database, for the
  * organisation named by the ORG_ID variable.
+ *
+ * With LOG_LINE_BYTES set it also writes one JSON line of that size per request, as Switchyard's
+ * request log line is (the harness measures that line and passes its size): `/health`'s reference,
+ * so the log line, which is the product's observability, is compared like with like.
  */
 import { Hono } from 'hono';
 import { type DeviceRecord, getDevice, insertDevice, listDevices, type Metadata } from '../../src/db/devices.ts';
@@ -14,6 +18,7 @@ import type { DeviceKind } from '../../src/schemas/devices.ts';
 export interface BareHonoEnv {
   DB: D1Database;
   ORG_ID: string;
+  LOG_LINE_BYTES?: string;
 }
 
 interface DeviceBody {
@@ -24,6 +29,31 @@ interface DeviceBody {
 }
 
 const app = new Hono<{ Bindings: BareHonoEnv }>();
+
+/** Sized once, from the first line: every line after it then costs one `JSON.stringify`, as Switchyard's does. */
+let padding: string | undefined;
+
+app.use(async (c, next) => {
+  const startedAt = performance.now();
+  await next();
+  const bytes = Number(c.env.LOG_LINE_BYTES ?? 0);
+  if (bytes === 0) return;
+  const line = {
+    level: 'info',
+    msg: 'request',
+    time: new Date().toISOString(),
+    method: c.req.method,
+    path: new URL(c.req.url).pathname,
+    status: c.res.status,
+    duration_ms: Math.round((performance.now() - startedAt) * 100) / 100,
+    padding: padding ?? '',
+  };
+  if (padding === undefined) {
+    padding = 'x'.repeat(Math.max(0, bytes - JSON.stringify(line).length));
+    line.padding = padding;
+  }
+  console.log(JSON.stringify(line));
+});
 
 app.get('/health', (c) => c.json({ status: 'ok' }));
 

@@ -75,17 +75,19 @@ export interface ScenarioResult {
     throughput: number | null;
     cpuUsPerOp: number | null;
     p99: number | null;
-    /** Per round, Switchyard ÷ reference throughput. */
+    /** Per round, Switchyard ÷ reference. */
     throughputByRound: number[];
+    cpuByRound: number[];
     p99ByRound: number[];
-    /** Switchyard ÷ the informational side (the bare `fetch` Worker), when the scenario has one. */
-    informational: { throughput: number | null; cpuUsPerOp: number | null } | null;
+    /** Switchyard ÷ each informational side (e.g. the bare `fetch` Worker), by side. */
+    informational: Partial<Record<SideKey, { throughput: number | null; cpuUsPerOp: number | null }>>;
   };
   budgets: BudgetResult[];
 }
 
 export interface Report {
-  schema: 1;
+  /** 2: budgets on CPU per operation (`cpuByRound`), informational ratios by side. */
+  schema: 2;
   date: string;
   wallTimeS: number;
   settings: Omit<BenchOptions, 'outDir'> & { seededDevices: number; memoryMethod: string; stateRoot: string };
@@ -111,7 +113,7 @@ function summarizeSide(runs: RunRecord[]): SideSummary | null {
   };
 }
 
-function byRound(ours: RunRecord[], reference: RunRecord[], figure: 'throughput' | 'p99Ms'): number[] {
+function byRound(ours: RunRecord[], reference: RunRecord[], figure: 'throughput' | 'cpuUsPerOp' | 'p99Ms'): number[] {
   const ratios: number[] = [];
   for (const run of ours) {
     const other = reference.find((candidate) => candidate.round === run.round);
@@ -135,36 +137,39 @@ export function scenarioResult(spec: ScenarioSpec, sides: Partial<Record<SideKey
   const ours = withSummaries.ours;
   const reference = withSummaries.reference;
   const throughputByRound = byRound(ours?.runs ?? [], reference?.runs ?? [], 'throughput');
+  const cpuByRound = byRound(ours?.runs ?? [], reference?.runs ?? [], 'cpuUsPerOp');
   const p99ByRound = byRound(ours?.runs ?? [], reference?.runs ?? [], 'p99Ms');
-  const informational = Object.values(withSummaries).find((side) => side?.informational);
+  const informational: ScenarioResult['ratios']['informational'] = {};
+  for (const [key, side] of Object.entries(withSummaries) as Array<[SideKey, ScenarioResult['sides'][SideKey]]>) {
+    if (!side?.informational) continue;
+    informational[key] = {
+      throughput: ratio(ours?.summary?.throughput.median, side.summary?.throughput.median),
+      cpuUsPerOp: ratio(ours?.summary?.cpuUsPerOp.median, side.summary?.cpuUsPerOp.median),
+    };
+  }
   const ratios = {
-    informational: informational
-      ? {
-          throughput: ratio(ours?.summary?.throughput.median, informational.summary?.throughput.median),
-          cpuUsPerOp: ratio(ours?.summary?.cpuUsPerOp.median, informational.summary?.cpuUsPerOp.median),
-        }
-      : null,
+    informational,
     throughput: ratio(ours?.summary?.throughput.median, reference?.summary?.throughput.median),
     cpuUsPerOp: ratio(ours?.summary?.cpuUsPerOp.median, reference?.summary?.cpuUsPerOp.median),
     p99: ratio(ours?.summary?.p99Ms?.median, reference?.summary?.p99Ms?.median),
     throughputByRound,
+    cpuByRound,
     p99ByRound,
   };
   const ran = (ours?.runs.length ?? 0) > 0 && (reference?.runs.length ?? 0) > 0;
   const budgets = spec.budgets.map((budget): BudgetResult => {
-    const higherIsBetter = budget.figure === 'throughput';
-    const measured = budget.figure === 'throughput' ? ratios.throughput : ratios.p99;
-    const rounds = budget.figure === 'throughput' ? throughputByRound : p99ByRound;
+    const measured = budget.figure === 'cpu' ? ratios.cpuUsPerOp : ratios.p99;
+    const rounds = budget.figure === 'cpu' ? cpuByRound : p99ByRound;
     let status: BudgetStatus;
     if (error !== null) status = 'error';
     else if (!ran || measured === null) status = 'not run';
-    else status = (higherIsBetter ? measured >= budget.limit : measured <= budget.limit) ? 'pass' : 'fail';
+    else status = measured <= budget.limit ? 'pass' : 'fail';
     return {
       id: budget.id,
       description: budget.description,
       measured,
       range: rounds.length > 0 ? { min: Math.min(...rounds), max: Math.max(...rounds) } : null,
-      comparison: higherIsBetter ? '>=' : '<=',
+      comparison: '<=',
       limit: budget.limit,
       status,
     };
@@ -278,8 +283,8 @@ export function renderMarkdown(report: Report): string {
       const summary = side.summary;
       let compared = '';
       if (key === 'ours') compared = versus(scenario.ratios.throughput, scenario.ratios.cpuUsPerOp);
-      else if (side.informational && scenario.ratios.informational) {
-        const { throughput, cpuUsPerOp } = scenario.ratios.informational;
+      else if (side.informational) {
+        const { throughput = null, cpuUsPerOp = null } = scenario.ratios.informational[key] ?? {};
         compared = throughput === null ? '' : `Switchyard ÷ this: ${versus(throughput, cpuUsPerOp)} (information)`;
       }
       lines.push(
