@@ -16,6 +16,7 @@ import { checkApiKeyFormat, containsApiKey, hashApiKey } from '../lib/api-key.ts
 import { setBounded } from '../lib/bounded-map.ts';
 import { clientIp, hashIp } from '../lib/client-ip.ts';
 import { isoAfter, nowIso } from '../lib/clock.ts';
+import { requestUrlParts } from '../lib/request-url.ts';
 import type { Scope } from '../schemas/scopes.ts';
 import { enforceRateLimit } from './rate-limit.ts';
 
@@ -92,8 +93,8 @@ function stampInBackground(c: Context<AppEnv>, keyId: string, lastUsedAt: string
  */
 export function authenticate(): MiddlewareHandler<AppEnv> {
   return async function authenticate(c, next) {
-    const url = new URL(c.req.url);
-    if (containsApiKey(decodeURIComponent(url.search)) || /[?&](api[-_]?key|apikey)=/i.test(url.search)) {
+    const { search } = requestUrlParts(c.req.url);
+    if (containsApiKey(decodeURIComponent(search)) || /[?&](api[-_]?key|apikey)=/i.test(search)) {
       await refuseGuess(c, 'key_in_query', 'API keys are not accepted in the query string: send `Authorization: Bearer <key>`.');
     }
     const authorization = c.req.header('Authorization');

@@ -44,6 +44,7 @@ import { ApiError, renderProblem } from '../errors.ts';
 import { isoAfter, nowIso } from '../lib/clock.ts';
 import { sha256Hex } from '../lib/encoding.ts';
 import { open, seal, storageKeyring } from '../lib/encryption.ts';
+import { requestUrlParts } from '../lib/request-url.ts';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /** How long a claim holds before it counts as abandoned (the Worker died mid-request). */
@@ -63,7 +64,7 @@ export class SavedResultAnswers extends Error {}
 
 /** What makes two requests "the same": the calling API key, method, path, query and body. */
 async function fingerprint(c: Context<AppEnv>): Promise<string> {
-  const url = new URL(c.req.url);
+  const url = requestUrlParts(c.req.url);
   const body = await c.req.text();
   return sha256Hex(`${c.get('auth').keyId}\n${c.req.method}\n${url.pathname}${url.search}\n${body}`);
 }

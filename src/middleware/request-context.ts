@@ -10,6 +10,7 @@ import type { AppEnv } from '../context.ts';
 import { loadConfig } from '../env.ts';
 import { createLogger } from '../lib/logger.ts';
 import { type RequestMeter, recordEvent, type Telemetry } from '../lib/metrics.ts';
+import { requestUrlParts } from '../lib/request-url.ts';
 import { routeTemplate } from '../lib/route-template.ts';
 import { continueOrStartTrace, formatTraceparent } from '../lib/trace-context.ts';
 import { userAgentState } from '../lib/user-agent.ts';
@@ -47,7 +48,7 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
 
     const status = c.res.status;
     const unexpectedError = c.get('unexpectedError');
-    const url = new URL(c.req.url);
+    const url = requestUrlParts(c.req.url);
     const route = routeTemplate(c);
     const userAgent = c.req.header('user-agent');
     const agentState = userAgentState(userAgent);
