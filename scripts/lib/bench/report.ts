@@ -248,57 +248,35 @@ function minutes(seconds: number): string {
   return `${Math.floor(whole / 60)} min ${whole % 60} s`;
 }
 
-export function renderMarkdown(report: Report): string {
-  const { machine, settings } = report;
-  const commit = machine.git.commit
-    ? `commit ${machine.git.commit.slice(0, 10)}${machine.git.dirty ? ' + uncommitted changes' : ''}`
-    : 'no git commit';
-  const lines: string[] = [
-    `Measured ${report.date} on ${machine.cpuModel} (${machine.cores} cores, ${fixed(machine.totalMemoryMiB / 1024, 1)} GiB), ` +
-      `Node ${machine.versions.node}, workerd ${machine.versions.workerd}, wrangler ${machine.versions.wrangler}, ${commit}. ` +
-      `${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.duration} s per run, alternating which side runs first; ` +
-      `${settings.connections} HTTP connections (autocannon ${machine.versions.autocannon}); fan-out ${settings.subscribers} subscribers, ` +
-      `${settings.window} messages in flight. Wall time ${minutes(report.wallTimeS)}. Overall: ${report.pass ? 'every budget passes' : '**a budget fails**'}.`,
-    '',
-    '### Budgets (ratio of medians over rounds)',
-    '',
-    '| Budget | Measured | Limit | Result |',
-    '| --- | --- | --- | --- |',
-    ...report.scenarios.flatMap((scenario) => scenario.budgets.map(budgetRow)),
-    budgetRow(report.bundle.budget),
-    '',
-    `Bundle: ${fixed(report.bundle.minifiedBytes / 1024, 1)} KiB minified, ${fixed(report.bundle.gzipBytes / 1024, 1)} KiB gzipped (\`wrangler deploy --dry-run --minify\`, gzip level 6).`,
-    '',
-    '### Figures (median, min–max over rounds)',
-    '',
-    '| Scenario | Worker | Throughput | p50 ms | p99 ms | CPU µs per op | Peak RSS MiB | Switchyard ÷ reference |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
-  ];
-  for (const scenario of report.scenarios) {
-    const versus = (a: number | null | undefined, b: number | null | undefined) =>
-      a === null || a === undefined || b === null || b === undefined ? '' : `${figure(a)}× ${scenario.unit}, ${figure(b)}× CPU`;
-    let first = true;
-    for (const [key, side] of Object.entries(scenario.sides) as Array<[SideKey, ScenarioResult['sides'][SideKey]]>) {
-      if (!side) continue;
-      const summary = side.summary;
-      let compared = '';
-      if (key === 'ours') compared = versus(scenario.ratios.throughput, scenario.ratios.cpuUsPerOp);
-      else if (side.informational) {
-        const { throughput = null, cpuUsPerOp = null } = scenario.ratios.informational[key] ?? {};
-        compared = throughput === null ? '' : `Switchyard ÷ this: ${versus(throughput, cpuUsPerOp)} (information)`;
-      }
-      lines.push(
-        `| ${first ? scenario.title : ''} | ${side.label} | ${cell(summary?.throughput, scenario.unit)} | ${cell(summary?.p50Ms)} | ${cell(summary?.p99Ms)} | ${cell(summary?.cpuUsPerOp, `per ${scenario.per}`)} | ${cell(summary?.peakRssMiB)} | ${compared} |`,
-      );
-      first = false;
+/** One row per side of a scenario, Switchyard first; its ratios on its own row, the informational ones on theirs. */
+function figureRows(scenario: ScenarioResult): string[] {
+  const versus = (a: number | null | undefined, b: number | null | undefined) =>
+    a === null || a === undefined || b === null || b === undefined ? '' : `${figure(a)}× ${scenario.unit}, ${figure(b)}× CPU`;
+  const rows: string[] = [];
+  for (const [key, side] of Object.entries(scenario.sides) as Array<[SideKey, ScenarioResult['sides'][SideKey]]>) {
+    if (!side) continue;
+    const summary = side.summary;
+    let compared = '';
+    if (key === 'ours') compared = versus(scenario.ratios.throughput, scenario.ratios.cpuUsPerOp);
+    else if (side.informational) {
+      const { throughput = null, cpuUsPerOp = null } = scenario.ratios.informational[key] ?? {};
+      compared = throughput === null ? '' : `Switchyard ÷ this: ${versus(throughput, cpuUsPerOp)} (information)`;
     }
-    if (scenario.error)
-      lines.push(`| ${scenario.title} | **error** | ${scenario.error.split('\n')[0]?.replaceAll('|', '\\|')} | | | | | |`);
+    rows.push(
+      `| ${rows.length === 0 ? scenario.title : ''} | ${side.label} | ${cell(summary?.throughput, scenario.unit)} | ${cell(summary?.p50Ms)} | ${cell(summary?.p99Ms)} | ${cell(summary?.cpuUsPerOp, `per ${scenario.per}`)} | ${cell(summary?.peakRssMiB)} | ${compared} |`,
+    );
   }
+  if (scenario.error) rows.push(`| ${scenario.title} | **error** | ${scenario.error.split('\n')[0]?.replaceAll('|', '\\|')} | | | | | |`);
+  return rows;
+}
+
+/** How noisy the machine was, and how the figures were taken. */
+function closingLines(report: Report): string[] {
+  const { settings } = report;
   const allRuns = report.scenarios.flatMap((scenario) => Object.values(scenario.sides).flatMap((side) => side?.runs ?? []));
   const others = summarize(allRuns.map((run) => run.otherCpuPercent));
   const remeasured = allRuns.filter((run) => run.remeasured).length;
-  lines.push('');
+  const lines = [''];
   if (Number.isFinite(others.median)) {
     lines.push(
       `Other processes on the machine used ${figure(others.median)}% of one core during a run (median; max ${figure(others.max)}%)` +
@@ -313,7 +291,37 @@ export function renderMarkdown(report: Report): string {
       `Each Worker runs in its own workerd process, its D1 and Durable Object state under ${settings.stateRoot}; the load generator shares the machine.`,
     '',
   );
-  return lines.join('\n');
+  return lines;
+}
+
+export function renderMarkdown(report: Report): string {
+  const { machine, settings } = report;
+  const commit = machine.git.commit
+    ? `commit ${machine.git.commit.slice(0, 10)}${machine.git.dirty ? ' + uncommitted changes' : ''}`
+    : 'no git commit';
+  return [
+    `Measured ${report.date} on ${machine.cpuModel} (${machine.cores} cores, ${fixed(machine.totalMemoryMiB / 1024, 1)} GiB), ` +
+      `Node ${machine.versions.node}, workerd ${machine.versions.workerd}, wrangler ${machine.versions.wrangler}, ${commit}. ` +
+      `${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.duration} s per run, alternating which side runs first; ` +
+      `${settings.connections} HTTP connections (autocannon ${machine.versions.autocannon}); fan-out ${settings.subscribers} subscribers, ` +
+      `${settings.window} messages in flight. Wall time ${minutes(report.wallTimeS)}. Overall: ${report.pass ? 'every budget passes' : '**a budget fails**'}.`,
+    '',
+    '### Budgets (CPU per operation and p99: ratio of medians over rounds)',
+    '',
+    '| Budget | Measured | Limit | Result |',
+    '| --- | --- | --- | --- |',
+    ...report.scenarios.flatMap((scenario) => scenario.budgets.map(budgetRow)),
+    budgetRow(report.bundle.budget),
+    '',
+    `Bundle: ${fixed(report.bundle.minifiedBytes / 1024, 1)} KiB minified, ${fixed(report.bundle.gzipBytes / 1024, 1)} KiB gzipped (\`wrangler deploy --dry-run --minify\`, gzip level 6).`,
+    '',
+    '### Figures (median, min–max over rounds)',
+    '',
+    '| Scenario | Worker | Throughput | p50 ms | p99 ms | CPU µs per op | Peak RSS MiB | Switchyard ÷ reference |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...report.scenarios.flatMap(figureRows),
+    ...closingLines(report),
+  ].join('\n');
 }
 
 /** The results are committed, and `npm run lint` checks JSON: lay the file out the way the repository's formatter does. */
