@@ -4,7 +4,8 @@
  * into an empty project with TypeScript, type-checks a consumer script strictly (and broken copies
  * of it, which must fail naming what is wrong), and runs the script against a local Worker: it
  * creates a device, pages 250 devices with `for await`, survives an injected 429 with
- * Retry-After, and catches a typed 404. The Worker starts (and is seeded) while npm installs.
+ * Retry-After, and catches a typed 404; and the installed client carries the `Switchyard-Bookmark`
+ * of a change to the read after it. The Worker starts (and is seeded) while npm installs.
  * Ends with `package: N passed, N failed`.
  */
 import { spawn } from 'node:child_process';
@@ -363,6 +364,49 @@ async function checkRun(consumerDir: string, seeded: SeededWorker): Promise<void
   );
 }
 
+/**
+ * The installed client against the Worker, through a fetch that records the `Switchyard-Bookmark`
+ * each request sent and each response carried: the read after a change must send the change's.
+ */
+async function checkBookmark(consumerDir: string, seeded: SeededWorker): Promise<void> {
+  const script = [
+    `const { createSwitchyardClient, unwrap } = await import('${CLIENT_PACKAGE}');`,
+    "const header = 'Switchyard-Bookmark';",
+    'const sent = [];',
+    'const received = [];',
+    'const recording = async (request) => {',
+    '  sent.push(request.headers.get(header));',
+    '  const response = await fetch(request);',
+    '  received.push(response.headers.get(header));',
+    '  return response;',
+    '};',
+    'const api = createSwitchyardClient({ baseUrl: process.env.SWITCHYARD_URL, apiKey: process.env.SWITCHYARD_API_KEY, fetch: recording });',
+    "const device = unwrap(await api.POST('/v1/devices', { body: { name: 'Bookmarked', kind: 'iot' } }));",
+    "unwrap(await api.GET('/v1/devices/{id}', { params: { path: { id: device.id } } }));",
+    'console.log(JSON.stringify({ sent, received }));',
+  ].join('\n');
+  const outcome = await capture(process.execPath, ['--input-type=module', '--eval', script], {
+    cwd: consumerDir,
+    env: { ...process.env, SWITCHYARD_URL: seeded.worker.url, SWITCHYARD_API_KEY: seeded.apiKey },
+    timeoutMs: 30_000,
+  });
+  let seen: { sent: Array<string | null>; received: Array<string | null> } | undefined;
+  try {
+    seen = JSON.parse(outcome.stdout.trim().split('\n').at(-1) ?? '') as typeof seen;
+  } catch {
+    seen = undefined;
+  }
+  const [change, read] = seen?.sent ?? [];
+  const ok = outcome.code === 0 && change === null && seen?.received[0] != null && read === seen.received[0];
+  record(
+    'the client sends the bookmark of a change on the read after it',
+    ok,
+    ok
+      ? `POST sent none and got one; the GET sent it back (${read?.length} characters)`
+      : `saw ${JSON.stringify(seen)}${tail(outcome.output)}`,
+  );
+}
+
 const work = await mkdtemp(join(tmpdir(), 'switchyard-package-'));
 const consumerDir = join(work, 'consumer');
 // Settles, never rejects: it runs while npm installs, and a rejection nobody awaits yet would end the process.
@@ -385,7 +429,10 @@ try {
       true,
       `migrated, started and seeded in ${(started.seeded.tookMs / 1000).toFixed(1)} s`,
     );
-    if (installed) await checkRun(consumerDir, started.seeded);
+    if (installed) {
+      await checkRun(consumerDir, started.seeded);
+      await checkBookmark(consumerDir, started.seeded);
+    }
   }
 } finally {
   const started = await seeding;

@@ -4,7 +4,7 @@
 // Edit this file, not the copy.
 
 import createClient, { type ClientOptions, type FetchOptions, type Middleware } from 'openapi-fetch';
-import type { components, paths } from '../generated/api.ts';
+import type { components, operations, paths } from '../generated/api.ts';
 import { API_VERSION } from '../src/openapi.ts';
 import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
 
@@ -96,6 +96,11 @@ const KEYED_METHODS = new Set(['POST', 'PATCH', 'DELETE']);
 /** Methods safe to repeat without a key. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const RETRIED_STATUSES = new Set([429, 503, 504]);
+/**
+ * Where the API hands out a bookmark of the database state a response saw, and takes it back on a
+ * later request. Checked against the API document's parameter: a renamed header fails to compile here.
+ */
+const BOOKMARK_HEADER = 'Switchyard-Bookmark' satisfies keyof NonNullable<operations['listDevices']['parameters']['header']>;
 
 export interface SwitchyardClientOptions extends ClientOptions {
   /** An API key (`sy_live_…` / `sy_test_…`), sent as `Authorization: Bearer <key>` on every request. */
@@ -125,6 +130,14 @@ export interface SwitchyardClientOptions extends ClientOptions {
   debug?: (event: SwitchyardDebugEvent) => void;
   /** How the client waits between attempts; for tests. Rejects with `signal.reason` if the signal aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /**
+   * Read-your-writes: the client keeps the newest `Switchyard-Bookmark` its responses carried and
+   * sends it on each later request, so a read after a change sees that change even when a database
+   * replica serves it. One per client: create one client per user or job whose writes its reads must
+   * see. A request that sets the header itself keeps its own; a bookmark the API refuses
+   * (`invalid_bookmark`) is forgotten. `false` sends none: reads may then lag changes a little. Default true.
+   */
+  bookmarks?: boolean;
 }
 
 /**
@@ -140,7 +153,16 @@ export interface SwitchyardClientOptions extends ClientOptions {
  * for await (const each of paginate(api, '/v1/devices', { params: { query: { limit: 100 } } })) console.log(each.id)
  */
 export function createSwitchyardClient(options: SwitchyardClientOptions = {}) {
-  const { apiKey, idempotencyKeys = true, retry, timeoutMs = DEFAULT_TIMEOUT_MS, debug, sleep, ...clientOptions } = options;
+  const {
+    apiKey,
+    idempotencyKeys = true,
+    retry,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+    debug,
+    sleep,
+    bookmarks = true,
+    ...clientOptions
+  } = options;
   const retryPolicy: RetryPolicy = retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...retry };
   // Retries, timeouts and the debug hook sit in the fetch openapi-fetch calls, not in a middleware:
   // middleware runs once per call, so a middleware registered later (a logger, a contract check) sees
@@ -169,7 +191,36 @@ export function createSwitchyardClient(options: SwitchyardClientOptions = {}) {
     },
   };
   client.use(identify);
+  if (bookmarks) client.use(bookmarkKeeper());
   return client;
+}
+
+/**
+ * The middleware that carries a client's bookmark from response to request. The greatest one seen
+ * wins (bookmarks sort oldest first): with several calls in flight, an older answer arriving last
+ * must not take the client back to before a change it has seen.
+ */
+function bookmarkKeeper(): Middleware {
+  let newest: string | undefined;
+  return {
+    onRequest({ request }) {
+      if (newest !== undefined && !request.headers.has(BOOKMARK_HEADER)) request.headers.set(BOOKMARK_HEADER, newest);
+      return request;
+    },
+    async onResponse({ request, response }) {
+      const bookmark = response.headers.get(BOOKMARK_HEADER);
+      if (bookmark !== null && (newest === undefined || bookmark > newest)) newest = bookmark;
+      else if (response.status === 400 && request.headers.get(BOOKMARK_HEADER) === newest) {
+        // Read only when it may be the refusal of the bookmark this client sent.
+        const body: unknown = await response
+          .clone()
+          .json()
+          .catch(() => undefined);
+        if (isProblem(body) && body.code === 'invalid_bookmark') newest = undefined;
+      }
+      return response;
+    },
+  };
 }
 
 export type SwitchyardClient = ReturnType<typeof createSwitchyardClient>;

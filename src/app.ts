@@ -11,6 +11,7 @@ import type { AppEnv } from './context.ts';
 import { ApiError, codeForStatus, renderProblem } from './errors.ts';
 import { requireValidConfig } from './middleware/config.ts';
 import { cors } from './middleware/cors.ts';
+import { d1Session } from './middleware/d1-session.ts';
 import { REQUEST_DEADLINE_MS, requestDeadline } from './middleware/deadline.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { urlLimits } from './middleware/request-limits.ts';
@@ -67,6 +68,9 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.use(requireValidConfig());
   app.use(cors());
   app.use(urlLimits());
+  // The request's D1 session (read replication) in place of the binding, before any route reads D1;
+  // inside CORS so that a refused bookmark's 400 is readable by a browser too.
+  app.use(d1Session());
   app.use(
     methodNotAllowed({
       app,

@@ -48,6 +48,11 @@ export interface AppVariables {
   /** `Date.now()` by which the request must be answered (middleware/deadline.ts); dependency calls stop waiting then. */
   deadlineAt: number;
   config: Config;
+  /**
+   * The plain binding, guarded with the request's deadline: for the reads that must see the latest
+   * commit whatever replica the request's session reads (an API key this isolate has not cached).
+   */
+  primaryDb: D1Database;
   auth: AuthContext;
   /** The Idempotency-Key of an `atomic` idempotent route, until its result is saved. */
   idempotency?: PendingIdempotency;

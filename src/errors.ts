@@ -37,6 +37,8 @@ const SECURITY_EVENT_OF_CODE: Partial<Record<ErrorCode, SecurityEventType>> = {
   participant_not_allowed: 'participant_refused',
   rate_limited: 'rate_limited',
   invalid_user_agent: 'user_agent_refused',
+  // A bookmark we did not sign is a forgery or a copy from elsewhere: one that could hold replicas up.
+  invalid_bookmark: 'bookmark_refused',
 };
 
 /** What the security event of a refusal says: never sent to the client, only logged and counted. */

@@ -9,7 +9,7 @@ import type { AppEnv } from './context.ts';
 import { type EmittedEventType, EVENT_DESCRIPTIONS, EVENT_SCHEMAS } from './schemas/events.ts';
 import { registerJsonValue } from './schemas/json.ts';
 import { ClientFrameSchema, ServerFrameSchema, SessionMessageSchema } from './schemas/realtime.ts';
-import { COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
+import { BOOKMARK_PARAMETER_COMPONENT, COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -18,6 +18,7 @@ export function registerComponents(app: OpenAPIHono<AppEnv>): void {
   for (const [name, header] of Object.entries(COMMON_HEADER_COMPONENTS)) {
     app.openAPIRegistry.registerComponent('headers', name, header);
   }
+  app.openAPIRegistry.registerComponent('parameters', 'Bookmark', BOOKMARK_PARAMETER_COMPONENT);
   // The WebSocket protocol of /v1/sessions/{id}/connect: no route body refers to most of it, so it is
   // registered by name (the frames ServerFrame is made of come with it).
   app.openAPIRegistry.register('SessionMessage', SessionMessageSchema);

@@ -1652,7 +1652,7 @@ export interface components {
              */
             status: "ok";
         };
-        /** @description An RFC 9457 problem document with status 400: `code` is one of `validation_failed`, `malformed_json`, `json_too_deep`, `invalid_characters`, `invalid_encoding`, `unpaired_surrogate`, `reserved_key`, `duplicate_key`, `malformed_request`, `invalid_user_agent`. */
+        /** @description An RFC 9457 problem document with status 400: `code` is one of `validation_failed`, `malformed_json`, `json_too_deep`, `invalid_characters`, `invalid_encoding`, `unpaired_surrogate`, `reserved_key`, `duplicate_key`, `malformed_request`, `invalid_user_agent`, `invalid_bookmark`. */
         Problem400: {
             /**
              * Format: uri
@@ -1686,7 +1686,7 @@ export interface components {
              * @example validation_failed
              * @enum {string}
              */
-            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request" | "invalid_user_agent";
+            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request" | "invalid_user_agent" | "invalid_bookmark";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -2904,7 +2904,10 @@ export interface components {
         };
     };
     responses: never;
-    parameters: never;
+    parameters: {
+        /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+        Bookmark: string;
+    };
     requestBodies: never;
     headers: {
         /** @description The id of this request: the caller's `X-Request-Id` when well formed (letters, digits, `_`, `-`, `=`; at most 128), else a new one. */
@@ -2915,6 +2918,8 @@ export interface components {
         RateLimit: string;
         /** @description The limit this request counted against: `"<class>";q=<requests>;w=<window seconds>`. */
         RateLimitPolicy: string;
+        /** @description An opaque bookmark of the database state this response saw, present when the request read or wrote the database. Send it back as the `Switchyard-Bookmark` request header and that request reads data at least this fresh: send the one a change answered with, and the reads after it see the change. Without one, a read may be served by a database replica slightly behind the latest change (replica lag); a change always starts from the latest data. Bookmarks sort oldest first by plain string comparison: with several requests in flight, keep the greatest. The typed client keeps and sends it on its own, per client. */
+        Bookmark: string;
     };
     pathItems: never;
 }
@@ -3029,7 +3034,10 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3040,6 +3048,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3053,6 +3062,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3066,6 +3076,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -3081,6 +3092,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3094,6 +3106,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3109,6 +3122,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3122,6 +3136,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3137,6 +3152,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3153,6 +3169,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -3170,6 +3188,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The new key's URL. */
@@ -3185,6 +3204,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3198,6 +3218,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -3213,6 +3234,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3226,6 +3248,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3239,6 +3262,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3252,6 +3276,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3265,6 +3290,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3278,6 +3304,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3293,6 +3320,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3306,6 +3334,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3321,6 +3350,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3336,7 +3366,10 @@ export interface operations {
     getApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path: {
                 /** @description The API key id (not the secret). */
                 id: string;
@@ -3350,6 +3383,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3363,6 +3397,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3376,6 +3411,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -3391,6 +3427,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3404,6 +3441,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3417,6 +3455,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3432,6 +3471,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3445,6 +3485,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3460,6 +3501,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3476,6 +3518,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -3492,6 +3536,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3503,6 +3548,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3516,6 +3562,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -3531,6 +3578,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3544,6 +3592,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3557,6 +3606,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3570,6 +3620,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3583,6 +3634,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3598,6 +3650,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3611,6 +3664,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3626,6 +3680,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3642,6 +3697,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -3662,6 +3719,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The new key's URL. */
@@ -3677,6 +3735,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3690,6 +3749,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -3705,6 +3765,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3718,6 +3779,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3731,6 +3793,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3744,6 +3807,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3757,6 +3821,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3770,6 +3835,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3783,6 +3849,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3798,6 +3865,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3811,6 +3879,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3826,6 +3895,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3856,7 +3926,10 @@ export interface operations {
                 /** @description Only events before this time. */
                 until?: string;
             };
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3867,6 +3940,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3880,6 +3954,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3893,6 +3968,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -3908,6 +3984,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3921,6 +3998,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3936,6 +4014,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -3949,6 +4028,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3964,6 +4044,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -3990,7 +4071,10 @@ export interface operations {
                 /** @description Only events before this time. */
                 until?: string;
             };
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4001,6 +4085,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4014,6 +4099,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4027,6 +4113,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -4042,6 +4129,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4055,6 +4143,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4070,6 +4159,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4083,6 +4173,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4098,6 +4189,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4113,7 +4205,10 @@ export interface operations {
     getEvent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path: {
                 /** @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt. */
                 id: string;
@@ -4127,6 +4222,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4140,6 +4236,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4153,6 +4250,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -4168,6 +4266,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4181,6 +4280,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4194,6 +4294,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4209,6 +4310,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4222,6 +4324,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4237,6 +4340,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4265,7 +4369,10 @@ export interface operations {
                 /** @description Only devices whose name or external id contains this text (ASCII case-insensitive; matched literally, so `%` and `_` match themselves). */
                 q?: string;
             };
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4276,6 +4383,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4289,6 +4397,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4302,6 +4411,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -4317,6 +4427,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4330,6 +4441,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4345,6 +4457,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4358,6 +4471,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4373,6 +4487,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4389,6 +4504,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -4415,6 +4532,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The device's URL. */
@@ -4432,6 +4550,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4445,6 +4564,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -4460,6 +4580,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4473,6 +4594,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4486,6 +4608,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4499,6 +4622,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4512,6 +4636,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4525,6 +4650,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4540,6 +4666,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4553,6 +4680,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4568,6 +4696,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4584,6 +4713,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description ETags you already have (or `*`): a match answers 304 Not Modified. */
                 "If-None-Match"?: string;
             };
@@ -4600,6 +4731,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
@@ -4615,6 +4747,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
@@ -4628,6 +4761,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4641,6 +4775,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -4656,6 +4791,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4669,6 +4805,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4682,6 +4819,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4697,6 +4835,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4710,6 +4849,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4725,6 +4865,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4741,6 +4882,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the device is still at that version (else 412). */
                 "If-Match"?: string;
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -4759,6 +4902,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4770,6 +4914,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4783,6 +4928,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -4798,6 +4944,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4811,6 +4958,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4824,6 +4972,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4837,6 +4986,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4850,6 +5000,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4863,6 +5014,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4878,6 +5030,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4891,6 +5044,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4906,6 +5060,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -4922,6 +5077,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the device is still at that version (else 412). */
                 "If-Match"?: string;
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -4949,6 +5106,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
@@ -4964,6 +5122,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -4977,6 +5136,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -4992,6 +5152,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5005,6 +5166,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5018,6 +5180,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5031,6 +5194,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5044,6 +5208,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5057,6 +5222,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5070,6 +5236,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5083,6 +5250,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5098,6 +5266,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5111,6 +5280,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5126,6 +5296,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5148,7 +5319,10 @@ export interface operations {
                 /** @description Only sessions with this status. */
                 status?: "active" | "ended";
             };
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5159,6 +5333,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5172,6 +5347,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5185,6 +5361,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -5200,6 +5377,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5213,6 +5391,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5228,6 +5407,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5241,6 +5421,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5256,6 +5437,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5272,6 +5454,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -5295,6 +5479,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The session's URL. */
@@ -5310,6 +5495,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5323,6 +5509,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -5338,6 +5525,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5351,6 +5539,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5364,6 +5553,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5377,6 +5567,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5390,6 +5581,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5403,6 +5595,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5416,6 +5609,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5431,6 +5625,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5444,6 +5639,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5459,6 +5655,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5474,7 +5671,10 @@ export interface operations {
     getSession: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path: {
                 /** @description The session id. */
                 id: string;
@@ -5488,6 +5688,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5501,6 +5702,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5514,6 +5716,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -5529,6 +5732,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5542,6 +5746,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5555,6 +5760,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5570,6 +5776,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5583,6 +5790,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5598,6 +5806,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5614,6 +5823,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -5630,6 +5841,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5643,6 +5855,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5656,6 +5869,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -5671,6 +5885,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5684,6 +5899,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5697,6 +5913,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description With `idempotency_key_in_use`: seconds to wait. */
@@ -5712,6 +5929,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5725,6 +5943,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5740,6 +5959,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5753,6 +5973,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5768,6 +5989,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5784,6 +6006,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -5804,6 +6028,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5817,6 +6042,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5830,6 +6056,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -5845,6 +6072,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5858,6 +6086,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5871,6 +6100,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5884,6 +6114,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5897,6 +6128,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5910,6 +6142,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5923,6 +6156,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5938,6 +6172,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -5951,6 +6186,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5966,6 +6202,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -5989,6 +6226,8 @@ export interface operations {
                 epoch?: string;
             };
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description `switchyard.v1` and the connect token, comma-separated. */
                 "Sec-WebSocket-Protocol"?: string;
             };
@@ -6003,6 +6242,7 @@ export interface operations {
             /** @description Switching protocols: the WebSocket is open. */
             101: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6012,6 +6252,7 @@ export interface operations {
             /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
             400: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6023,6 +6264,7 @@ export interface operations {
             /** @description The connect token is missing, malformed, expired, not yet valid, signed with another key or algorithm, or for another session (the same answer for each). */
             401: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6034,6 +6276,7 @@ export interface operations {
             /** @description A browser `Origin` that is not on the allowlist (`origin_not_allowed`), or a participant that may no longer join: its device was disabled or deleted, or removed from the session (`participant_not_allowed`). */
             403: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6045,6 +6288,7 @@ export interface operations {
             /** @description No such resource in this organisation. */
             404: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6056,6 +6300,7 @@ export interface operations {
             /** @description The session has ended (`session_ended`) or is full (`session_full`). */
             409: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6067,6 +6312,7 @@ export interface operations {
             /** @description A valid token, but not a WebSocket upgrade request. */
             426: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6078,6 +6324,7 @@ export interface operations {
             /** @description An unexpected error; quote the `request_id` when reporting it. */
             500: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6089,6 +6336,7 @@ export interface operations {
             /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
             503: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6102,6 +6350,7 @@ export interface operations {
             /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
             504: {
                 headers: {
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6122,7 +6371,10 @@ export interface operations {
                 /** @description At most this many messages, 1–1000; default 100. */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path: {
                 /** @description The session id. */
                 id: string;
@@ -6136,6 +6388,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6149,6 +6402,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6162,6 +6416,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -6177,6 +6432,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6190,6 +6446,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6203,6 +6460,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6218,6 +6476,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6231,6 +6490,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6246,6 +6506,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6262,6 +6523,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -6282,6 +6545,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6295,6 +6559,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6308,6 +6573,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -6323,6 +6589,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6336,6 +6603,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6349,6 +6617,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description With `idempotency_key_in_use`: seconds to wait. */
@@ -6364,6 +6633,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6377,6 +6647,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6390,6 +6661,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6403,6 +6675,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6418,6 +6691,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6431,6 +6705,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6446,6 +6721,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6461,7 +6737,10 @@ export interface operations {
     listSessionParticipants: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path: {
                 /** @description The session id. */
                 id: string;
@@ -6475,6 +6754,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6488,6 +6768,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6501,6 +6782,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -6516,6 +6798,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6529,6 +6812,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6542,6 +6826,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6557,6 +6842,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6570,6 +6856,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6585,6 +6872,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6605,7 +6893,10 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6616,6 +6907,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6629,6 +6921,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6642,6 +6935,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -6657,6 +6951,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6670,6 +6965,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6685,6 +6981,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6698,6 +6995,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6713,6 +7011,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6729,6 +7028,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -6756,6 +7057,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The endpoint's URL. */
@@ -6773,6 +7075,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6786,6 +7089,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -6801,6 +7105,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6814,6 +7119,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6827,6 +7133,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6840,6 +7147,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6853,6 +7161,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6866,6 +7175,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6881,6 +7191,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6894,6 +7205,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6909,6 +7221,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -6924,7 +7237,10 @@ export interface operations {
     getWebhookEndpoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path: {
                 /** @description The webhook endpoint id. */
                 id: string;
@@ -6938,6 +7254,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
@@ -6953,6 +7270,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6966,6 +7284,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -6981,6 +7300,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -6994,6 +7314,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7007,6 +7328,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7022,6 +7344,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7035,6 +7358,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7050,6 +7374,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7066,6 +7391,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the endpoint is still at that version (else 412). */
                 "If-Match"?: string;
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -7084,6 +7411,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7095,6 +7423,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7108,6 +7437,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -7123,6 +7453,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7136,6 +7467,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7149,6 +7481,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7162,6 +7495,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7175,6 +7509,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7188,6 +7523,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7203,6 +7539,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7216,6 +7553,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7231,6 +7569,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7247,6 +7586,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the endpoint is still at that version (else 412). */
                 "If-Match"?: string;
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -7274,6 +7615,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
@@ -7289,6 +7631,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7302,6 +7645,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -7317,6 +7661,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7330,6 +7675,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7343,6 +7689,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7356,6 +7703,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7369,6 +7717,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7382,6 +7731,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7395,6 +7745,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7408,6 +7759,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7423,6 +7775,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7436,6 +7789,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7451,6 +7805,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7473,7 +7828,10 @@ export interface operations {
                 /** @description Only the attempts to deliver this event (`msg_…`). */
                 event_id?: string;
             };
-            header?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
             path: {
                 /** @description The webhook endpoint id. */
                 id: string;
@@ -7487,6 +7845,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7500,6 +7859,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7513,6 +7873,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -7528,6 +7889,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7541,6 +7903,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7554,6 +7917,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7569,6 +7933,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7582,6 +7947,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7597,6 +7963,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7613,6 +7980,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the endpoint is still at that version (else 412). */
                 "If-Match"?: string;
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -7631,6 +8000,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
@@ -7646,6 +8016,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7659,6 +8030,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -7674,6 +8046,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7687,6 +8060,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7700,6 +8074,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7713,6 +8088,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7726,6 +8102,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7739,6 +8116,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7754,6 +8132,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7767,6 +8146,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7782,6 +8162,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7798,6 +8179,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -7818,6 +8201,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7831,6 +8215,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7844,6 +8229,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -7859,6 +8245,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7872,6 +8259,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7885,6 +8273,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7898,6 +8287,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7911,6 +8301,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7924,6 +8315,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7937,6 +8329,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7952,6 +8345,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -7965,6 +8359,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7980,6 +8375,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -7996,6 +8392,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -8016,6 +8414,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8029,6 +8428,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8042,6 +8442,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -8057,6 +8458,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8070,6 +8472,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8083,6 +8486,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8096,6 +8500,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8109,6 +8514,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8122,6 +8528,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8135,6 +8542,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -8150,6 +8558,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8163,6 +8572,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -8178,6 +8588,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -8194,6 +8605,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
                 "Idempotency-Key"?: string;
             };
@@ -8210,6 +8623,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8223,6 +8637,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8236,6 +8651,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
@@ -8251,6 +8667,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8264,6 +8681,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8277,6 +8695,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8290,6 +8709,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8303,6 +8723,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -8318,6 +8739,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     [name: string]: unknown;
@@ -8331,6 +8753,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */
@@ -8346,6 +8769,7 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Seconds to wait before trying again. */

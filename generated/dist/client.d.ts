@@ -108,6 +108,14 @@ export interface SwitchyardClientOptions extends ClientOptions {
     debug?: (event: SwitchyardDebugEvent) => void;
     /** How the client waits between attempts; for tests. Rejects with `signal.reason` if the signal aborts. */
     sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+    /**
+     * Read-your-writes: the client keeps the newest `Switchyard-Bookmark` its responses carried and
+     * sends it on each later request, so a read after a change sees that change even when a database
+     * replica serves it. One per client: create one client per user or job whose writes its reads must
+     * see. A request that sets the header itself keeps its own; a bookmark the API refuses
+     * (`invalid_bookmark`) is forgotten. `false` sends none: reads may then lag changes a little. Default true.
+     */
+    bookmarks?: boolean;
 }
 /**
  * A typed client for the Switchyard API: paths, parameters, bodies and responses (problem

@@ -126,6 +126,11 @@ const KEYED_METHODS = new Set(['POST', 'PATCH', 'DELETE']);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const RETRIED_STATUSES = new Set([429, 503, 504]);
 /**
+ * Where the API hands out a bookmark of the database state a response saw, and takes it back on a
+ * later request. Checked against the API document's parameter: a renamed header fails to compile here.
+ */
+const BOOKMARK_HEADER = 'Switchyard-Bookmark';
+/**
  * A typed client for the Switchyard API: paths, parameters, bodies and responses (problem
  * documents included) are checked against the OpenAPI document at compile time. It adds an
  * Idempotency-Key to each write, retries what is safe to retry, bounds each call with a timeout,
@@ -138,7 +143,7 @@ const RETRIED_STATUSES = new Set([429, 503, 504]);
  * for await (const each of paginate(api, '/v1/devices', { params: { query: { limit: 100 } } })) console.log(each.id)
  */
 export function createSwitchyardClient(options = {}) {
-    const { apiKey, idempotencyKeys = true, retry, timeoutMs = DEFAULT_TIMEOUT_MS, debug, sleep, ...clientOptions } = options;
+    const { apiKey, idempotencyKeys = true, retry, timeoutMs = DEFAULT_TIMEOUT_MS, debug, sleep, bookmarks = true, ...clientOptions } = options;
     const retryPolicy = retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...retry };
     // Retries, timeouts and the debug hook sit in the fetch openapi-fetch calls, not in a middleware:
     // middleware runs once per call, so a middleware registered later (a logger, a contract check) sees
@@ -169,7 +174,39 @@ export function createSwitchyardClient(options = {}) {
         },
     };
     client.use(identify);
+    if (bookmarks)
+        client.use(bookmarkKeeper());
     return client;
+}
+/**
+ * The middleware that carries a client's bookmark from response to request. The greatest one seen
+ * wins (bookmarks sort oldest first): with several calls in flight, an older answer arriving last
+ * must not take the client back to before a change it has seen.
+ */
+function bookmarkKeeper() {
+    let newest;
+    return {
+        onRequest({ request }) {
+            if (newest !== undefined && !request.headers.has(BOOKMARK_HEADER))
+                request.headers.set(BOOKMARK_HEADER, newest);
+            return request;
+        },
+        async onResponse({ request, response }) {
+            const bookmark = response.headers.get(BOOKMARK_HEADER);
+            if (bookmark !== null && (newest === undefined || bookmark > newest))
+                newest = bookmark;
+            else if (response.status === 400 && request.headers.get(BOOKMARK_HEADER) === newest) {
+                // Read only when it may be the refusal of the bookmark this client sent.
+                const body = await response
+                    .clone()
+                    .json()
+                    .catch(() => undefined);
+                if (isProblem(body) && body.code === 'invalid_bookmark')
+                    newest = undefined;
+            }
+            return response;
+        },
+    };
 }
 /** A fetch that makes up to `retry.maxAttempts` attempts of a request within one deadline. */
 function resilientFetch(settings) {

@@ -39,8 +39,8 @@ async function withFault<T>(chaos: Chaos, sql: string, work: () => Promise<T>): 
   }
 }
 
-/** `db` with faults injected into its queries and batches. */
-export function chaosD1(db: D1Database, chaos: Chaos): D1Database {
+/** `target`'s prepare and batch (the binding's, or a session's) with faults injected. */
+function chaoticQueries(target: Pick<D1Database, 'prepare' | 'batch'>, chaos: Chaos) {
   // The real statement behind each wrapped one, so a batch hands D1 statements it made.
   const realOf = new WeakMap<object, D1PreparedStatement>();
   const wrap = (statement: D1PreparedStatement, sql: string): D1PreparedStatement => {
@@ -57,16 +57,26 @@ export function chaosD1(db: D1Database, chaos: Chaos): D1Database {
     realOf.set(typed, statement);
     return typed;
   };
-  const chaotic = {
-    prepare: (sql: string) => wrap(db.prepare(sql), sql),
+  return {
+    prepare: (sql: string) => wrap(target.prepare(sql), sql),
     batch: <T>(statements: D1PreparedStatement[]) =>
       withFault(chaos, `batch of ${statements.length}`, () =>
-        db.batch<T>(statements.map((statement) => realOf.get(statement) ?? statement)),
+        target.batch<T>(statements.map((statement) => realOf.get(statement) ?? statement)),
       ),
+  };
+}
+
+/** `db` with faults injected into its queries and batches, and into those of its sessions (each request's D1). */
+export function chaosD1(db: D1Database, chaos: Chaos): D1Database {
+  const chaotic = {
+    ...chaoticQueries(db, chaos),
     exec: (sql: string) => withFault(chaos, sql, () => db.exec(sql)),
-    withSession: (constraintOrBookmark?: D1SessionBookmark | D1SessionConstraint) => db.withSession(constraintOrBookmark),
+    withSession: (constraintOrBookmark?: D1SessionBookmark | D1SessionConstraint) => {
+      const session = db.withSession(constraintOrBookmark);
+      return { ...chaoticQueries(session, chaos), getBookmark: () => session.getBookmark() };
+    },
     dump: () => db.dump(),
   };
-  // The members of D1Database; the session API passes through (the Worker does not use it).
+  // The members of D1Database (a session's are prepare, batch and getBookmark).
   return chaotic as unknown as D1Database;
 }

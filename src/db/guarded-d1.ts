@@ -11,8 +11,12 @@
  * committed with the change (middleware/idempotency.ts) answers the repeat instead of running it
  * again. A timeout or a transient failure becomes a problem with `Retry-After`, never a 500; an
  * answer from D1 that is not transient (a constraint, bad SQL) passes through as it is.
+ *
+ * Two handles, one guard: {@link guardD1Session} wraps a request's D1 session (read replication:
+ * middleware/d1-session.ts), {@link guardD1} the plain binding, for work outside a request. Both
+ * count against the one breaker of the binding, never of a session (a session lives one request).
  */
-import { dependencyProblem } from '../errors.ts';
+import { ApiError, dependencyProblem } from '../errors.ts';
 import type { RequestMeter, Telemetry } from '../lib/metrics.ts';
 import {
   breakerFor,
@@ -64,7 +68,20 @@ type Kind = 'read' | 'write';
 const MAY_HAVE_CHANGED =
   'The change may have been made: repeat the request with the same Idempotency-Key (or read the resource) to learn its outcome.';
 
-function problemFor(error: unknown, kind: Kind): unknown {
+/**
+ * How D1 refuses a session's bookmark: workerd's own check says `D1_SESSION_ERROR`; D1 documents no
+ * message for a bookmark it cannot serve, so any error naming the bookmark counts (none of our SQL does).
+ */
+const BOOKMARK_REFUSED = /D1_SESSION_ERROR|bookmark/i;
+
+function problemFor(error: unknown, kind: Kind, fromBookmark: boolean): unknown {
+  if (fromBookmark && error instanceof Error && BOOKMARK_REFUSED.test(`${error.message} ${String(error.cause ?? '')}`)) {
+    return new ApiError('invalid_bookmark', {
+      detail: 'The database could not use the Switchyard-Bookmark this request sent: send the request without it.',
+      cause: error,
+      security: { reason: 'refused_by_d1' },
+    });
+  }
   const failed = error instanceof CircuitOpenError || error instanceof TimeoutError || isTransientD1Error(error) || isOverloaded(error);
   return failed ? dependencyProblem('The database', error, kind === 'write' ? MAY_HAVE_CHANGED : '') : error;
 }
@@ -78,11 +95,23 @@ export interface D1Scope {
   meter?: RequestMeter;
 }
 
-async function run<T>(db: D1Database, scope: D1Scope, kind: Kind, call: () => Promise<T>): Promise<T> {
+/** What the guard needs of the handle it wraps: the binding whose breaker its calls count against, and how it began. */
+interface Guarded {
+  binding: D1Database;
+  scope: D1Scope;
+  /** Whether it is a session started from a client's bookmark, which D1 may refuse. */
+  fromBookmark: boolean;
+  /** Set by the first call: a session's bookmark means something only once a query has run. */
+  queried: boolean;
+}
+
+async function run<T>(guarded: Guarded, kind: Kind, call: () => Promise<T>): Promise<T> {
+  const { scope } = guarded;
+  guarded.queried = true;
   const shared = {
     isTransient: isTransientD1Error,
     isFailure: isOverloaded,
-    breaker: breakerOf(db),
+    breaker: breakerOf(guarded.binding),
     deadlineAt: scope.deadlineAt,
     telemetry: scope.telemetry,
     dependency: 'D1',
@@ -101,7 +130,7 @@ async function run<T>(db: D1Database, scope: D1Scope, kind: Kind, call: () => Pr
   try {
     return await guardedCall(call, options);
   } catch (error) {
-    throw problemFor(error, kind);
+    throw problemFor(error, kind, guarded.fromBookmark);
   } finally {
     if (scope.meter !== undefined) {
       scope.meter.d1Ms += performance.now() - started;
@@ -117,33 +146,73 @@ function isRead(sql: string): boolean {
   return /^\s*(SELECT|WITH)\b/i.test(sql);
 }
 
-function guardStatement(db: D1Database, scope: D1Scope, statement: D1PreparedStatement, sql: string): D1PreparedStatement {
+function guardStatement(guarded: Guarded, statement: D1PreparedStatement, sql: string): D1PreparedStatement {
   const kind: Kind = isRead(sql) ? 'read' : 'write';
-  const guarded = {
-    bind: (...values: unknown[]) => guardStatement(db, scope, statement.bind(...values), sql),
-    first: (column?: string) => run(db, scope, kind, () => (column === undefined ? statement.first() : statement.first(column))),
-    run: () => run(db, scope, kind, () => statement.run()),
-    all: () => run(db, scope, kind, () => statement.all()),
+  const wrapped = {
+    bind: (...values: unknown[]) => guardStatement(guarded, statement.bind(...values), sql),
+    first: (column?: string) => run(guarded, kind, () => (column === undefined ? statement.first() : statement.first(column))),
+    run: () => run(guarded, kind, () => statement.run()),
+    all: () => run(guarded, kind, () => statement.all()),
     raw: (options?: { columnNames?: boolean }) =>
-      run(db, scope, kind, () => (options?.columnNames ? statement.raw({ columnNames: true }) : statement.raw())),
+      run(guarded, kind, () => (options?.columnNames ? statement.raw({ columnNames: true }) : statement.raw())),
   };
   // The object has every method of D1PreparedStatement; its overloads cannot be spelled as one literal.
-  const typed = guarded as unknown as D1PreparedStatement;
+  const typed = wrapped as unknown as D1PreparedStatement;
   unguarded.set(typed, statement);
   return typed;
 }
 
-/** `db` with every query guarded; none waits past the scope's deadline (the request's, when there is one). */
-export function guardD1(db: D1Database, scope: D1Scope = {}): D1Database {
-  const guarded = {
-    prepare: (sql: string) => guardStatement(db, scope, db.prepare(sql), sql),
+/** What a guarded handle sends its queries through: the binding itself, or one of its sessions. */
+type D1Queries = Pick<D1Database, 'prepare' | 'batch'>;
+
+function guardQueries(guarded: Guarded, target: D1Queries) {
+  return {
+    prepare: (sql: string) => guardStatement(guarded, target.prepare(sql), sql),
     // A batch is a transaction of writes (or a read beside one): never repeated here.
     batch: <T>(statements: D1PreparedStatement[]) =>
-      run(db, scope, 'write', () => db.batch<T>(statements.map((statement) => unguarded.get(statement) ?? statement))),
-    exec: (sql: string) => run(db, scope, 'write', () => db.exec(sql)),
+      run(guarded, 'write', () => target.batch<T>(statements.map((statement) => unguarded.get(statement) ?? statement))),
+  };
+}
+
+/**
+ * The plain binding with every query guarded; none waits past the scope's deadline. Every query of
+ * the plain binding goes to the primary database: what runs outside a request uses it (the queue
+ * consumer, the crons, a room's outbox, the dispatch after a commit), because each of its reads
+ * decides a write (a lease, an undispatched event, a delivery to make) and must see the latest
+ * commit, and none of it is a client's read that a nearby replica would answer sooner. `/ready`
+ * probes it too: ready means the primary answers.
+ */
+export function guardD1(db: D1Database, scope: D1Scope = {}): D1Database {
+  const guarded: Guarded = { binding: db, scope, fromBookmark: false, queried: false };
+  const handle = {
+    ...guardQueries(guarded, db),
+    exec: (sql: string) => run(guarded, 'write', () => db.exec(sql)),
     withSession: (constraintOrBookmark?: D1SessionBookmark | D1SessionConstraint) => db.withSession(constraintOrBookmark),
     dump: () => db.dump(),
   };
   // As above: the members of D1Database, the session API passed through unguarded (unused here).
-  return guarded as unknown as D1Database;
+  return handle as unknown as D1Database;
+}
+
+/** A request's D1 session, guarded, and the bookmark its response hands the client. */
+export interface GuardedD1Session {
+  /** What the request's handlers and db modules query: it stands in for the binding. */
+  db: D1Database;
+  /** The latest bookmark the session has seen, once it has run a query (null until then). */
+  latestBookmark(): string | null;
+}
+
+/**
+ * A session of `db` started at `start` (`first-primary`, `first-unconstrained` or a bookmark D1
+ * gave: see middleware/d1-session.ts), every query guarded as {@link guardD1}'s are, against the
+ * binding's breaker. A bookmark D1 refuses becomes a 400 `invalid_bookmark`, never a 500.
+ */
+export function guardD1Session(db: D1Database, start: D1SessionConstraint | D1SessionBookmark, scope: D1Scope = {}): GuardedD1Session {
+  const session = db.withSession(start);
+  const fromBookmark = start !== 'first-primary' && start !== 'first-unconstrained';
+  const guarded: Guarded = { binding: db, scope, fromBookmark, queried: false };
+  // A session has only prepare and batch (and getBookmark): nothing in a request uses exec, dump
+  // or a session of its own, so the D1Database it stands in for has no more.
+  const handle = guardQueries(guarded, session) as unknown as D1Database;
+  return { db: handle, latestBookmark: () => (guarded.queried ? session.getBookmark() : null) };
 }

@@ -20,6 +20,7 @@ export const SECURITY_EVENT_TYPES = [
   'frame_refused',
   'ssrf_refused',
   'user_agent_refused',
+  'bookmark_refused',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

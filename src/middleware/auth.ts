@@ -106,7 +106,10 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     // While D1 is down a cached key keeps working until its TTL; the failed refresh is only logged.
     const refreshLater = (refresh: Promise<unknown>) =>
       c.executionCtx.waitUntil(refresh.catch((error: unknown) => c.get('logger').warn('could not refresh a cached API key', { error })));
-    const lookup = await credentialsFor(config.db, await hashApiKey(secret), refreshLater);
+    // From the primary, not the request's read session: a key created a moment ago works at once and
+    // a revoked one stops within the cache's TTL, whatever a replica's lag. Only a miss or a refresh
+    // reads it, so this costs a replica's nearness once per key per isolate per TTL.
+    const lookup = await credentialsFor(c.get('primaryDb'), await hashApiKey(secret), refreshLater);
     c.get('meter').cache = lookup.cache;
     const credentials = lookup.credentials;
     const failure = failureOf(credentials, nowIso(), config.production);

@@ -6,7 +6,6 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { guardD1 } from '../db/guarded-d1.ts';
 import { loadConfig } from '../env.ts';
 import { ApiError } from '../errors.ts';
 
@@ -19,12 +18,9 @@ export function requireValidConfig(): MiddlewareHandler<AppEnv> {
         cause: new Error(`invalid configuration: ${loaded.problems.join('; ')}`),
       });
     }
-    // Per request, so the binding's calls stop at this request's deadline; the breaker behind it is
-    // per binding (so per isolate), shared by every request.
-    c.set('config', {
-      ...loaded.config,
-      db: guardD1(loaded.config.db, { deadlineAt: c.get('deadlineAt'), telemetry: c.get('telemetry'), meter: c.get('meter') }),
-    });
+    // `db` is still the bare binding here: middleware/d1-session.ts replaces it with the request's
+    // guarded D1 session before anything queries it.
+    c.set('config', loaded.config);
     await next();
   };
 }

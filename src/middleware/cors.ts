@@ -8,10 +8,22 @@ import type { MiddlewareHandler } from 'hono';
 import { cors as honoCors } from 'hono/cors';
 import type { AppEnv } from '../context.ts';
 import { recordSecurityEvent } from '../lib/security-events.ts';
+import { BOOKMARK_HEADER } from '../schemas/responses.ts';
 
 const ALLOWED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
-const ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'If-None-Match', 'X-Request-Id', 'traceparent'];
+// The bookmark both ways (middleware/d1-session.ts): a browser app reads it from one answer and sends it on the next.
+const ALLOWED_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'Idempotency-Key',
+  'If-Match',
+  'If-None-Match',
+  'X-Request-Id',
+  'traceparent',
+  BOOKMARK_HEADER,
+];
 const EXPOSED_HEADERS = [
+  BOOKMARK_HEADER,
   'X-Request-Id',
   'traceparent',
   'Location',

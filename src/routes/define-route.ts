@@ -10,6 +10,8 @@
  *   and documents 409 / 422;
  * - every route documents 400 and 500, a route with path parameters 404, and every response
  *   carries `X-Request-Id` and `traceparent`;
+ * - a route that reads or writes D1 (authenticated, or `callsDependencies`) takes the
+ *   `Switchyard-Bookmark` request header and documents it on every response (middleware/d1-session.ts);
  * - each error response documents the problem of its status (`Problem404`…), whose `code` lists
  *   exactly the catalogue's codes with that status; a status no code has throws here.
  * The declarations also appear in the spec as `x-required-scope`, `x-rate-limit-class` and
@@ -24,6 +26,8 @@ import { type RateLimitClass, rateLimit } from '../middleware/rate-limit.ts';
 import { jsonBodyLimits } from '../middleware/request-limits.ts';
 import { codesWithStatus, PROBLEM_CONTENT_TYPE, ProblemSchema, problemSchemaFor } from '../schemas/problem.ts';
 import {
+  BOOKMARK_PARAMETER_REF,
+  BOOKMARK_RESPONSE_HEADERS,
   COMMON_RESPONSE_HEADERS,
   OPTIONAL_RETRY_AFTER_HEADER,
   problemResponse,
@@ -128,6 +132,7 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
   const hasBody = config.request?.body !== undefined;
   const hasPathParams = config.request?.params !== undefined;
   const authenticated = scope !== undefined;
+  const usesD1 = authenticated || callsDependencies === true;
   if (authenticated && rateLimitClass === undefined) throw new Error(`${config.path}: an authenticated route needs a rateLimit class`);
 
   const errors: Responses = {
@@ -152,7 +157,7 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
       : {}),
     ...(authenticated ? { 429: problemResponse('A rate limit is used up; see `Retry-After`.', RETRY_AFTER_HEADER) } : {}),
     500: problemResponse('An unexpected error; quote the `request_id` when reporting it.'),
-    ...(authenticated || callsDependencies ? dependencyUnavailable(config.method !== 'get') : {}),
+    ...(usesD1 ? dependencyUnavailable(config.method !== 'get') : {}),
   };
   const ownResponses = withHeaders(
     idempotent ? withIdempotencyConflict(config.responses, idempotent) : config.responses,
@@ -191,6 +196,7 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
     .filter(Boolean)
     .join('\n\n');
 
+  const withD1Headers = usesD1 ? withHeaders(responses, BOOKMARK_RESPONSE_HEADERS) : responses;
   // The cast keeps R's own request and response types for the handler: what is added here is a
   // strict empty query or a header (no new body inputs), middleware, and error responses, which
   // handlers throw rather than return.
@@ -199,8 +205,11 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
     ...(description ? { description } : {}),
     security: authenticated ? [{ ApiKey: [] }] : [],
     request,
+    // Declared by reference, not in `request.headers`: middleware/d1-session.ts checks it before the
+    // route runs (a refused bookmark must stop the request before authentication reads D1).
+    ...(usesD1 ? { parameters: [...(config.parameters ?? []), BOOKMARK_PARAMETER_REF] } : {}),
     middleware: [...middleware, ...existing],
-    responses: authenticated ? withHeaders(responses, RATE_LIMIT_HEADERS) : responses,
+    responses: authenticated ? withHeaders(withD1Headers, RATE_LIMIT_HEADERS) : withD1Headers,
     ...(authenticated ? { 'x-required-scope': scope, 'x-rate-limit-class': rateLimitClass } : {}),
     ...(idempotent ? { 'x-idempotent': idempotent } : {}),
   } as unknown as R);

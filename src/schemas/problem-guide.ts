@@ -55,6 +55,12 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     meaning: 'The `User-Agent` header holds a control character (a tab aside) or is over 512 bytes. An absent or empty one is fine.',
     action: 'Send a short product token such as `my-service/1.4`, or no User-Agent at all.',
   },
+  invalid_bookmark: {
+    meaning:
+      'The `Switchyard-Bookmark` request header is not a bookmark this API sent in a response (altered, made up, cut, or signed under a secret no longer configured), or the database could no longer use it. Nothing was done.',
+    action:
+      'Send the request again without the header, or with the latest `Switchyard-Bookmark` a response gave you. The typed client forgets a refused bookmark on its own.',
+  },
   unauthorized: {
     meaning: 'No API key, or one that is unknown, revoked or expired.',
     action: 'Send `Authorization: Bearer <key>` with an active key. Repeated failures from one address are rate limited.',

@@ -1,8 +1,10 @@
 /**
  * @module
- * Response pieces every route shares: the problem responses and the headers on every response.
+ * Response pieces every route shares: the problem responses and the headers on every response, and
+ * the one header that goes both ways, the D1 bookmark (request parameter and response header).
  */
 import type { RouteConfig } from '@hono/zod-openapi';
+import { BOOKMARK_TOKEN_PATTERN, MAX_BOOKMARK_TOKEN_LENGTH } from '../lib/bookmark-token.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema } from './problem.ts';
 
 type ResponseConfig = Exclude<RouteConfig['responses'][string], { $ref: string }>;
@@ -19,6 +21,28 @@ export const RATE_LIMIT_HEADERS = {
   RateLimit: { $ref: '#/components/headers/RateLimit' },
   'RateLimit-Policy': { $ref: '#/components/headers/RateLimitPolicy' },
 } satisfies HeadersObject;
+
+/** Where a response hands the client its bookmark, and where a later request gives it back (middleware/d1-session.ts). */
+export const BOOKMARK_HEADER = 'Switchyard-Bookmark';
+
+/** On every response of a route that reads or writes D1: present once the request has queried it. */
+export const BOOKMARK_RESPONSE_HEADERS = {
+  [BOOKMARK_HEADER]: { $ref: '#/components/headers/Bookmark' },
+} satisfies HeadersObject;
+
+const BOOKMARK_SCHEMA = { type: 'string', pattern: BOOKMARK_TOKEN_PATTERN.source, maxLength: MAX_BOOKMARK_TOKEN_LENGTH } as const;
+
+/** The request parameter every route that reads or writes D1 declares (defineRoute), by `$ref`; registered by openapi.ts. */
+export const BOOKMARK_PARAMETER_REF = { $ref: '#/components/parameters/Bookmark' } as const;
+
+export const BOOKMARK_PARAMETER_COMPONENT = {
+  name: BOOKMARK_HEADER,
+  in: 'header',
+  required: false,
+  description: `The \`${BOOKMARK_HEADER}\` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 \`invalid_bookmark\` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own.`,
+  // No example: the reference page's "Test Request" would send it, and a bookmark not issued is a 400.
+  schema: BOOKMARK_SCHEMA,
+} as const;
 
 /** The components the header references point at; registered by openapi.ts. */
 export const COMMON_HEADER_COMPONENTS = {
@@ -43,6 +67,17 @@ export const COMMON_HEADER_COMPONENTS = {
     description: 'The limit this request counted against: `"<class>";q=<requests>;w=<window seconds>`.',
     required: false,
     schema: { type: 'string', example: '"write";q=120;w=60' },
+  },
+  Bookmark: {
+    description: [
+      'An opaque bookmark of the database state this response saw, present when the request read or wrote the database. Send it back as the `Switchyard-Bookmark` request header and that request reads data at least this fresh: send the one a change answered with, and the reads after it see the change.',
+      'Without one, a read may be served by a database replica slightly behind the latest change (replica lag); a change always starts from the latest data. Bookmarks sort oldest first by plain string comparison: with several requests in flight, keep the greatest. The typed client keeps and sends it on its own, per client.',
+    ].join(' '),
+    required: false,
+    schema: {
+      ...BOOKMARK_SCHEMA,
+      example: '00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683.2n9cR1x3yQ0bW4kz5oV8gD7hJ6fL1sA0eT3uM9pK2cE',
+    },
   },
 } as const;
 

@@ -38,7 +38,21 @@ export interface FaultyD1 {
  * reaches the database), so a wrapper decides per call whether and how it fails.
  */
 function interceptD1(inject: <T>(call: D1Call, work: () => Promise<T>) => Promise<T>): D1Database {
-  const real = env.DB;
+  const db = {
+    ...interceptQueries(env.DB, inject),
+    exec: (sql: string) => env.DB.exec(sql),
+    // Each request's D1 is a session of the binding (src/middleware/d1-session.ts): its calls go through `inject` too.
+    withSession: (constraintOrBookmark?: string) => {
+      const session = env.DB.withSession(constraintOrBookmark);
+      return { ...interceptQueries(session, inject), getBookmark: () => session.getBookmark() };
+    },
+  };
+  // The members of D1Database the Worker uses.
+  return db as unknown as D1Database;
+}
+
+/** `real`'s prepare and batch (the binding's or a session's), every call going through `inject`. */
+function interceptQueries(real: Pick<D1Database, 'prepare' | 'batch'>, inject: <T>(call: D1Call, work: () => Promise<T>) => Promise<T>) {
   const realOf = new WeakMap<object, D1PreparedStatement>();
   const sqlOf = new WeakMap<object, string>();
   const wrap = (statement: D1PreparedStatement, sql: string): D1PreparedStatement => {
@@ -54,16 +68,13 @@ function interceptD1(inject: <T>(call: D1Call, work: () => Promise<T>) => Promis
     // Every method of D1PreparedStatement; the overloads cannot be spelled as one literal.
     return wrapped as unknown as D1PreparedStatement;
   };
-  const db = {
+  return {
     prepare: (sql: string) => wrap(real.prepare(sql), sql),
     batch: (statements: D1PreparedStatement[]) =>
       inject({ sql: statements.map((statement) => sqlOf.get(statement) ?? '?'), method: 'batch' }, () =>
         real.batch(statements.map((statement) => realOf.get(statement) ?? statement)),
       ),
-    exec: (sql: string) => real.exec(sql),
   };
-  // The members of D1Database the Worker uses.
-  return db as unknown as D1Database;
 }
 
 /** Fails the `times` calls that `matches` picks (from the first matching call on), then lets calls through. */

@@ -97,6 +97,28 @@ describe('security_event lines', () => {
     expectNoSecrets(logs.lines, [tenant.key.secret]);
   });
 
+  it('name a Switchyard-Bookmark this API did not sign as bookmark_refused, without writing it', async () => {
+    const tenant = await createTenant();
+    const issued = (await callWorker('/v1/devices', withKey(tenant.key.secret))).headers.get('Switchyard-Bookmark') ?? '';
+    expect(issued).toMatch(/^[0-9A-Za-z-]+\.[A-Za-z0-9_-]{43}$/);
+    // The bookmark moved on, its MAC kept: what someone making replicas wait would send.
+    const forged = issued.replace(/^[^.]+/, 'ffffffff-ffffffff-ffffffff-ffffffffffffffffffffffffffffffff');
+    const logs = captureLogs();
+    const response = await callWorker('/v1/devices', withKey(tenant.key.secret, { 'Switchyard-Bookmark': forged }));
+    expect(response.status).toBe(400);
+    expect(logs.securityEvents()).toEqual([
+      expect.objectContaining({
+        event: 'bookmark_refused',
+        reason: 'not_issued',
+        length: forged.length,
+        request_id: response.headers.get('X-Request-Id'),
+        method: 'GET',
+        status: 400,
+      }),
+    ]);
+    expectNoSecrets(logs.lines, [tenant.key.secret, forged, issued.split('.')[1] ?? issued]);
+  });
+
   it('name a scope denial with the scope, the organisation and the key', async () => {
     const tenant = await createTenant({ scopes: ['devices:read'] });
     const logs = captureLogs();

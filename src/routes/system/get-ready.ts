@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { AppEnv } from '../../context.ts';
-import { d1Circuit } from '../../db/guarded-d1.ts';
+import { d1Circuit, guardD1 } from '../../db/guarded-d1.ts';
 import * as migrations from '../../db/migrations.ts';
 import { ApiError } from '../../errors.ts';
 import { withTimeout } from '../../lib/resilience.ts';
@@ -71,7 +71,11 @@ export const getReady: AppRouteHandler<typeof getReadyRoute> = async (c) => {
   const room = roomsReadiness(c, PROBE_OBJECT);
   // Every probe settles on its own (none throws), and within its deadline.
   const [database, rateLimiter, rooms] = await Promise.all([
-    timed(() => databaseMigrated(c.get('config').db)),
+    // The plain binding, not the request's session: ready means the primary, where every change goes,
+    // answers and has the schema (a replica may lag a migration); and a probe's answer needs no bookmark.
+    timed(() =>
+      databaseMigrated(guardD1(c.env.DB, { deadlineAt: c.get('deadlineAt'), telemetry: c.get('telemetry'), meter: c.get('meter') })),
+    ),
     timed(() => answers(c, 'RateLimiter', limiter.ping, LEASE_TIMEOUT_MS, limiter.circuit === 'open')),
     // Rooms have a breaker each, so no one circuit stands for them all: the probe always goes out.
     timed(() => answers(c, 'SessionRoom', room.ping, ROOM_CALL_TIMEOUT_MS, false)),

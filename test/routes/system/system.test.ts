@@ -118,9 +118,9 @@ describe('GET /ready', () => {
     async () => {
       // A stand-in for an unreachable D1, which cannot be produced locally: its queries never settle.
       const neverAnswers = new Promise<never>(() => {});
-      const hangingDb = {
-        prepare: () => ({ bind: () => ({ first: () => neverAnswers }) }),
-      };
+      const queries = { prepare: () => ({ bind: () => ({ first: () => neverAnswers }) }) };
+      // Each request's D1 is a session of the binding (src/middleware/d1-session.ts).
+      const hangingDb = { ...queries, withSession: () => ({ ...queries, getBookmark: () => null }) };
       const started = Date.now();
       const response = await callWorker('/ready', {}, { DB: hangingDb });
       expect(Date.now() - started).toBeGreaterThanOrEqual(READY_TIMEOUT_MS - 50);
