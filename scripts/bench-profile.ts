@@ -96,7 +96,7 @@ function moduleOfLine(bundle: string): (line: number) => string {
 
 function selfTimes(profile: CpuProfile): Map<number, number> {
   const self = new Map<number, number>();
-  profile.samples.forEach((node, index) => self.set(node, (self.get(node) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+  for (const [index, node] of profile.samples.entries()) self.set(node, (self.get(node) ?? 0) + (profile.timeDeltas[index] ?? 0));
   return self;
 }
 

@@ -13,9 +13,8 @@
  * Writes bench/results/latest.json and bench/results/latest.md. Exit code: 0 every budget passes,
  * 1 a budget fails (the report is still written), 2 harness error. See bench/README.md.
  */
-import { constants, existsSync } from 'node:fs';
-import { access, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildAll } from './lib/bench/build.ts';
 import { exitWith, installGuards, sleep, trackTmpDir } from './lib/bench/lifecycle.ts';
@@ -34,7 +33,7 @@ import {
 import { NoiseGuard, progressLine, type RunContext, runSide } from './lib/bench/runs.ts';
 import { SCENARIOS, ScenarioFailure, type ScenarioSpec, type SideKey, type TargetName } from './lib/bench/scenarios.ts';
 import { createSeed, SEEDED_DEVICES } from './lib/bench/seed.ts';
-import { startTargets, targetSpecs } from './lib/bench/targets.ts';
+import { startTargets, stateRoot, targetSpecs } from './lib/bench/targets.ts';
 import { ROOT } from './lib/local-worker.ts';
 
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -47,22 +46,6 @@ installGuards('bench', WATCHDOG_MS);
 
 function log(message: string): void {
   console.log(`bench: ${message}`);
-}
-
-/**
- * Where the runtimes keep D1 and Durable Object state: in memory (/dev/shm) when the machine has
- * it. On this VM's disk every Durable Object commit waits for a flush that made the fan-out figures
- * swing from 0.5 to 0.8 between rounds; production storage is not a local disk on the request path.
- * `BENCH_STATE_DIR` overrides it.
- */
-async function stateRoot(): Promise<string> {
-  if (process.env.BENCH_STATE_DIR) return process.env.BENCH_STATE_DIR;
-  try {
-    await access('/dev/shm', constants.W_OK);
-    return '/dev/shm';
-  } catch {
-    return tmpdir();
-  }
 }
 
 /** Rough wall time: each run plus its set-up (a fan-out run opens a room and 100 sockets), warm-up, builds and start-up. */

@@ -38,6 +38,11 @@ function statusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return Number(match[1]);
 }
 
+/** Resident memory of the process now (VmRSS), in KiB. */
+export function residentKiB(pid: number): number {
+  return statusKiB(pid, 'VmRSS');
+}
+
 /** Pids of the workerd processes whose parent is this process. */
 export function workerdChildren(): Set<number> {
   const found = new Set<number>();

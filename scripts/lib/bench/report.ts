@@ -334,6 +334,11 @@ function formatWithBiome(file: string): Promise<void> {
   });
 }
 
+/** Biome only formats files under the repository (it refuses others); results written elsewhere stay as JSON.stringify laid them out. */
+export async function formatIfInRepository(file: string): Promise<void> {
+  if (!relative(ROOT, file).startsWith('..')) await formatWithBiome(file);
+}
+
 export async function writeReport(report: Report, outDir: string): Promise<{ json: string; markdown: string }> {
   await mkdir(outDir, { recursive: true });
   const json = join(outDir, 'latest.json');
@@ -343,7 +348,6 @@ export async function writeReport(report: Report, outDir: string): Promise<{ jso
     typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(6)) : value;
   await writeFile(json, `${JSON.stringify(report, rounded, 2)}\n`);
   await writeFile(markdown, renderMarkdown(report));
-  // Biome only formats files under the repository (it refuses others); results written elsewhere stay as JSON.stringify laid them out.
-  if (!relative(ROOT, json).startsWith('..')) await formatWithBiome(json);
+  await formatIfInRepository(json);
   return { json, markdown };
 }

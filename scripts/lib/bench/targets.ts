@@ -5,7 +5,9 @@
  * (it caps a bare "ok" Worker at ~4,000 requests/s here), and `wrangler dev` a proxy (~1,000).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { convertV4MiniflareOptions, Miniflare, NoOpLog, type V4WorkerOptions } from 'miniflare';
 import type { Builds } from './build.ts';
@@ -107,8 +109,39 @@ export function stateDirFor(tmpDir: string, name: string): string {
 // Production refuses placeholder origins (src/env.ts); never contacted.
 const CORS_ORIGIN = 'https://app.switchyard.dev';
 
-/** Switchyard as it ships: production settings, random secrets per run, every binding wrangler.toml gives it. */
-function switchyardWorker(): TargetSpec['worker'] & { analyticsEngineDatasets: V4WorkerOptions['analyticsEngineDatasets'] } {
+/**
+ * Where the runtimes keep D1 and Durable Object state: in memory (/dev/shm) when the machine has
+ * it. On this VM's disk every Durable Object commit waits for a flush that made the fan-out figures
+ * swing from 0.5 to 0.8 between rounds; production storage is not a local disk on the request path.
+ * `BENCH_STATE_DIR` overrides it.
+ */
+export async function stateRoot(): Promise<string> {
+  if (process.env.BENCH_STATE_DIR) return process.env.BENCH_STATE_DIR;
+  try {
+    await access('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
+export interface RuntimeSecrets {
+  sessionJwtSecret: string;
+  storageEncryptionSecret: string;
+}
+
+/** A run's own secrets: random, and kept by a harness that must sign what the Worker checks (connect tokens). */
+export function newSecrets(): RuntimeSecrets {
+  return {
+    sessionJwtSecret: randomBytes(32).toString('base64url'),
+    storageEncryptionSecret: randomBytes(32).toString('base64url'),
+  };
+}
+
+export type SwitchyardWorker = TargetSpec['worker'] & Pick<V4WorkerOptions, 'analyticsEngineDatasets'>;
+
+/** Switchyard as it ships: production settings, the run's secrets, every binding wrangler.toml gives it. */
+export function switchyardWorker(secrets: RuntimeSecrets = newSecrets()): SwitchyardWorker {
   return {
     d1Databases: { DB: 'switchyard-bench' },
     durableObjects: {
@@ -125,8 +158,8 @@ function switchyardWorker(): TargetSpec['worker'] & { analyticsEngineDatasets: V
       ENVIRONMENT: 'production',
       CORS_ORIGINS: CORS_ORIGIN,
       LOG_LEVEL: 'info',
-      SESSION_JWT_SECRET: randomBytes(32).toString('base64url'),
-      STORAGE_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
+      SESSION_JWT_SECRET: secrets.sessionJwtSecret,
+      STORAGE_ENCRYPTION_SECRET: secrets.storageEncryptionSecret,
     },
   };
 }
