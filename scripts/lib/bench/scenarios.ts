@@ -12,8 +12,15 @@ import type { HttpRequestSpec } from './http-load.ts';
 import type { ScenarioId } from './options.ts';
 import { SEEDED_DEVICES, type Seed } from './seed.ts';
 
-export type SideKey = 'ours' | 'reference' | 'bare-hono' | 'bare-ok';
-export type TargetName = 'switchyard' | 'switchyard-realtime' | 'bare-hono' | 'bare-hono-log' | 'bare-ok' | 'bare-broadcast';
+export type SideKey = 'ours' | 'reference' | 'bare-hono' | 'bare-ok' | 'bare-batch';
+export type TargetName =
+  | 'switchyard'
+  | 'switchyard-realtime'
+  | 'bare-hono'
+  | 'bare-hono-log'
+  | 'bare-hono-batch'
+  | 'bare-ok'
+  | 'bare-broadcast';
 
 export interface SideSpec {
   key: SideKey;
@@ -96,10 +103,14 @@ export const SCENARIOS: ScenarioSpec[] = [
     kind: 'http',
     unit: 'req/s',
     per: 'req',
-    sides: [OURS, { key: 'reference', target: 'bare-hono', label: 'bare Hono + same INSERT' }],
+    sides: [
+      OURS,
+      { key: 'reference', target: 'bare-hono', label: 'bare Hono + same INSERT' },
+      { key: 'bare-batch', target: 'bare-hono-batch', label: 'bare Hono + same 4-statement batch', informational: true },
+    ],
     budgets: [{ id: 'device-create', description: 'POST /v1/devices CPU per request ÷ bare insert', figure: 'cpu', limit: 1.5 }],
     meaning:
-      'validated, idempotent create (idempotency record, device and audit row in one batch) vs a bare Hono Worker running the same `insertDevice` statement alone',
+      'validated, idempotent create (idempotency record, device, audit row and event in one batch) vs a bare Hono Worker running the same `insertDevice` statement alone (and, for information, the same four statements as one batch)',
   },
   {
     id: 'fan-out',

@@ -182,6 +182,10 @@ export function targetSpecs(builds: Builds, seed: Seed, dir: string, logLineByte
     // HTTP scenarios a shared process spent ~15 % more CPU per frame (27 vs 23 µs, measured).
     'switchyard-realtime': { ...common('switchyard-realtime', builds.switchyard), worker: switchyardWorker() },
     'bare-hono': { ...common('bare-hono', bareHono), worker: { d1Databases: { DB: 'bare-hono-bench' }, bindings: { ORG_ID: seed.orgId } } },
+    'bare-hono-batch': {
+      ...common('bare-hono-batch', bareHono),
+      worker: { d1Databases: { DB: 'bare-hono-batch-bench' }, bindings: { ORG_ID: seed.orgId, CREATE_AS: 'batch' } },
+    },
     'bare-hono-log': {
       ...common('bare-hono-log', bareHono),
       worker: { bindings: { ORG_ID: seed.orgId, LOG_LINE_BYTES: String(logLineBytes) } },
@@ -235,7 +239,7 @@ export async function startTargets(
     if (name === 'switchyard' && needed.has('bare-hono-log')) logLineBytes = await healthLogLineBytes(started);
   }
   const references = plan(logLineBytes);
-  for (const name of ['bare-hono', 'bare-hono-log', 'bare-ok', 'bare-broadcast'] as const) {
+  for (const name of ['bare-hono', 'bare-hono-batch', 'bare-hono-log', 'bare-ok', 'bare-broadcast'] as const) {
     if (needed.has(name)) await start(name, references[name]);
   }
   return running;
