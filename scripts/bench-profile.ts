@@ -14,7 +14,6 @@
  * the CPU per request measured over the same run (/proc), as the benchmark measures it.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +25,7 @@ import { RunMeter } from './lib/bench/proc.ts';
 import { httpRequest } from './lib/bench/scenarios.ts';
 import { createSeed } from './lib/bench/seed.ts';
 import { startTargets, targetSpecs } from './lib/bench/targets.ts';
+import { freePort } from './lib/local-worker.ts';
 
 installGuards('bench:profile', 5 * 60 * 1000);
 
@@ -39,17 +39,6 @@ interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** A minimal Chrome DevTools Protocol session over the inspector's WebSocket. */

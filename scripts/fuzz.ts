@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { PLAN_LIMITS } from '../src/db/organizations.ts';
 import { checkApiKeyFormat } from '../src/lib/api-key.ts';
 import { SCOPES } from '../src/schemas/scopes.ts';
-import { ensureDevVars, type LocalWorker, migrateLocal, ROOT, run, startLocalWorker } from './lib/local-worker.ts';
+import { ensureDevVars, freePort, type LocalWorker, migrateLocal, ROOT, run, startLocalWorker } from './lib/local-worker.ts';
 import { bootstrapOrganization, FUZZING_ORGANIZATION } from './lib/org-bootstrap.ts';
 
 const SPEC = 'openapi/openapi.json';
@@ -189,18 +189,6 @@ function isPortFree(port: number): Promise<boolean> {
   });
 }
 
-function anyFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('could not find a free port'))));
-    });
-  });
-}
-
 /** --port when given (it must be free), else 8788, else any free port (`npm start` may hold 8787). */
 async function choosePort(requested: number | undefined): Promise<number> {
   if (requested !== undefined) {
@@ -208,7 +196,7 @@ async function choosePort(requested: number | undefined): Promise<number> {
     return requested;
   }
   if (await isPortFree(DEFAULT_PORT)) return DEFAULT_PORT;
-  const port = await anyFreePort();
+  const port = await freePort();
   console.log(`fuzz: port ${DEFAULT_PORT} is in use, using ${port}`);
   return port;
 }

@@ -7,13 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createSwitchyardClient } from '../../../generated/client.ts';
 import { FAULT_RATE_VARIABLE, SEED_VARIABLE } from '../../../src/chaos/faults.ts';
 import { SCOPES } from '../../../src/schemas/scopes.ts';
 import { cpuMicros } from '../bench/proc.ts';
-import { type LocalWorker, migrateLocal, startLocalWorker, WRANGLER_ENV } from '../local-worker.ts';
+import { freePort, type LocalWorker, migrateLocal, startLocalWorker, WRANGLER_ENV } from '../local-worker.ts';
 import { bootstrapOrganization } from '../org-bootstrap.ts';
 import { Recorder, type RouteFigures, sleep, withRetries } from './http.ts';
 import { isolateHeapMiB } from './isolate-heap.ts';
@@ -68,17 +67,6 @@ const PARTICIPANT_HEADROOM = 20;
 
 function growth(startMiB: number, endMiB: number): Growth {
   return { startMiB, endMiB, growthPercent: ((endMiB - startMiB) / startMiB) * 100 };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /**
