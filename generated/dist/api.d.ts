@@ -1247,7 +1247,7 @@ export interface components {
          * @example devices:read
          * @enum {string}
          */
-        Scope: "devices:read" | "devices:write" | "sessions:read" | "sessions:write" | "keys:admin" | "audit:read" | "webhooks:admin" | "events:read";
+        Scope: "devices:read" | "devices:write" | "sessions:read" | "sessions:write" | "keys:admin" | "audit:read" | "webhooks:admin" | "events:read" | "organization:read" | "organization:admin" | "organization:export";
         /** @description An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement. */
         ApiKeyRotatedEvent: {
             /**

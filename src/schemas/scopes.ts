@@ -13,6 +13,9 @@ export const SCOPES = [
   'audit:read',
   'webhooks:admin',
   'events:read',
+  'organization:read',
+  'organization:admin',
+  'organization:export',
 ] as const;
 
 export type Scope = (typeof SCOPES)[number];
