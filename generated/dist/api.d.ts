@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * List devices
-         * @description The organisation's devices in registration order (then id), a page at a time, filtered by `status`, `kind`, `tag` and `q`. Devices registered while you page appear at the end; none is skipped or repeated.
+         * @description The organisation's devices in registration order (then id), a page at a time, filtered by `status`, `kind`, `tag` and `q`. Devices registered while you page appear at the end; none is skipped or repeated. A filtered page examines at most 5,000 devices, so a rare match can take several pages, some of them empty: follow `next_cursor` until it is `null`.
          *
          *     Requires an API key with the `devices:read` scope; counts against the `read` rate limit.
          */
@@ -255,7 +255,7 @@ export interface paths {
         };
         /**
          * List sessions
-         * @description The organisation's sessions, oldest first, a page at a time, optionally only `active` or `ended` ones.
+         * @description The organisation's sessions, oldest first, a page at a time, optionally only `active` or `ended` ones. A filtered page examines at most 5,000 sessions, so it can hold fewer than `limit` (even none) and still have a `next_cursor`: follow it until it is `null`.
          *
          *     Requires an API key with the `sessions:read` scope; counts against the `read` rate limit.
          */
@@ -2247,7 +2247,7 @@ export interface components {
             /** @description Keys in creation order, oldest first. */
             data: components["schemas"]["ApiKey"][];
             /**
-             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @description Pass as `cursor` to get the next page; `null` on the last page. Follow it until it is `null`: a filtered page examines a bounded number of items, so it can hold fewer than `limit` (even none) and still have a next page.
              * @example null
              */
             next_cursor: string | null;
@@ -2309,7 +2309,7 @@ export interface components {
             /** @description Events in time order, oldest first. */
             data: components["schemas"]["AuditEvent"][];
             /**
-             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @description Pass as `cursor` to get the next page; `null` on the last page. Follow it until it is `null`: a filtered page examines a bounded number of items, so it can hold fewer than `limit` (even none) and still have a next page.
              * @example null
              */
             next_cursor: string | null;
@@ -2370,7 +2370,7 @@ export interface components {
             /** @description Events in the order they happened, oldest first. */
             data: components["schemas"]["Event"][];
             /**
-             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @description Pass as `cursor` to get the next page; `null` on the last page. Follow it until it is `null`: a filtered page examines a bounded number of items, so it can hold fewer than `limit` (even none) and still have a next page.
              * @example null
              */
             next_cursor: string | null;
@@ -2426,7 +2426,7 @@ export interface components {
             /** @description Devices in registration order, oldest first. */
             data: components["schemas"]["Device"][];
             /**
-             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @description Pass as `cursor` to get the next page; `null` on the last page. Follow it until it is `null`: a filtered page examines a bounded number of items, so it can hold fewer than `limit` (even none) and still have a next page.
              * @example null
              */
             next_cursor: string | null;
@@ -2558,7 +2558,7 @@ export interface components {
             /** @description Sessions in creation order, oldest first. */
             data: components["schemas"]["Session"][];
             /**
-             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @description Pass as `cursor` to get the next page; `null` on the last page. Follow it until it is `null`: a filtered page examines a bounded number of items, so it can hold fewer than `limit` (even none) and still have a next page.
              * @example null
              */
             next_cursor: string | null;
@@ -2742,7 +2742,7 @@ export interface components {
             /** @description Endpoints in creation order, oldest first. */
             data: components["schemas"]["WebhookEndpoint"][];
             /**
-             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @description Pass as `cursor` to get the next page; `null` on the last page. Follow it until it is `null`: a filtered page examines a bounded number of items, so it can hold fewer than `limit` (even none) and still have a next page.
              * @example null
              */
             next_cursor: string | null;
@@ -2752,7 +2752,7 @@ export interface components {
             /** @description Attempts in the order they were made, oldest first. */
             data: components["schemas"]["WebhookAttempt"][];
             /**
-             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @description Pass as `cursor` to get the next page; `null` on the last page. Follow it until it is `null`: a filtered page examines a bounded number of items, so it can hold fewer than `limit` (even none) and still have a next page.
              * @example null
              */
             next_cursor: string | null;

@@ -5,7 +5,7 @@
  */
 import type { CursorPosition } from '../lib/cursor.ts';
 import type { DeviceKind, DeviceStatus } from '../schemas/devices.ts';
-import { type Page, readPage } from './page.ts';
+import { type Page, readFilteredPage, readPage } from './page.ts';
 import { isUniqueViolation } from './unique-violation.ts';
 export type Metadata = Record<string, string | number | boolean>;
 
@@ -157,14 +157,16 @@ export function listDevices(
   limit: number,
   after: CursorPosition | undefined,
 ): Promise<Page<DeviceRecord>> {
-  const select = `SELECT * FROM devices
-        WHERE org_id = ?1
-          AND (?2 IS NULL OR status = ?2)
-          AND (?3 IS NULL OR kind = ?3)
-          AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE json_each.value = ?4))
-          AND (?5 IS NULL OR instr(lower(name), lower(?5)) > 0 OR instr(lower(external_id), lower(?5)) > 0)`;
-  const params = [orgId, filter.status ?? null, filter.kind ?? null, filter.tag ?? null, filter.q ?? null];
-  return readPage(db, { select, params, limit, after }, toRecord);
+  const { status, kind, tag, q } = filter;
+  if (status === undefined && kind === undefined && tag === undefined && q === undefined) {
+    return readPage(db, { select: 'SELECT * FROM devices WHERE org_id = ?1', params: [orgId], limit, after }, toRecord);
+  }
+  const conditions = `(?2 IS NULL OR status = ?2)
+      AND (?3 IS NULL OR kind = ?3)
+      AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE json_each.value = ?4))
+      AND (?5 IS NULL OR instr(lower(name), lower(?5)) > 0 OR instr(lower(external_id), lower(?5)) > 0)`;
+  const params = [orgId, status ?? null, kind ?? null, tag ?? null, q ?? null];
+  return readFilteredPage(db, { table: 'devices', scope: 'org_id = ?1', filter: conditions, params, limit, after }, toRecord);
 }
 
 /** Which of `ids` are devices of the organisation. */

@@ -5,7 +5,7 @@
  */
 import type { CursorPosition } from '../lib/cursor.ts';
 import type { SessionEndReason, SessionStatus } from '../schemas/sessions.ts';
-import { type Page, readPage } from './page.ts';
+import { type Page, readFilteredPage, readPage } from './page.ts';
 
 export interface SessionRecord {
   id: string;
@@ -120,12 +120,13 @@ export function listSessions(
   limit: number,
   after: CursorPosition | undefined,
 ): Promise<Page<SessionRecord>> {
-  const select = `SELECT * FROM sessions
-        WHERE org_id = ?1
-          AND (?2 IS NULL
-               OR (?2 = 'active' AND ended_at IS NULL AND expires_at > ?3)
-               OR (?2 = 'ended' AND (ended_at IS NOT NULL OR expires_at <= ?3)))`;
-  return readPage(db, { select, params: [orgId, filter.status ?? null, filter.now], limit, after }, toRecord);
+  if (filter.status === undefined) {
+    return readPage(db, { select: 'SELECT * FROM sessions WHERE org_id = ?1', params: [orgId], limit, after }, toRecord);
+  }
+  const conditions = `(?2 = 'active' AND ended_at IS NULL AND expires_at > ?3)
+      OR (?2 = 'ended' AND (ended_at IS NOT NULL OR expires_at <= ?3))`;
+  const params = [orgId, filter.status, filter.now];
+  return readFilteredPage(db, { table: 'sessions', scope: 'org_id = ?1', filter: conditions, params, limit, after }, toRecord);
 }
 
 /**

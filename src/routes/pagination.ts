@@ -31,6 +31,6 @@ export async function listBody<R extends CursorPosition, T>(
   read: (after: CursorPosition | undefined) => Promise<Page<R>>,
   present: (record: R) => T,
 ): Promise<{ data: T[]; next_cursor: string | null }> {
-  const { items, hasMore } = await read(positionAfter(cursor, orgId, list));
-  return { data: items.map(present), next_cursor: nextCursor(orgId, list, items, hasMore) };
+  const { items, hasMore, resumeAfter } = await read(positionAfter(cursor, orgId, list));
+  return { data: items.map(present), next_cursor: nextCursor(orgId, list, resumeAfter === undefined ? items : [resumeAfter], hasMore) };
 }

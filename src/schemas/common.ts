@@ -44,7 +44,8 @@ export const PaginationQuerySchema = z.object({
     .openapi({ description: 'The `next_cursor` of the previous page; omit it for the first page.' }),
 });
 
-export const NextCursorSchema = z
-  .string()
-  .nullable()
-  .openapi({ description: 'Pass as `cursor` to get the next page; `null` on the last page.', example: null });
+export const NextCursorSchema = z.string().nullable().openapi({
+  description:
+    'Pass as `cursor` to get the next page; `null` on the last page. Follow it until it is `null`: a filtered page examines a bounded number of items, so it can hold fewer than `limit` (even none) and still have a next page.',
+  example: null,
+});

@@ -1,3 +1,4 @@
+import { FILTERED_PAGE_SCAN_ROWS } from '../../db/page.ts';
 import * as sessions from '../../db/sessions.ts';
 import { nowIso } from '../../lib/clock.ts';
 import type { CursorPosition } from '../../lib/cursor.ts';
@@ -14,7 +15,9 @@ export const listSessionsRoute = defineRoute({
   operationId: 'listSessions',
   tags: ['Sessions'],
   summary: 'List sessions',
-  description: "The organisation's sessions, oldest first, a page at a time, optionally only `active` or `ended` ones.",
+  description:
+    "The organisation's sessions, oldest first, a page at a time, optionally only `active` or `ended` ones. " +
+    `A filtered page examines at most ${FILTERED_PAGE_SCAN_ROWS.toLocaleString('en')} sessions, so it can hold fewer than \`limit\` (even none) and still have a \`next_cursor\`: follow it until it is \`null\`.`,
   scope: 'sessions:read',
   rateLimit: 'read',
   request: { query: SessionListQuerySchema },
