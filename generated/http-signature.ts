@@ -90,7 +90,10 @@ export function importSigningKey(jwk: JsonWebKey): Promise<CryptoKey> {
 
 /** A fresh nonce: 16 random bytes as base64url (22 characters). */
 function newNonce(): string {
-  return toBase64(crypto.getRandomValues(new Uint8Array(16))).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+  return toBase64(crypto.getRandomValues(new Uint8Array(16)))
+    .replaceAll('+', '-')
+    .replaceAll('/', '_')
+    .replace(/=+$/, '');
 }
 
 /**

@@ -59,7 +59,10 @@ export function importSigningKey(jwk) {
 }
 /** A fresh nonce: 16 random bytes as base64url (22 characters). */
 function newNonce() {
-    return toBase64(crypto.getRandomValues(new Uint8Array(16))).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+    return toBase64(crypto.getRandomValues(new Uint8Array(16)))
+        .replaceAll('+', '-')
+        .replaceAll('/', '_')
+        .replace(/=+$/, '');
 }
 /**
  * Signs a request in place: sets `Content-Digest` (SHA-256 of `body`, empty when there is none),
