@@ -5,6 +5,7 @@
 
 import createClient, { type ClientOptions, type FetchOptions, type Middleware } from 'openapi-fetch';
 import type { components, operations, paths } from '../generated/api.ts';
+import { importSigningKey, type RequestSigner, signRequest } from '../src/lib/http-signature.ts';
 import { API_VERSION } from '../src/openapi.ts';
 import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
 
@@ -138,6 +139,15 @@ export interface SwitchyardClientOptions extends ClientOptions {
    * (`invalid_bookmark`) is forgotten. `false` sends none: reads may then lag changes a little. Default true.
    */
   bookmarks?: boolean;
+  /**
+   * Signs every request that is not a GET, HEAD or OPTIONS (RFC 9421, Ed25519): `keyId` is a
+   * signing key registered at `/v1/signing-keys`, `privateKey` its private half, as a WebCrypto
+   * `CryptoKey` (Ed25519, usage `sign`) or a JWK (`{ kty: 'OKP', crv: 'Ed25519', d, x }`). Each
+   * attempt gets `Content-Digest`, `Signature-Input` and `Signature` anew, with a fresh nonce, so a
+   * retry is never refused as a replay. Needed for sensitive operations once the organisation
+   * requires signed requests; harmless on the others. The private key stays in the client.
+   */
+  signing?: { keyId: string; privateKey: CryptoKey | JsonWebKey };
 }
 
 /**
@@ -161,6 +171,7 @@ export function createSwitchyardClient(options: SwitchyardClientOptions = {}) {
     debug,
     sleep,
     bookmarks = true,
+    signing,
     ...clientOptions
   } = options;
   const retryPolicy: RetryPolicy = retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...retry };
@@ -175,6 +186,7 @@ export function createSwitchyardClient(options: SwitchyardClientOptions = {}) {
       timeoutMs,
       debug: debug ?? (() => {}),
       sleep: sleep ?? abortableSleep,
+      sign: signing === undefined ? undefined : requestSigner(signing),
     }),
   });
   const identify: Middleware = {
@@ -231,6 +243,21 @@ interface ResilientFetchSettings {
   timeoutMs: number;
   debug: (event: SwitchyardDebugEvent) => void;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Signs an attempt of a request that is not safe, given its body. */
+  sign: ((request: Request, body: Uint8Array<ArrayBuffer>) => Promise<void>) | undefined;
+}
+
+/** What signs a client's attempts: a JWK is imported once, on the first request that needs it. */
+function requestSigner(signing: { keyId: string; privateKey: CryptoKey | JsonWebKey }) {
+  let signer: Promise<RequestSigner> | undefined;
+  return async (request: Request, body: Uint8Array<ArrayBuffer>): Promise<void> => {
+    const { keyId, privateKey } = signing;
+    signer ??= Promise.resolve(privateKey instanceof CryptoKey ? privateKey : importSigningKey(privateKey)).then((key) => ({
+      keyId,
+      privateKey: key,
+    }));
+    await signRequest(request, body, await signer);
+  };
 }
 
 /** A fetch that makes up to `retry.maxAttempts` attempts of a request within one deadline. */
@@ -251,6 +278,10 @@ function resilientFetch(settings: ResilientFetchSettings): (request: Request) =>
           redirect: request.redirect,
           signal: deadline.signal,
         });
+        // Per attempt: a signature's nonce is accepted once, so a retry carries a new one.
+        if (settings.sign !== undefined && !SAFE_METHODS.has(method)) {
+          await settings.sign(attemptRequest, new Uint8Array(body ?? new ArrayBuffer(0)));
+        }
         settings.debug({ type: 'request', attempt, method, url, headers: attemptRequest.headers });
         const startedAt = Date.now();
         let response: Response;

@@ -20,6 +20,12 @@ export interface AuthContext {
   /** The organisation's plan, as the key lookup read it (cached with the key, like the limits). */
   plan: Plan;
   limits: { read: number; write: number; token: number };
+  /**
+   * Whether the organisation requires signed requests for sensitive operations, as the key lookup
+   * read it (cached with the key: a change made on another isolate applies there within the
+   * cache's TTL, db/api-key-cache.ts).
+   */
+  requireSignedRequests: boolean;
 }
 
 /** An `atomic` request's Idempotency-Key, until its result is saved (middleware/idempotency.ts). */
@@ -58,6 +64,8 @@ export interface AppVariables {
   idempotency?: PendingIdempotency;
   /** An unexpected error, kept for the request's log line. */
   unexpectedError?: unknown;
+  /** The signing key whose signature this request carried, once verified (middleware/request-signature.ts). */
+  signingKeyId?: string;
   /** The INSERT of the event the change being committed writes, so that its dispatch follows the commit (routes/outbox.ts). */
   eventInsert?: D1PreparedStatement;
 }

@@ -39,6 +39,15 @@ const SECURITY_EVENT_OF_CODE: Partial<Record<ErrorCode, SecurityEventType>> = {
   invalid_user_agent: 'user_agent_refused',
   // A bookmark we did not sign is a forgery or a copy from elsewhere: one that could hold replicas up.
   invalid_bookmark: 'bookmark_refused',
+  // A sensitive operation refused for its signature (middleware/request-signature.ts): a stolen API key at work, or a broken signer.
+  signature_missing: 'signature_refused',
+  signature_malformed: 'signature_refused',
+  signature_component_missing: 'signature_refused',
+  signature_expired: 'signature_refused',
+  signing_key_unknown: 'signature_refused',
+  signature_invalid: 'signature_refused',
+  content_digest_mismatch: 'signature_refused',
+  signature_replayed: 'signature_refused',
 };
 
 /** What the security event of a refusal says: never sent to the client, only logged and counted. */
@@ -82,7 +91,7 @@ export class ApiError extends Error {
 }
 
 /** The 404 of a resource that is not in the caller's organisation (or nowhere): the same answer for both. */
-export function notFound(kind: 'API key' | 'device' | 'event' | 'session' | 'webhook endpoint', id: string): ApiError {
+export function notFound(kind: 'API key' | 'device' | 'event' | 'session' | 'signing key' | 'webhook endpoint', id: string): ApiError {
   return new ApiError('not_found', { detail: `No ${kind} ${id}.` });
 }
 

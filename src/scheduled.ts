@@ -2,10 +2,11 @@
  * @module
  * The hourly retention run (the Worker's `scheduled` handler): it deletes what the service no
  * longer needs, a bounded amount per run so that one run stays far inside a cron invocation's
- * limits (30 s of CPU by default; at most 373 subrequests here, where the Paid plan allows 1,000 or
+ * limits (30 s of CPU by default; at most 393 subrequests here, where the Paid plan allows 1,000 or
  * more), and leaves the rest to the next hour's run:
  *
  * - idempotency records past their 24 hours;
+ * - request-signature nonces past their 5-minute window;
  * - device connections of ended sessions (kept only to reach a device's live sockets);
  * - session key grants past their session's expiry (kept only to reach the sockets opened with a
  *   revoked key's tokens);
@@ -28,6 +29,7 @@ import { guardD1 } from './db/guarded-d1.ts';
 import * as idempotencyKeys from './db/idempotency-keys.ts';
 import * as sessionKeyGrants from './db/session-key-grants.ts';
 import * as sessions from './db/sessions.ts';
+import * as signatureNonces from './db/signature-nonces.ts';
 import * as webhookAttempts from './db/webhook-attempts.ts';
 import * as webhookDeliveries from './db/webhook-deliveries.ts';
 import * as webhookEndpoints from './db/webhook-endpoints.ts';
@@ -50,7 +52,7 @@ export const MESSAGE_RING_GRACE_MS = 24 * 60 * 60 * 1000;
 /**
  * Batches each table's purge may delete per run (each batch is one statement, see the db modules'
  * `*_PURGE_BATCH_ROWS`). 20 batches of 1,000 rows is 20,000 rows an hour per table, 480,000 a day,
- * in under a second of D1 time; the seven tables take at most 140 of the run's subrequests, the
+ * in under a second of D1 time; the eight tables take at most 160 of the run's subrequests, the
  * webhook secrets 22 more (20 batches forgetting replaced secrets, one read and one batch re-sealing).
  */
 export const MAX_BATCHES_PER_PURGE = 20;
@@ -58,7 +60,7 @@ export const MAX_BATCHES_PER_PURGE = 20;
 /**
  * Rooms purged per run: 4,800 sessions a day. Each is one Durable Object call (~0.3 ms of the
  * Worker's CPU) and a share of one D1 update per group: 200 calls and 11 queries, beside the table
- * purges' 140. A backlog (after the migration, or a burst of sessions) shows as `more_left: true`
+ * purges' 160. A backlog (after the migration, or a burst of sessions) shows as `more_left: true`
  * and drains over the following runs.
  */
 export const MAX_ROOM_PURGES_PER_RUN = 200;
@@ -85,6 +87,12 @@ export async function runRetention(config: Config, logger: Logger, now: Date): P
       'expired idempotency records',
       idempotencyKeys.IDEMPOTENCY_PURGE_BATCH_ROWS,
       () => idempotencyKeys.purgeExpiredIdempotencyKeys(db, at),
+    ],
+    [
+      'signature_nonces',
+      'signature nonces past their window',
+      signatureNonces.SIGNATURE_NONCE_PURGE_BATCH_ROWS,
+      () => signatureNonces.purgeExpiredNonces(db, at),
     ],
     [
       'device_connections',

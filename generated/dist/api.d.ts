@@ -60,6 +60,8 @@ export interface paths {
          * @description Creates a key in the calling key's organisation and mode. Its scopes must be a subset of the calling key's, and it may not outlive the calling key. The secret is in this response only.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
          */
         post: operations["createApiKey"];
         delete?: never;
@@ -89,6 +91,8 @@ export interface paths {
          * @description The key stops working at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read about a key for at most 30 s); it is no longer found; revoking it again is a 404. Session sockets opened with connect tokens it minted are closed at once with close code 4004, and its unused tokens are refused at connect. A key cannot revoke itself (409): that would end the caller's access half-way through its work. Revoke it with another `keys:admin` key, or rotate it with `grace_period_seconds: 0`. The calling key must hold every scope of the key it revokes, so a narrow `keys:admin` key cannot lock out wider ones.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
          */
         delete: operations["revokeApiKey"];
         options?: never;
@@ -110,6 +114,8 @@ export interface paths {
          * @description Creates a new key with the same name, scopes, mode and expiry, and retires the old one: it keeps working for the grace period (never past its own expiry), or expires at once with a grace period of 0. Connect tokens the old key minted are refused at connect once it has expired; with a grace period of 0, the session sockets opened with them are also closed at once with close code 4004, as on revocation (after a grace period they stay open). The old key stays readable, with its new `expires_at`, until revoked. A key can be rotated once; rotate its replacement next time. The calling key must hold every scope of the key it rotates, since it receives the new secret.
          *
          *     Requires an API key with the `keys:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
          */
         post: operations["rotateApiKey"];
         delete?: never;
@@ -460,6 +466,8 @@ export interface paths {
          * @description Registers a URL that the organisation's events are delivered to, signed with a new secret that this response shows once (Switchyard keeps it encrypted). At most 20 endpoints per organisation. The URL must be `https://` to a public host (`http://` to loopback is allowed outside production); one that points inside a network is a 400 naming `url`.
          *
          *     Requires an API key with the `webhooks:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
          */
         post: operations["createWebhookEndpoint"];
         delete?: never;
@@ -489,6 +497,8 @@ export interface paths {
          * @description Removes the endpoint and its secrets; nothing more is delivered to it, and deleting it again is a 404. With `If-Match`, only if it has not changed since.
          *
          *     Requires an API key with the `webhooks:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
          */
         delete: operations["deleteWebhookEndpoint"];
         options?: never;
@@ -498,6 +508,8 @@ export interface paths {
          * @description Changes the given fields only; `event_types` is replaced whole. A new `url` is held to the same rules as on creation. With `If-Match`, only if the endpoint has not changed since. The secret is changed only by rotating it.
          *
          *     Requires an API key with the `webhooks:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
          */
         patch: operations["updateWebhookEndpoint"];
         trace?: never;
@@ -538,6 +550,8 @@ export interface paths {
          * @description Makes a new signing secret, shown in this response only. For 24 hours each delivery is signed with both the new secret and the one it replaces (two signatures in `webhook-signature`), so a receiver can switch without missing an event; `previous_secret_expires_at` says until when. Rotating again within that time replaces the previous secret with the one current until now: the older one stops signing at once. With `If-Match`, only if the endpoint has not changed since.
          *
          *     Requires an API key with the `webhooks:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
          */
         post: operations["rotateWebhookEndpointSecret"];
         delete?: never;
@@ -606,6 +620,100 @@ export interface paths {
          *     Requires an API key with the `webhooks:admin` scope; counts against the `write` rate limit.
          */
         post: operations["testWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/signing-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List signing keys
+         * @description The organisation's signing keys that are not revoked, oldest first, a page at a time.
+         *
+         *     Requires an API key with the `organization:admin` scope; counts against the `read` rate limit.
+         */
+        get: operations["listSigningKeys"];
+        put?: never;
+        /**
+         * Register a signing key
+         * @description Registers an Ed25519 public key (a JWK) that the organisation's signers sign sensitive requests with (RFC 9421); its id is the `keyid` their signatures name. The private key never leaves the signer: a JWK holding `d` is refused. At most 10 keys per organisation. Once the organisation requires signed requests, registering a key must itself be signed by one already registered, so a stolen API key cannot add its own.
+         *
+         *     Requires an API key with the `organization:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
+         */
+        post: operations["createSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/signing-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a signing key
+         * @description A signing key of the calling organisation: its public key. Revoked keys are not found.
+         *
+         *     Requires an API key with the `organization:admin` scope; counts against the `read` rate limit.
+         */
+        get: operations["getSigningKey"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a signing key
+         * @description Signatures made with the key stop verifying at once, on every Worker instance (keys are read from the database for each signed request); it is no longer found, and revoking it again is a 404. Once the organisation requires signed requests, revoking must itself be signed, and the last key cannot be revoked (409): register its replacement first, or turn the requirement off.
+         *
+         *     Requires an API key with the `organization:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
+         */
+        delete: operations["revokeSigningKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organization/request-signing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the request-signing policy
+         * @description Whether the organisation requires its sensitive operations to be signed (RFC 9421) by one of its signing keys.
+         *
+         *     Requires an API key with the `organization:admin` scope; counts against the `read` rate limit.
+         */
+        get: operations["getRequestSigning"];
+        /**
+         * Set the request-signing policy
+         * @description Sets whether the organisation requires its sensitive operations to be signed (RFC 9421) by one of its signing keys: creating, rotating and revoking API keys; creating, changing, deleting and rotating the secret of webhook endpoints, resending and recovering their deliveries; registering and revoking signing keys; this policy; exports and erasure.
+         *
+         *     Turning the requirement on must itself be signed by a registered signing key, whatever the policy is: the request proves that a signer can sign before the organisation depends on it, so an organisation cannot lock itself out with a key it cannot use. Once it is on, every change to it (turning it off above all) must be signed too, so a stolen API key cannot simply turn it off.
+         *
+         *     It applies at once on the Worker instance that answers, and within 30 s on every other (each trusts what it read with an API key for up to 30 s).
+         *
+         *     Requires an API key with the `organization:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
+         */
+        put: operations["updateRequestSigning"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -828,6 +936,66 @@ export interface webhooks {
          * @description A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again. Sent to every enabled endpoint subscribed to `webhook_endpoint.disabled`; the same event is listed by GET /v1/events.
          */
         post: operations["webhookEndpointDisabledWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "signing_key.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The signing_key.created event
+         * @description A signing key was registered: `data` is its public key. Sent to every enabled endpoint subscribed to `signing_key.created`; the same event is listed by GET /v1/events.
+         */
+        post: operations["signingKeyCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "request_signing.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The request_signing.updated event
+         * @description The request-signing policy was set (`PUT /v1/organization/request-signing`): `data` is the policy after the request. Sent to every enabled endpoint subscribed to `request_signing.updated`; the same event is listed by GET /v1/events.
+         */
+        post: operations["requestSigningUpdatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "signing_key.revoked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The signing_key.revoked event
+         * @description A signing key was revoked: `data` is the key as it was last. Signatures made with it no longer verify. Sent to every enabled endpoint subscribed to `signing_key.revoked`; the same event is listed by GET /v1/events.
+         */
+        post: operations["signingKeyRevokedWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1376,7 +1544,118 @@ export interface components {
          * @example device.created
          * @enum {string}
          */
-        WebhookEventType: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.participant_joined" | "session.participant_left" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled";
+        WebhookEventType: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.participant_joined" | "session.participant_left" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "signing_key.created" | "request_signing.updated" | "signing_key.revoked";
+        /** @description A signing key was registered: `data` is its public key. */
+        SigningKeyCreatedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "signing_key.created";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["SigningKey"];
+        };
+        /** @description An Ed25519 public key the organisation signs sensitive requests with. */
+        SigningKey: {
+            /**
+             * @description The signing key id: the `keyid` a signature made with it names.
+             * @example sig_7Lq2Wn5Rt8Yb1Xc4Vz9Km3
+             */
+            id: string;
+            /**
+             * @description What or who signs with it.
+             * @example deploy pipeline
+             */
+            name: string;
+            public_key: components["schemas"]["SigningPublicKey"];
+            /**
+             * Format: date-time
+             * @description When the key was registered.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * @description The API key that registered it.
+             * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
+             */
+            created_by: string | null;
+        };
+        /** @description An Ed25519 public key as a JWK (RFC 8037). */
+        SigningPublicKey: {
+            /**
+             * @description Always `OKP` (an octet key pair).
+             * @enum {string}
+             */
+            kty: "OKP";
+            /**
+             * @description Always `Ed25519`.
+             * @enum {string}
+             */
+            crv: "Ed25519";
+            /**
+             * @description The public key: its 32 bytes as unpadded base64url (RFC 8037).
+             * @example JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs
+             */
+            x: string;
+        };
+        /** @description The request-signing policy was set (`PUT /v1/organization/request-signing`): `data` is the policy after the request. */
+        RequestSigningUpdatedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "request_signing.updated";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["RequestSigning"];
+        };
+        /** @description The organisation's request-signing policy. */
+        RequestSigning: {
+            /**
+             * @description Whether sensitive operations (API keys, webhook endpoints, signing keys, this policy, exports, erasure) must be signed by one of the organisation’s signing keys.
+             * @example true
+             */
+            required: boolean;
+        };
+        /** @description A signing key was revoked: `data` is the key as it was last. Signatures made with it no longer verify. */
+        SigningKeyRevokedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "signing_key.revoked";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["SigningKey"];
+        };
         /** @description A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it. */
         WebhookTestEvent: {
             /**
@@ -1878,7 +2157,7 @@ export interface components {
              */
             secret: string;
         };
-        /** @description An RFC 9457 problem document with status 401: `code` is one of `unauthorized`, `invalid_token`. */
+        /** @description An RFC 9457 problem document with status 401: `code` is one of `unauthorized`, `invalid_token`, `signature_missing`, `signature_malformed`, `signature_component_missing`, `signature_expired`, `signing_key_unknown`, `signature_invalid`, `content_digest_mismatch`, `signature_replayed`. */
         Problem401: {
             /**
              * Format: uri
@@ -1912,7 +2191,7 @@ export interface components {
              * @example unauthorized
              * @enum {string}
              */
-            code: "unauthorized" | "invalid_token";
+            code: "unauthorized" | "invalid_token" | "signature_missing" | "signature_malformed" | "signature_component_missing" | "signature_expired" | "signing_key_unknown" | "signature_invalid" | "content_digest_mismatch" | "signature_replayed";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -1964,7 +2243,7 @@ export interface components {
             /** @description Each invalid field, for validation problems. */
             errors?: components["schemas"]["FieldError"][];
         };
-        /** @description An RFC 9457 problem document with status 409: `code` is one of `conflict`, `cannot_revoke_self`, `session_ended`, `session_full`, `key_already_rotated`, `limit_reached`, `endpoint_disabled`, `event_not_subscribed`, `idempotency_key_in_use`, `idempotency_record_unreadable`. */
+        /** @description An RFC 9457 problem document with status 409: `code` is one of `conflict`, `cannot_revoke_self`, `session_ended`, `session_full`, `key_already_rotated`, `limit_reached`, `last_signing_key`, `no_signing_key`, `endpoint_disabled`, `event_not_subscribed`, `idempotency_key_in_use`, `idempotency_record_unreadable`. */
         Problem409: {
             /**
              * Format: uri
@@ -1998,7 +2277,7 @@ export interface components {
              * @example conflict
              * @enum {string}
              */
-            code: "conflict" | "cannot_revoke_self" | "session_ended" | "session_full" | "key_already_rotated" | "limit_reached" | "endpoint_disabled" | "event_not_subscribed" | "idempotency_key_in_use" | "idempotency_record_unreadable";
+            code: "conflict" | "cannot_revoke_self" | "session_ended" | "session_full" | "key_already_rotated" | "limit_reached" | "last_signing_key" | "no_signing_key" | "endpoint_disabled" | "event_not_subscribed" | "idempotency_key_in_use" | "idempotency_record_unreadable";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -2326,13 +2605,13 @@ export interface components {
              * @example api_key.created
              * @enum {string}
              */
-            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested";
+            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "signing_key.created" | "signing_key.revoked" | "request_signing.updated";
             /**
              * @description The kind of object it happened to.
              * @example api_key
              * @enum {string}
              */
-            target_type: "api_key" | "device" | "session" | "webhook_endpoint";
+            target_type: "api_key" | "device" | "session" | "webhook_endpoint" | "signing_key" | "request_signing";
             /**
              * @description The id of the object.
              * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
@@ -2376,7 +2655,7 @@ export interface components {
             next_cursor: string | null;
         };
         /** @description One change, as a webhook delivers it and GET /v1/events lists it. */
-        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionParticipantJoinedEvent"] | components["schemas"]["SessionParticipantLeftEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["WebhookTestEvent"];
+        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionParticipantJoinedEvent"] | components["schemas"]["SessionParticipantLeftEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["SigningKeyCreatedEvent"] | components["schemas"]["RequestSigningUpdatedEvent"] | components["schemas"]["SigningKeyRevokedEvent"] | components["schemas"]["WebhookTestEvent"];
         /** @description A device to register. Omitted fields: no external id, empty metadata and tags, `active`. */
         DeviceCreate: {
             /**
@@ -2902,6 +3181,59 @@ export interface components {
              */
             until?: string;
         };
+        /** @description A public key to register. Keep its private key with the signer. */
+        SigningKeyCreate: {
+            /**
+             * @description What or who signs with it, 1–100 characters, not only spaces.
+             * @example deploy pipeline
+             */
+            name: string;
+            public_key: components["schemas"]["SigningPublicKeyInput"];
+        };
+        /** @description An Ed25519 public key as a JWK (RFC 8037), e.g. what `crypto.subtle.exportKey("jwk", publicKey)` returns. Never the private key: a JWK with `d` is refused. */
+        SigningPublicKeyInput: {
+            /**
+             * @description Always `OKP` (an octet key pair).
+             * @enum {string}
+             */
+            kty: "OKP";
+            /**
+             * @description Always `Ed25519`.
+             * @enum {string}
+             */
+            crv: "Ed25519";
+            /**
+             * @description The public key: its 32 bytes as unpadded base64url (RFC 8037).
+             * @example JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs
+             */
+            x: string;
+            /**
+             * @description Ignored; when present, `EdDSA` or `Ed25519`.
+             * @enum {string}
+             */
+            alg?: "EdDSA" | "Ed25519";
+            /** @description Ignored: the key is named by the id the API gives it. */
+            kid?: string;
+            /**
+             * @description Ignored; when present, `sig`.
+             * @enum {string}
+             */
+            use?: "sig";
+            /** @description Ignored; when present, `["verify"]`. */
+            key_ops?: "verify"[];
+            /** @description Ignored (WebCrypto’s extractable flag). */
+            ext?: boolean;
+        };
+        /** @description A page of signing keys. */
+        SigningKeyList: {
+            /** @description Keys in registration order, oldest first. */
+            data: components["schemas"]["SigningKey"][];
+            /**
+             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @example null
+             */
+            next_cursor: string | null;
+        };
     };
     responses: never;
     parameters: {
@@ -3213,7 +3545,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
-            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3223,6 +3555,8 @@ export interface operations {
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3557,7 +3891,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
-            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3567,6 +3901,8 @@ export interface operations {
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3613,6 +3949,20 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -3744,7 +4094,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
-            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3754,6 +4104,8 @@ export interface operations {
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3916,9 +4268,9 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this action. */
-                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested";
+                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "signing_key.created" | "signing_key.revoked" | "request_signing.updated";
                 /** @description Only events about objects of this kind. */
-                target_type?: "api_key" | "device" | "session" | "webhook_endpoint";
+                target_type?: "api_key" | "device" | "session" | "webhook_endpoint" | "signing_key" | "request_signing";
                 /** @description Only events about this object. */
                 target_id?: string;
                 /** @description Only events at or after this time. */
@@ -4065,7 +4417,7 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this type (the key needs its scope). */
-                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.participant_joined" | "session.participant_left" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "webhook.test";
+                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.participant_joined" | "session.participant_left" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "signing_key.created" | "request_signing.updated" | "signing_key.revoked" | "webhook.test";
                 /** @description Only events at or after this time. Events are kept 30 days: an earlier time lists from the oldest kept. */
                 since?: string;
                 /** @description Only events before this time. */
@@ -7084,7 +7436,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
-            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7094,6 +7446,8 @@ export interface operations {
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7432,7 +7786,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
-            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7442,6 +7796,8 @@ export interface operations {
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7502,6 +7858,20 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem412"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -7640,7 +8010,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
-            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7650,6 +8020,8 @@ export interface operations {
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8025,7 +8397,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
-            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8035,6 +8407,8 @@ export interface operations {
                     traceparent: components["headers"]["Traceparent"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8095,6 +8469,20 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem412"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
                 };
             };
             /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
@@ -8782,6 +9170,1007 @@ export interface operations {
             };
         };
     };
+    listSigningKeys: {
+        parameters: {
+            query?: {
+                /** @description How many items to return, 1–100. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; omit it for the first page. */
+                cursor?: string;
+            };
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of signing keys. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeyList"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    createSigningKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SigningKeyCreate"];
+            };
+        };
+        responses: {
+            /** @description The key. */
+            201: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description The key's URL. */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKey"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description The organisation has 10 signing keys already (`limit_reached`), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem415"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    getSigningKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
+            path: {
+                /** @description The signing key id: the `keyid` a signature made with it names. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKey"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description No such resource in this organisation. */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    revokeSigningKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The signing key id: the `keyid` a signature made with it names. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description No such resource in this organisation. */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description The organisation requires signed requests and this is its last signing key (`last_signing_key`), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    getRequestSigning: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestSigning"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    updateRequestSigning: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RequestSigning"];
+            };
+        };
+        responses: {
+            /** @description The policy, as set. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestSigning"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description The organisation has no signing key that is not revoked, so it cannot require signatures (`no_signing_key`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem415"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
     deviceCreatedWebhook: {
         parameters: {
             query?: never;
@@ -9082,6 +10471,93 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["WebhookEndpointDisabledEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    signingKeyCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SigningKeyCreatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    requestSigningUpdatedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RequestSigningUpdatedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    signingKeyRevokedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SigningKeyRevokedEvent"];
             };
         };
         responses: {

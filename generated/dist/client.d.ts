@@ -116,6 +116,18 @@ export interface SwitchyardClientOptions extends ClientOptions {
      * (`invalid_bookmark`) is forgotten. `false` sends none: reads may then lag changes a little. Default true.
      */
     bookmarks?: boolean;
+    /**
+     * Signs every request that is not a GET, HEAD or OPTIONS (RFC 9421, Ed25519): `keyId` is a
+     * signing key registered at `/v1/signing-keys`, `privateKey` its private half, as a WebCrypto
+     * `CryptoKey` (Ed25519, usage `sign`) or a JWK (`{ kty: 'OKP', crv: 'Ed25519', d, x }`). Each
+     * attempt gets `Content-Digest`, `Signature-Input` and `Signature` anew, with a fresh nonce, so a
+     * retry is never refused as a replay. Needed for sensitive operations once the organisation
+     * requires signed requests; harmless on the others. The private key stays in the client.
+     */
+    signing?: {
+        keyId: string;
+        privateKey: CryptoKey | JsonWebKey;
+    };
 }
 /**
  * A typed client for the Switchyard API: paths, parameters, bodies and responses (problem

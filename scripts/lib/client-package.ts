@@ -28,6 +28,8 @@ export interface ClientPackageSources {
   header: string;
   /** src/lib/webhook-signature.ts: the signing the Worker does, shipped for receivers to verify with. */
   webhookSignature: string;
+  /** src/lib/http-signature.ts: request signing (RFC 9421), which the client's `signing` option uses. */
+  httpSignature: string;
 }
 
 /**
@@ -102,6 +104,7 @@ export function clientPackageFiles(root: string, sources: ClientPackageSources):
     'client.ts': withJsSpecifiers(sources.client),
     'socket.ts': socketEntry(sources.header),
     'webhook-signature.ts': sources.header + sources.webhookSignature,
+    'http-signature.ts': sources.header + sources.httpSignature,
     'webhooks.ts': webhooksEntry(sources.header),
   });
   return [

@@ -65,6 +65,15 @@ export async function credentialsFor(
   return { credentials: entry.credentials, cache: 'hit' };
 }
 
+/**
+ * Forgets every key of an organisation at once: called when a change to the organisation that the
+ * lookup carries (whether it requires signed requests) is made through this isolate.
+ */
+export function forgetOrganization(orgId: string): void {
+  forgets += 1;
+  for (const [hash, entry] of entries) if (entry.credentials.orgId === orgId) entries.delete(hash);
+}
+
 /** Forgets a key at once: called by this isolate's revocation and rotation. */
 export function forgetKey(keyId: string): void {
   forgets += 1;

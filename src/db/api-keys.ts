@@ -68,13 +68,15 @@ export interface KeyCredentials {
   isDemo: boolean;
   plan: Plan;
   limits: { read: number; write: number; token: number };
+  /** Whether the organisation requires signed requests for its sensitive operations (middleware/request-signature.ts). */
+  requireSignedRequests: boolean;
 }
 
 export async function findCredentialsByHash(db: D1Database, hash: string): Promise<KeyCredentials | undefined> {
   const row = await db
     .prepare(
       `SELECT k.id, k.org_id, k.mode, k.scopes, k.expires_at, k.revoked_at, k.last_used_at,
-              o.is_demo, o.plan, o.rate_limit_read, o.rate_limit_write, o.rate_limit_token
+              o.is_demo, o.plan, o.rate_limit_read, o.rate_limit_write, o.rate_limit_token, o.require_signed_requests
          FROM api_keys k JOIN organizations o ON o.id = k.org_id
         WHERE k.hash = ?1`,
     )
@@ -92,6 +94,7 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
       rate_limit_read: number;
       rate_limit_write: number;
       rate_limit_token: number;
+      require_signed_requests: number;
     }>();
   if (!row) return undefined;
   return {
@@ -105,6 +108,7 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
     isDemo: row.is_demo === 1,
     plan: row.plan,
     limits: { read: row.rate_limit_read, write: row.rate_limit_write, token: row.rate_limit_token },
+    requireSignedRequests: row.require_signed_requests === 1,
   };
 }
 

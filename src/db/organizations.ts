@@ -64,3 +64,26 @@ export function insertOrganization(db: D1Database, org: NewOrganization): D1Prep
   const { sql, params } = insertOrganizationSql(org);
   return db.prepare(sql).bind(...params);
 }
+
+/** Whether the organisation requires signed requests for its sensitive operations (undefined: no such organisation). */
+export async function requiresSignedRequests(db: D1Database, orgId: string): Promise<boolean | undefined> {
+  const row = await db
+    .prepare('SELECT require_signed_requests FROM organizations WHERE id = ?1')
+    .bind(orgId)
+    .first<{ require_signed_requests: number }>();
+  return row === null ? undefined : row.require_signed_requests === 1;
+}
+
+/**
+ * Sets whether the organisation requires signed requests. Turning it on happens only while the
+ * organisation has a signing key that is not revoked (`changes` is 0 otherwise), so that no race
+ * with a revocation can leave it requiring signatures nobody can make.
+ */
+export function setRequireSignedRequests(db: D1Database, orgId: string, required: boolean): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE organizations SET require_signed_requests = ?2
+        WHERE id = ?1 AND (?2 = 0 OR EXISTS (SELECT 1 FROM signing_keys WHERE org_id = ?1 AND revoked_at IS NULL))`,
+    )
+    .bind(orgId, required ? 1 : 0);
+}

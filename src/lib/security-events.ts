@@ -21,6 +21,7 @@ export const SECURITY_EVENT_TYPES = [
   'ssrf_refused',
   'user_agent_refused',
   'bookmark_refused',
+  'signature_refused',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

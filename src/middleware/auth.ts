@@ -126,6 +126,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
       expiresAt: credentials.expiresAt,
       plan: credentials.plan,
       limits: credentials.limits,
+      requireSignedRequests: credentials.requireSignedRequests,
     });
     stampInBackground(c, credentials.keyId, credentials.lastUsedAt);
     await next();

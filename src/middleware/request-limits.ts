@@ -164,6 +164,16 @@ function inspectJsonBody(text: string): unknown {
 }
 
 /**
+ * Only the size limit, for a route that takes no body but reads what it is sent all the same (a
+ * signed route hashes it: middleware/request-signature.ts).
+ */
+export function bodySizeLimit(): MiddlewareHandler<AppEnv> {
+  return function bodySizeLimit(c, next) {
+    return sizeLimiter(c.get('config').maxBodyBytes)(c, next);
+  };
+}
+
+/**
  * Route middleware: runs after routing, so a wrong method is a 405 whatever its body, and only
  * routes that take a body pay for reading one. Needs c.var.config (requireValidConfig).
  *

@@ -14,8 +14,13 @@
  *   `Switchyard-Bookmark` request header and documents it on every response (middleware/d1-session.ts);
  * - each error response documents the problem of its status (`Problem404`…), whose `code` lists
  *   exactly the catalogue's codes with that status; a status no code has throws here.
- * The declarations also appear in the spec as `x-required-scope`, `x-rate-limit-class` and
- * `x-idempotent` (`atomic` or `claim`: whether a duplicate in flight can get a 409).
+ * - `signed` marks a sensitive operation: when the caller's organisation requires signed requests,
+ *   it needs an RFC 9421 signature by one of the organisation's signing keys, checked after the scope
+ *   and before validation, the handler and idempotency (middleware/request-signature.ts); it
+ *   documents the signature's 401 problems and `Accept-Signature`.
+ * The declarations also appear in the spec as `x-required-scope`, `x-rate-limit-class`,
+ * `x-idempotent` (`atomic` or `claim`: whether a duplicate in flight can get a 409) and
+ * `x-signature-required` (`when-organization-requires`).
  */
 import { createRoute, type OpenAPIHono, type RouteConfig, type RouteHandler, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
@@ -23,7 +28,8 @@ import type { AppEnv } from '../context.ts';
 import { authenticate, requireScope, WWW_AUTHENTICATE } from '../middleware/auth.ts';
 import { type IdempotencyMode, withIdempotency } from '../middleware/idempotency.ts';
 import { type RateLimitClass, rateLimit } from '../middleware/rate-limit.ts';
-import { jsonBodyLimits } from '../middleware/request-limits.ts';
+import { bodySizeLimit, jsonBodyLimits } from '../middleware/request-limits.ts';
+import { ACCEPT_SIGNATURE, requireSignature, SIGNATURE_WINDOW_SECONDS } from '../middleware/request-signature.ts';
 import { codesWithStatus, PROBLEM_CONTENT_TYPE, ProblemSchema, problemSchemaFor } from '../schemas/problem.ts';
 import {
   BOOKMARK_PARAMETER_REF,
@@ -47,6 +53,8 @@ export interface RouteOptions {
   idempotent?: IdempotencyMode;
   /** Whether the route calls D1 or a Durable Object, and so documents their 503 / 504 (db/guarded-d1.ts, sessions/room.ts); authenticated routes always do. */
   callsDependencies?: boolean;
+  /** A sensitive operation: signed (RFC 9421) when the organisation requires signed requests (authenticated routes only). */
+  signed?: boolean;
 }
 
 // No example: a fixed key sent with two different bodies is rightly a 422, so a new one is made per request.
@@ -127,20 +135,35 @@ function dependencyUnavailable(changes: boolean): Responses {
   };
 }
 
+const UNAUTHORIZED = 'The API key is missing, malformed, unknown, revoked or expired (the same answer for each).';
+
+/** The 401 of a `signed` route: the API key's, and each reason a signature is refused. */
+const SIGNATURE_REFUSALS = `${UNAUTHORIZED.replace(/\.$/, '')}; or the organisation requires signed requests and the signature is missing (\`signature_missing\`), cannot be read (\`signature_malformed\`), does not cover \`@method\`, \`@target-uri\` and, with a body, \`content-digest\` (\`signature_component_missing\`), is older than ${SIGNATURE_WINDOW_SECONDS / 60} minutes or ahead of the clock (\`signature_expired\`), names no signing key of the organisation that is not revoked (\`signing_key_unknown\`), does not verify (\`signature_invalid\`), signs a \`Content-Digest\` the body does not match (\`content_digest_mismatch\`), or reuses a nonce (\`signature_replayed\`).`;
+
+const ACCEPT_SIGNATURE_HEADER = {
+  'Accept-Signature': {
+    description: `On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), \`${ACCEPT_SIGNATURE}\`.`,
+    required: false,
+    schema: { type: 'string' },
+  },
+} as const;
+
 export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions) {
-  const { scope, rateLimit: rateLimitClass, idempotent, callsDependencies, ...config } = route;
+  const { scope, rateLimit: rateLimitClass, idempotent, callsDependencies, signed, ...config } = route;
   const hasBody = config.request?.body !== undefined;
   const hasPathParams = config.request?.params !== undefined;
   const authenticated = scope !== undefined;
   const usesD1 = authenticated || callsDependencies === true;
   if (authenticated && rateLimitClass === undefined) throw new Error(`${config.path}: an authenticated route needs a rateLimit class`);
+  if (signed && !authenticated) throw new Error(`${config.path}: only an authenticated route can require a signature`);
 
   const errors: Responses = {
     400: problemResponse('The request is malformed or a parameter is invalid; `errors` lists each invalid field.'),
     ...(authenticated
       ? {
-          401: problemResponse('The API key is missing, malformed, unknown, revoked or expired (the same answer for each).', {
+          401: problemResponse(signed ? SIGNATURE_REFUSALS : UNAUTHORIZED, {
             'WWW-Authenticate': { description: `Always \`${WWW_AUTHENTICATE}\`.`, required: true, schema: { type: 'string' } },
+            ...(signed ? ACCEPT_SIGNATURE_HEADER : {}),
           }),
           403: problemResponse(`The API key lacks the \`${scope}\` scope.`),
         }
@@ -149,12 +172,8 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
     ...(idempotent
       ? { 422: problemResponse('The `Idempotency-Key` was already used with a different request, or by a different API key.') }
       : {}),
-    ...(hasBody
-      ? {
-          413: problemResponse('The request body is larger than the limit.'),
-          415: problemResponse('The request body is not `application/json`.'),
-        }
-      : {}),
+    ...(hasBody || signed ? { 413: problemResponse('The request body is larger than the limit.') } : {}),
+    ...(hasBody ? { 415: problemResponse('The request body is not `application/json`.') } : {}),
     ...(authenticated ? { 429: problemResponse('A rate limit is used up; see `Retry-After`.', RETRY_AFTER_HEADER) } : {}),
     500: problemResponse('An unexpected error; quote the `request_id` when reporting it.'),
     ...(usesD1 ? dependencyUnavailable(config.method !== 'get') : {}),
@@ -168,6 +187,8 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
   const middleware: MiddlewareHandler<AppEnv>[] = [];
   if (authenticated) middleware.push(authenticate(), rateLimit(rateLimitClass ?? 'read'), requireScope(scope));
   if (hasBody) middleware.push(jsonBodyLimits());
+  // A bodiless route reads its body only to hash it for the signature: bounded all the same.
+  if (signed) middleware.push(...(hasBody ? [] : [bodySizeLimit()]), requireSignature());
   const existing = config.middleware === undefined ? [] : Array.isArray(config.middleware) ? config.middleware : [config.middleware];
 
   const ownHeaders = config.request?.headers;
@@ -189,6 +210,9 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
   const description = [
     config.description,
     authenticated ? `Requires an API key with the \`${scope}\` scope; counts against the \`${rateLimitClass}\` rate limit.` : undefined,
+    signed
+      ? 'A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.'
+      : undefined,
     idempotent === 'claim'
       ? 'Its effect is not only a database change, so an `Idempotency-Key` is claimed before it runs: a duplicate sent meanwhile gets 409 `idempotency_key_in_use` (retry after `Retry-After`), not the first response.'
       : undefined,
@@ -212,6 +236,7 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
     responses: authenticated ? withHeaders(withD1Headers, RATE_LIMIT_HEADERS) : withD1Headers,
     ...(authenticated ? { 'x-required-scope': scope, 'x-rate-limit-class': rateLimitClass } : {}),
     ...(idempotent ? { 'x-idempotent': idempotent } : {}),
+    ...(signed ? { 'x-signature-required': 'when-organization-requires' } : {}),
   } as unknown as R);
   if (idempotent) idempotencyModes.set(defined, idempotent);
   return defined;

@@ -20,6 +20,12 @@ import { registerDocs } from './docs/docs.ts';
 import { getEvent, getEventRoute } from './events/get-event.ts';
 import { listEvents, listEventsRoute } from './events/list-events.ts';
 import { registerProblemPages } from './problems/problem-pages.ts';
+import { getRequestSigning, getRequestSigningRoute } from './request-signing/get-request-signing.ts';
+import {
+  authorizeUpdateRequestSigning,
+  updateRequestSigning,
+  updateRequestSigningRoute,
+} from './request-signing/update-request-signing.ts';
 import { connectSession, connectSessionRoute } from './sessions/connect-session.ts';
 import { authorizeConnectToken, createConnectToken, createConnectTokenRoute } from './sessions/create-connect-token.ts';
 import { createSession, createSessionRoute } from './sessions/create-session.ts';
@@ -29,6 +35,10 @@ import { listParticipants, listParticipantsRoute } from './sessions/list-partici
 import { listSessionMessages, listSessionMessagesRoute } from './sessions/list-session-messages.ts';
 import { listSessions, listSessionsRoute } from './sessions/list-sessions.ts';
 import { publishMessage, publishMessageRoute } from './sessions/publish-message.ts';
+import { createSigningKey, createSigningKeyRoute } from './signing-keys/create-signing-key.ts';
+import { getSigningKey, getSigningKeyRoute } from './signing-keys/get-signing-key.ts';
+import { listSigningKeys, listSigningKeysRoute } from './signing-keys/list-signing-keys.ts';
+import { revokeSigningKey, revokeSigningKeyRoute } from './signing-keys/revoke-signing-key.ts';
 import { getHealth, getHealthRoute } from './system/get-health.ts';
 import { getReady, getReadyRoute } from './system/get-ready.ts';
 import {
@@ -102,6 +112,13 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, resendWebhookEventRoute, resendWebhookEvent, authorizeResendWebhookEvent);
   openapiRoute(app, recoverWebhookDeliveriesRoute, recoverWebhookDeliveries, authorizeRecoverWebhookDeliveries);
   openapiRoute(app, testWebhookEndpointRoute, testWebhookEndpoint);
+
+  openapiRoute(app, createSigningKeyRoute, createSigningKey);
+  openapiRoute(app, listSigningKeysRoute, listSigningKeys);
+  openapiRoute(app, getSigningKeyRoute, getSigningKey);
+  openapiRoute(app, revokeSigningKeyRoute, revokeSigningKey);
+  openapiRoute(app, getRequestSigningRoute, getRequestSigning);
+  openapiRoute(app, updateRequestSigningRoute, updateRequestSigning, authorizeUpdateRequestSigning);
 
   registerDocs(app);
   registerProblemPages(app);

@@ -24,9 +24,12 @@ export const AUDIT_ACTIONS = [
   'webhook_endpoint.event_resent',
   'webhook_endpoint.recovered',
   'webhook_endpoint.tested',
+  'signing_key.created',
+  'signing_key.revoked',
+  'request_signing.updated',
 ] as const;
 
-export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session', 'webhook_endpoint'] as const;
+export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session', 'webhook_endpoint', 'signing_key', 'request_signing'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];
 

@@ -10,6 +10,7 @@ import { ApiKeyIdSchema, ApiKeySchema } from './api-keys.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampInputSchema, TimestampSchema } from './common.ts';
 import { DeviceSchema } from './devices.ts';
 import { SessionIdSchema, SessionSchema } from './sessions.ts';
+import { RequestSigningSchema, SigningKeySchema } from './signing-keys.ts';
 import { WebhookEndpointSchema } from './webhook-endpoints.ts';
 import type { TEST_EVENT_TYPE, WebhookEventType } from './webhook-events.ts';
 
@@ -63,6 +64,10 @@ export const EVENT_DESCRIPTIONS = {
   'api_key.revoked': 'An API key was revoked: `data` is the key as it was last.',
   'webhook_endpoint.disabled':
     'A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again.',
+  'signing_key.created': 'A signing key was registered: `data` is its public key.',
+  'request_signing.updated':
+    'The request-signing policy was set (`PUT /v1/organization/request-signing`): `data` is the policy after the request.',
+  'signing_key.revoked': 'A signing key was revoked: `data` is the key as it was last. Signatures made with it no longer verify.',
   'webhook.test':
     'A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it.',
 } as const satisfies Partial<Record<WebhookEventType | typeof TEST_EVENT_TYPE, string>>;
@@ -92,6 +97,9 @@ export const EVENT_SCHEMAS = {
   'api_key.rotated': eventSchema('api_key.rotated', 'ApiKeyRotatedEvent', RotatedApiKeySchema),
   'api_key.revoked': eventSchema('api_key.revoked', 'ApiKeyRevokedEvent', ApiKeySchema),
   'webhook_endpoint.disabled': eventSchema('webhook_endpoint.disabled', 'WebhookEndpointDisabledEvent', WebhookEndpointSchema),
+  'signing_key.created': eventSchema('signing_key.created', 'SigningKeyCreatedEvent', SigningKeySchema),
+  'request_signing.updated': eventSchema('request_signing.updated', 'RequestSigningUpdatedEvent', RequestSigningSchema),
+  'signing_key.revoked': eventSchema('signing_key.revoked', 'SigningKeyRevokedEvent', SigningKeySchema),
   'webhook.test': eventSchema('webhook.test', 'WebhookTestEvent', WebhookEndpointSchema),
 } as const;
 
@@ -112,6 +120,9 @@ export const EventSchema = z
     EVENT_SCHEMAS['api_key.rotated'],
     EVENT_SCHEMAS['api_key.revoked'],
     EVENT_SCHEMAS['webhook_endpoint.disabled'],
+    EVENT_SCHEMAS['signing_key.created'],
+    EVENT_SCHEMAS['request_signing.updated'],
+    EVENT_SCHEMAS['signing_key.revoked'],
     EVENT_SCHEMAS['webhook.test'],
   ])
   .openapi('Event', { description: 'One change, as a webhook delivers it and GET /v1/events lists it.' });

@@ -70,6 +70,48 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
       'The connect token is missing, malformed, expired, for another session, or minted by an API key that has since been revoked or has expired.',
     action: 'Mint a new token with `POST /v1/sessions/{id}/tokens` and connect with it.',
   },
+  signature_missing: {
+    meaning:
+      'The organisation requires signed requests (RFC 9421) for this sensitive operation, or the request turns that requirement on, and the request carries no `Signature-Input` and `Signature`. Nothing was done. The response’s `Accept-Signature` says what a signature must cover.',
+    action:
+      'Sign the request with a signing key registered at `/v1/signing-keys`: give the client `signing: { keyId, privateKey }` and it signs every change (docs/request-signing.md).',
+  },
+  signature_malformed: {
+    meaning:
+      '`Signature-Input`, `Signature` or `Content-Digest` is not a valid RFC 8941 dictionary, the two signature fields do not describe the same signature, or a parameter is missing or of the wrong type (`created`, `keyid`, `nonce`; `alg` other than `ed25519`; a nonce that is not 16–128 URL-safe characters). Nothing was done.',
+    action: 'Fix the signer; `detail` names what could not be read. The client package signs correctly when given `signing`.',
+  },
+  signature_component_missing: {
+    meaning:
+      'The signature does not cover `@method`, `@target-uri`, or, on a request with a body, `content-digest`; or it covers a header the request does not carry. Nothing was done.',
+    action: 'Cover `("@method" "@target-uri" "content-digest")` and send the `Content-Digest` of the body.',
+  },
+  signature_expired: {
+    meaning:
+      'The signature’s `created` is more than 5 minutes old or more than 1 minute ahead of the server’s clock, or its `expires` has passed. Nothing was done.',
+    action: 'Sign the request again just before sending it, and keep the signer’s clock in sync (NTP).',
+  },
+  signing_key_unknown: {
+    meaning: 'The signature’s `keyid` names no signing key of the organisation that is not revoked. Nothing was done.',
+    action:
+      'Sign with a key listed by `GET /v1/signing-keys`, or register its public key there first (itself a signed request once signing is required).',
+  },
+  signature_invalid: {
+    meaning:
+      'The Ed25519 signature does not verify over the request as received: it was made with another key, or the method, URL or signed headers changed after signing (a proxy rewriting the URL does this). Nothing was done.',
+    action:
+      'Sign the exact URL you send to, with the private key of the `keyid` you name. Behind a proxy that rewrites the host or path, sign the URL the API receives.',
+  },
+  content_digest_mismatch: {
+    meaning: 'The body is not the one the request’s signed `Content-Digest` describes: it changed after signing. Nothing was done.',
+    action: 'Compute the digest of the exact bytes you send, then sign; do not re-serialise the body after signing.',
+  },
+  signature_replayed: {
+    meaning:
+      'The organisation has already accepted a signature with this `nonce` within the last 5 minutes: the request is a replay, or a retry that reused its signature. Nothing was done by this request.',
+    action:
+      'Sign every attempt anew, with a fresh nonce (the client package does); to repeat a change safely, resend it signed anew with the same `Idempotency-Key`.',
+  },
   origin_not_allowed: {
     meaning: 'A browser opened a session socket from an Origin that is not on the allowlist.',
     action: 'Add the Origin to `CORS_ORIGINS`, or connect from an allowed page.',
@@ -128,8 +170,20 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     action: 'Rotate its successor instead.',
   },
   limit_reached: {
-    meaning: 'The organisation has as many objects of this kind as it may (the detail says how many): 20 webhook endpoints.',
+    meaning:
+      'The organisation has as many objects of this kind as it may (the detail says how many): 20 webhook endpoints, 10 signing keys.',
     action: 'Delete one you no longer need, then create the new one.',
+  },
+  last_signing_key: {
+    meaning:
+      'The organisation requires signed requests and the signing key named is its last one that is not revoked: without it, no request could be signed, not even the one that turns the requirement off.',
+    action:
+      'Register the key that replaces it first, or turn the requirement off (`PUT /v1/organization/request-signing`), then revoke it.',
+  },
+  no_signing_key: {
+    meaning:
+      'Signed requests cannot be required: the organisation has no signing key that is not revoked (its last was revoked meanwhile).',
+    action: 'Register a signing key at `/v1/signing-keys`, then turn the requirement on with a request signed by it.',
   },
   endpoint_disabled: {
     meaning:

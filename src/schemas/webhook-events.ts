@@ -19,6 +19,9 @@ export const WEBHOOK_EVENT_TYPES = [
   'api_key.rotated',
   'api_key.revoked',
   'webhook_endpoint.disabled',
+  'signing_key.created',
+  'request_signing.updated',
+  'signing_key.revoked',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -49,5 +52,8 @@ export const EVENT_TYPE_SCOPES: Record<WebhookEventType | typeof TEST_EVENT_TYPE
   'api_key.rotated': 'keys:admin',
   'api_key.revoked': 'keys:admin',
   'webhook_endpoint.disabled': 'webhooks:admin',
+  'signing_key.created': 'organization:admin',
+  'request_signing.updated': 'organization:admin',
+  'signing_key.revoked': 'organization:admin',
   'webhook.test': 'webhooks:admin',
 };

@@ -20,7 +20,7 @@ import { EMITTED_EVENT_TYPES, type EmittedEventType } from '../../src/schemas/ev
 import { SCOPES, type Scope } from '../../src/schemas/scopes.ts';
 import { EVENT_TYPE_SCOPES, WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../src/schemas/webhook-events.ts';
 import { emitEveryEventType, eventsOf } from '../helpers/events.ts';
-import { OPERATION_FIXTURES, operations, succeedingBody, type Target } from '../helpers/operations.ts';
+import { FIXTURE_PUBLIC_KEY, OPERATION_FIXTURES, operations, succeedingBody, type Target } from '../helpers/operations.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { callWorker } from '../helpers/worker.ts';
@@ -70,6 +70,15 @@ const RULES: Record<string, Rule> = {
     kind: 'scope-only',
     reason: 'the test event carries the endpoint itself (never its secret), which webhooks:admin reads anyway',
   },
+  createSigningKey: { kind: 'scope-only', reason: 'a public key only: it grants nothing until a signature made with it verifies' },
+  listSigningKeys: { kind: 'scope-only', reason: 'public keys only' },
+  getSigningKey: { kind: 'scope-only', reason: 'a public key only' },
+  revokeSigningKey: {
+    kind: 'scope-only',
+    reason: 'organization:admin governs request signing whole; the last key is kept while it is required',
+  },
+  getRequestSigning: { kind: 'scope-only', reason: 'one flag' },
+  updateRequestSigning: { kind: 'scope-only', reason: 'organization:admin governs request signing; turning it on or off is itself signed' },
 };
 
 const CALLERS: Record<string, readonly Scope[]> = {
@@ -407,6 +416,8 @@ describe.each(operations.filter((operation) => RULES[operation.operationId]?.kin
         webhookEndpoint:
           (await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/target' } })).data?.id ?? '',
         event: (await eventsOf(tenant))[0]?.id ?? '',
+        signingKey:
+          (await tenant.api.POST('/v1/signing-keys', { body: { name: 'target', public_key: FIXTURE_PUBLIC_KEY } })).data?.id ?? '',
       };
       const fixture = OPERATION_FIXTURES[operation.operationId] ?? {};
       const caller = await tenant.addKey({ scopes: [operation.scope] });

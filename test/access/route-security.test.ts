@@ -8,7 +8,7 @@ import { env } from 'cloudflare:workers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../../src/lib/api-key.ts';
 import { SCOPES } from '../../src/schemas/scopes.ts';
-import { OPERATION_FIXTURES, type Operation, operations, type Target } from '../helpers/operations.ts';
+import { FIXTURE_PUBLIC_KEY, OPERATION_FIXTURES, type Operation, operations, type Target } from '../helpers/operations.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { callWorker } from '../helpers/worker.ts';
@@ -20,6 +20,7 @@ const TARGETS: Record<Target, { table: string; missingId: string }> = {
   session: { table: 'sessions', missingId: `ses_${'0'.repeat(22)}` },
   webhookEndpoint: { table: 'webhook_endpoints', missingId: `whe_${'0'.repeat(22)}` },
   event: { table: 'events', missingId: `msg_${'0'.repeat(22)}` },
+  signingKey: { table: 'signing_keys', missingId: `sig_${'0'.repeat(22)}` },
 };
 
 let owner: Tenant;
@@ -38,6 +39,8 @@ beforeAll(async () => {
   ownersIds.webhookEndpoint = endpoint.data?.id ?? '';
   const events = await owner.api.GET('/v1/events', { params: { query: { type: 'device.created' } } });
   ownersIds.event = events.data?.data[0]?.id ?? '';
+  const signingKey = await owner.api.POST('/v1/signing-keys', { body: { name: 'the target', public_key: FIXTURE_PUBLIC_KEY } });
+  ownersIds.signingKey = signingKey.data?.id ?? '';
 });
 
 function targetOf(operation: Operation): Target {

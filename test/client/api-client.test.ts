@@ -22,6 +22,7 @@ import {
 } from '../../generated/client.ts';
 import spec from '../../openapi/openapi.json';
 import { newId } from '../../src/lib/ids.ts';
+import { requireSignedRequests } from '../helpers/signing.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { BASE_URL } from '../helpers/worker.ts';
 
@@ -144,6 +145,44 @@ describe('Idempotency-Key', () => {
       ['GET', false],
       ['DELETE', true],
     ]);
+  });
+});
+
+describe('signing', () => {
+  it('signs every change, not reads, anew on each attempt: a lost reply is retried with a fresh nonce and replays the first answer', async () => {
+    const tenant = await createTenant();
+    const signer = await requireSignedRequests(tenant);
+    const seen: Array<{ method: string; input: string | null; signature: string | null; digest: string | null }> = [];
+    const net = network(async (attempt, request) => {
+      seen.push({
+        method: request.method,
+        input: request.headers.get('Signature-Input'),
+        signature: request.headers.get('Signature'),
+        digest: request.headers.get('Content-Digest'),
+      });
+      // The first change reaches the Worker, but its reply is lost: the client sees a 503.
+      if (attempt !== 0) return undefined;
+      await toWorker(request);
+      return problemResponse(503, 'service_unavailable');
+    });
+    // A JWK works as well as a CryptoKey: the client imports it once.
+    const jwk = (await crypto.subtle.exportKey('jwk', signer.privateKey)) as JsonWebKey;
+    const api = client(tenant, { fetch: net.fetch, signing: { keyId: signer.keyId, privateKey: jwk } });
+
+    const created = await api.POST('/v1/api-keys', { body: { name: 'signed by the client', scopes: ['devices:read'] } });
+    expect(created.response.status, JSON.stringify(created.error)).toBe(201);
+    expect(created.response.headers.get('Idempotent-Replayed')).toBe('true');
+    expect((await api.GET('/v1/api-keys')).response.status).toBe(200);
+
+    expect(seen.map((attempt) => attempt.method)).toEqual(['POST', 'POST', 'GET']);
+    const [first, retry, read] = seen;
+    expect(first?.input).toMatch(
+      new RegExp(`^sig1=\\("@method" "@target-uri" "content-digest"\\);created=\\d+;keyid="${signer.keyId}";nonce="[\\w-]{22}";alg="ed25519"$`),
+    );
+    expect(first?.digest).toMatch(/^sha-256=:[\w+/]+=:$/);
+    expect(retry?.input).not.toBe(first?.input);
+    expect(retry?.signature).not.toBe(first?.signature);
+    expect(read).toEqual({ method: 'GET', input: null, signature: null, digest: null });
   });
 });
 

@@ -238,6 +238,14 @@ describe('problem codes narrowed per status', () => {
     switch (error.code) {
       case 'unauthorized':
       case 'invalid_token':
+      case 'signature_missing':
+      case 'signature_malformed':
+      case 'signature_component_missing':
+      case 'signature_expired':
+      case 'signing_key_unknown':
+      case 'signature_invalid':
+      case 'content_digest_mismatch':
+      case 'signature_replayed':
         expect(error.code).toBe('unauthorized');
         break;
       default: {

@@ -24,6 +24,8 @@ import * as migrations from '../../src/db/migrations.ts';
 import * as organizations from '../../src/db/organizations.ts';
 import * as sessionKeyGrants from '../../src/db/session-key-grants.ts';
 import * as sessions from '../../src/db/sessions.ts';
+import * as signatureNonces from '../../src/db/signature-nonces.ts';
+import * as signingKeys from '../../src/db/signing-keys.ts';
 import * as webhookAttempts from '../../src/db/webhook-attempts.ts';
 import * as webhookDeliveries from '../../src/db/webhook-deliveries.ts';
 import * as webhookEndpoints from '../../src/db/webhook-endpoints.ts';
@@ -148,6 +150,15 @@ const IDEMPOTENT_RESULT = {
   now: AT,
   expiresAt: AT,
   response: { status: 201, headers: {}, sealedBody: 'sealed' },
+};
+
+const SIGNING_KEY: signingKeys.SigningKeyRecord = {
+  id: 'sig_1',
+  orgId: ORG,
+  name: 'signer',
+  publicKey: 'JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs',
+  createdAt: AT,
+  createdBy: 'key_1',
 };
 
 interface PlannedStatement {
@@ -549,6 +560,69 @@ const STATEMENTS: PlannedStatement[] = [
     make: (db) => organizations.insertOrganization(db, organizations.newOrganization('Plans', 'free')),
     plan: [],
     expands: 'db/organizations.ts insertOrganization',
+  },
+  {
+    name: 'organizations.ts requiresSignedRequests',
+    make: (db) => organizations.requiresSignedRequests(db, ORG),
+    plan: ['SEARCH organizations USING INDEX sqlite_autoindex_organizations_1 (id=?)'],
+  },
+  {
+    name: 'organizations.ts setRequireSignedRequests',
+    make: (db) => organizations.setRequireSignedRequests(db, ORG, true),
+    plan: [
+      'SEARCH organizations USING INDEX sqlite_autoindex_organizations_1 (id=?)',
+      'SCALAR SUBQUERY 1',
+      '  SEARCH signing_keys USING INDEX signing_keys_by_org (org_id=?)',
+    ],
+  },
+  {
+    name: 'signature-nonces.ts recordNonce',
+    make: (db) => signatureNonces.recordNonce(db, ORG, 'nonce-0123456789abcdef', AT, AT),
+    plan: [],
+  },
+  {
+    name: 'signature-nonces.ts purgeExpiredNonces',
+    make: (db) => signatureNonces.purgeExpiredNonces(db, AT),
+    plan: [
+      'SEARCH signature_nonces USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SEARCH signature_nonces USING COVERING INDEX signature_nonces_by_expiry (expires_at<?)',
+    ],
+  },
+  {
+    name: 'signing-keys.ts insertSigningKey',
+    make: (db) => signingKeys.insertSigningKey(db, SIGNING_KEY),
+    plan: ['SCAN CONSTANT ROW', 'SCALAR SUBQUERY 1', '  SEARCH signing_keys USING INDEX signing_keys_by_org (org_id=?)'],
+  },
+  {
+    name: 'signing-keys.ts getSigningKey',
+    make: (db) => signingKeys.getSigningKey(db, ORG, 'sig_1'),
+    plan: ['SEARCH signing_keys USING INDEX sqlite_autoindex_signing_keys_1 (id=?)'],
+    expands: 'db/signing-keys.ts getSigningKey',
+  },
+  {
+    name: 'signing-keys.ts listSigningKeys, first page',
+    make: (db) => signingKeys.listSigningKeys(db, ORG, 10, undefined),
+    plan: ['SEARCH signing_keys USING INDEX signing_keys_by_org (org_id=?)'],
+    expands: PAGE,
+  },
+  {
+    name: 'signing-keys.ts listSigningKeys, after a cursor',
+    make: (db) => signingKeys.listSigningKeys(db, ORG, 10, CURSOR),
+    plan: ['SEARCH signing_keys USING INDEX signing_keys_by_org (org_id=? AND (created_at,id)>(?,?))'],
+    expands: PAGE,
+    afterCursor: true,
+  },
+  {
+    name: 'signing-keys.ts revokeSigningKey',
+    make: (db) => signingKeys.revokeSigningKey(db, ORG, 'sig_1', AT),
+    plan: [
+      'SEARCH signing_keys USING INDEX sqlite_autoindex_signing_keys_1 (id=?)',
+      'SCALAR SUBQUERY 1',
+      '  SEARCH organizations USING INDEX sqlite_autoindex_organizations_1 (id=?)',
+      'SCALAR SUBQUERY 2',
+      '  SEARCH signing_keys USING INDEX signing_keys_by_org (org_id=?)',
+    ],
   },
   {
     name: 'session-key-grants.ts recordSessionKeyGrant',

@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import { insertEvent } from '../../src/db/events.ts';
 import { newId } from '../../src/lib/ids.ts';
 import { EMITTED_EVENT_TYPES, type EmittedEventType } from '../../src/schemas/events.ts';
+import { FIXTURE_PUBLIC_KEY } from './operations.ts';
 import { connectRequest, mintToken } from './realtime.ts';
 import type { Tenant } from './tenants.ts';
 
@@ -36,7 +37,7 @@ export async function eventOfType(tenant: Tenant, type: EmittedEventType, timeou
 /**
  * Makes one change of every kind that emits an event: a device registered, changed and deleted; a
  * session opened, joined and left by a participant, and ended; a key created, rotated (its replacement then revoked); an endpoint
- * tested and disabled. Returns, by type, the id of the one event each left. The endpoint's event is written
+ * tested and disabled; a signing key registered, the request-signing policy set, the signing key revoked. Returns, by type, the id of the one event each left. The endpoint's event is written
  * straight to D1, as the delivery consumer writes it after 5 days of failures (that path is
  * test/delivery/webhooks.test.ts's).
  */
@@ -67,6 +68,11 @@ export async function emitEveryEventType(tenant: Tenant): Promise<Record<Emitted
     data,
     createdAt: disabledAt,
   }).run();
+  const signingKey = await tenant.api.POST('/v1/signing-keys', {
+    body: { name: 'every event', public_key: { kty: 'OKP', crv: 'Ed25519', x: FIXTURE_PUBLIC_KEY.x } },
+  });
+  await tenant.api.PUT('/v1/organization/request-signing', { body: { required: false } });
+  await tenant.api.DELETE('/v1/signing-keys/{id}', { params: { path: { id: signingKey.data?.id ?? '' } } });
   await tenant.api.POST('/v1/webhook-endpoints/{id}/test', { params: { path: { id: endpoint.id } } });
   const events = await eventsOf(tenant);
   expect(events.map((event) => event.type).sort()).toEqual([...EMITTED_EVENT_TYPES].sort());

@@ -26,7 +26,10 @@ export const operations: Operation[] = Object.entries(spec.paths as Record<strin
       })),
 );
 
-export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint' | 'event';
+export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint' | 'event' | 'signingKey';
+
+/** A public key the fixtures register (any 32 bytes are a well-formed Ed25519 public key). */
+export const FIXTURE_PUBLIC_KEY = { kty: 'OKP', crv: 'Ed25519', x: 'YcZXLxRzXSMw1Po4uVd4Kbn9QR3oHS5l5ZqXN1Kdw0k' } as const;
 
 interface OperationFixture {
   /** A body the route accepts, whatever it then finds (the suites that only reach authentication and authorisation send it). */
@@ -77,6 +80,12 @@ export const OPERATION_FIXTURES: Record<string, OperationFixture> = {
   resendWebhookEvent: { target: 'webhookEndpoint', body: { event_id: EVENT_EXAMPLE_ID }, succeedingBody: testEventOf },
   recoverWebhookDeliveries: { target: 'webhookEndpoint', body: { since: '2026-01-01T00:00:00Z' } },
   testWebhookEndpoint: { target: 'webhookEndpoint' },
+  createSigningKey: { body: { name: 'suite', public_key: FIXTURE_PUBLIC_KEY } },
+  listSigningKeys: {},
+  getSigningKey: { target: 'signingKey' },
+  revokeSigningKey: { target: 'signingKey' },
+  getRequestSigning: {},
+  updateRequestSigning: { body: { required: false } },
 };
 
 /** The body that makes the operation succeed on the tenant's `target`. */

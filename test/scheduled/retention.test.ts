@@ -13,6 +13,7 @@ import { claimIdempotencyKey, IDEMPOTENCY_PURGE_BATCH_ROWS } from '../../src/db/
 import { AUDIT_RETENTION_DAYS } from '../../src/db/organizations.ts';
 import { SESSION_KEY_GRANT_PURGE_BATCH_ROWS } from '../../src/db/session-key-grants.ts';
 import { insertSession } from '../../src/db/sessions.ts';
+import { recordNonce } from '../../src/db/signature-nonces.ts';
 import { JOIN_REFUSAL_HEADER, joinHeaders } from '../../src/durable-objects/session-room-protocol.ts';
 import worker from '../../src/index.ts';
 import { open, storageKeyring } from '../../src/lib/encryption.ts';
@@ -372,6 +373,26 @@ describe('retention: idempotency records', () => {
     const second = purgeLine(await runScheduled(Date.now()), 'idempotency_keys');
     expect(second).toMatchObject({ deleted: excess, batches: 1, more_left: false });
     expect(await left()).toBe(0);
+  });
+});
+
+describe('retention: signature nonces', () => {
+  it('deletes the nonces whose signatures can no longer be accepted, and keeps the others refusing replays', async () => {
+    const now = Date.now();
+    const { orgId } = await createTenant();
+    const nonce = (name: string, expiresAt: number) => recordNonce(env.DB, orgId, name, iso(expiresAt), iso(now)).run();
+    await nonce('expired-nonce-0000', now - MINUTE_MS);
+    await nonce('live-nonce-000000', now + MINUTE_MS);
+
+    const line = purgeLine(await runScheduled(now), 'signature_nonces');
+
+    const left = await env.DB.prepare('SELECT nonce FROM signature_nonces WHERE org_id = ?1').bind(orgId).all<{ nonce: string }>();
+    expect(left.results.map((row) => row.nonce)).toEqual(['live-nonce-000000']);
+    expect(line).toMatchObject({ level: 'info', msg: 'retention: purged signature nonces past their window' });
+    // A live nonce is a replay; an expired one, even before the purge deletes it, is not.
+    expect((await nonce('live-nonce-000000', now + 2 * MINUTE_MS)).meta.changes).toBe(0);
+    await nonce('expired-again-000', now - MINUTE_MS);
+    expect((await nonce('expired-again-000', now + MINUTE_MS)).meta.changes).toBe(1);
   });
 });
 

@@ -22,6 +22,7 @@ export const createApiKeyRoute = defineRoute({
   scope: 'keys:admin',
   rateLimit: 'write',
   idempotent: 'atomic',
+  signed: true,
   request: {
     body: { required: true, content: { 'application/json': { schema: ApiKeyCreateSchema } } },
   },

@@ -24,6 +24,7 @@ export const revokeApiKeyRoute = defineRoute({
   scope: 'keys:admin',
   rateLimit: 'write',
   idempotent: 'atomic',
+  signed: true,
   request: { params: ApiKeyPathSchema },
   responses: {
     204: { description: 'Revoked.' },

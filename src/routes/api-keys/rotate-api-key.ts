@@ -26,6 +26,7 @@ export const rotateApiKeyRoute = defineRoute({
   scope: 'keys:admin',
   rateLimit: 'write',
   idempotent: 'atomic',
+  signed: true,
   request: {
     params: ApiKeyPathSchema,
     body: { required: true, content: { 'application/json': { schema: ApiKeyRotateSchema } } },

@@ -29,6 +29,7 @@ export const createWebhookEndpointRoute = defineRoute({
   scope: 'webhooks:admin',
   rateLimit: 'write',
   idempotent: 'atomic',
+  signed: true,
   request: {
     body: {
       required: true,

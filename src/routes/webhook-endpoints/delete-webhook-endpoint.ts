@@ -20,6 +20,7 @@ export const deleteWebhookEndpointRoute = defineRoute({
   scope: 'webhooks:admin',
   rateLimit: 'write',
   idempotent: 'atomic',
+  signed: true,
   request: { params: WebhookEndpointPathSchema, headers: WebhookEndpointIfMatchHeaderSchema },
   responses: {
     204: { description: 'Deleted.' },

@@ -29,6 +29,7 @@ export const rotateWebhookEndpointSecretRoute = defineRoute({
   scope: 'webhooks:admin',
   rateLimit: 'write',
   idempotent: 'atomic',
+  signed: true,
   request: { params: WebhookEndpointPathSchema, headers: WebhookEndpointIfMatchHeaderSchema },
   responses: {
     200: {

@@ -32,6 +32,7 @@ export const updateWebhookEndpointRoute = defineRoute({
   scope: 'webhooks:admin',
   rateLimit: 'write',
   idempotent: 'atomic',
+  signed: true,
   request: {
     params: WebhookEndpointPathSchema,
     headers: WebhookEndpointIfMatchHeaderSchema,
