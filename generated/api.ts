@@ -118,6 +118,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/organization": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the organisation
+         * @description The organisation the API key belongs to, with its `ETag`: its name, plan and default API version.
+         *
+         *     Requires an API key with the `organization:read` scope; counts against the `read` rate limit.
+         */
+        get: operations["getOrganization"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update the organisation
+         * @description Changes the given fields only; with `If-Match`, only if the organisation has not changed since. A new `default_api_version` applies to requests without `Switchyard-Version` at once on this Worker and within 30 seconds everywhere (API keys are cached that long); this answer is rendered in the version the request was made in.
+         *
+         *     Requires an API key with the `organization:admin` scope; counts against the `write` rate limit.
+         */
+        patch: operations["updateOrganization"];
+        trace?: never;
+    };
     "/v1/audit-events": {
         parameters: {
             query?: never;
@@ -834,6 +862,26 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "organization.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The organization.updated event
+         * @description The organisation was changed (its name, or its default API version): `data` is the organisation after the change. Sent to every enabled endpoint subscribed to `organization.updated`; the same event is listed by GET /v1/events.
+         */
+        post: operations["organizationUpdatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "webhook.test": {
         parameters: {
             query?: never;
@@ -1376,7 +1424,69 @@ export interface components {
          * @example device.created
          * @enum {string}
          */
-        WebhookEventType: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.participant_joined" | "session.participant_left" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled";
+        WebhookEventType: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.participant_joined" | "session.participant_left" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "organization.updated";
+        /** @description The organisation was changed (its name, or its default API version): `data` is the organisation after the change. */
+        OrganizationUpdatedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "organization.updated";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["Organization"];
+        };
+        /** @description The organisation the calling API key belongs to. */
+        Organization: {
+            /**
+             * @description The organisation id.
+             * @example org_5Tn2Hq8Vw1Xc7Rb4Mz9Kd6
+             */
+            id: string;
+            /**
+             * @description The organisation’s name, 1–100 characters, not only spaces.
+             * @example Acme Logistics
+             */
+            name: string;
+            /**
+             * @description The plan: its rate limits and how long data is kept.
+             * @example pro
+             * @enum {string}
+             */
+            plan: "free" | "pro" | "enterprise" | "unlimited";
+            /**
+             * @description The API version a request without `Switchyard-Version` is rendered in: the newest when the organisation was created, the first (`2026-12-01`) for one created before versions existed. Change it to upgrade every integration that sends no header at once (docs/versioning.md).
+             * @example 2026-12-01
+             * @enum {string}
+             */
+            default_api_version: "2026-12-01";
+            /**
+             * Format: date-time
+             * @description When the organisation was created.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it last changed; `null` if never.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            updated_at: string | null;
+            /**
+             * @description Counts changes; the `ETag` is derived from it.
+             * @example 1
+             */
+            version: number;
+        };
         /** @description A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it. */
         WebhookTestEvent: {
             /**
@@ -1652,7 +1762,7 @@ export interface components {
              */
             status: "ok";
         };
-        /** @description An RFC 9457 problem document with status 400: `code` is one of `validation_failed`, `malformed_json`, `json_too_deep`, `invalid_characters`, `invalid_encoding`, `unpaired_surrogate`, `reserved_key`, `duplicate_key`, `malformed_request`, `invalid_user_agent`, `invalid_bookmark`. */
+        /** @description An RFC 9457 problem document with status 400: `code` is one of `validation_failed`, `malformed_json`, `json_too_deep`, `invalid_characters`, `invalid_encoding`, `unpaired_surrogate`, `reserved_key`, `duplicate_key`, `malformed_request`, `invalid_user_agent`, `invalid_bookmark`, `invalid_api_version`. */
         Problem400: {
             /**
              * Format: uri
@@ -1686,7 +1796,7 @@ export interface components {
              * @example validation_failed
              * @enum {string}
              */
-            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request" | "invalid_user_agent" | "invalid_bookmark";
+            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request" | "invalid_user_agent" | "invalid_bookmark" | "invalid_api_version";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -2304,6 +2414,63 @@ export interface components {
              */
             grace_period_seconds?: number;
         };
+        /** @description An RFC 9457 problem document with status 412: `code` is `precondition_failed`. */
+        Problem412: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/precondition-failed
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example The resource has changed since you read it
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 412
+             * @enum {integer}
+             */
+            status: 412;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example The resource has changed since you read it
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example precondition_failed
+             * @enum {string}
+             */
+            code: "precondition_failed";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description The fields to change; at least one. The plan and the rate limits are not changed here. */
+        OrganizationUpdate: {
+            /**
+             * @description The organisation’s name, 1–100 characters, not only spaces.
+             * @example Acme Logistics
+             */
+            name?: string;
+            /**
+             * @description The API version a request without `Switchyard-Version` is rendered in: the newest when the organisation was created, the first (`2026-12-01`) for one created before versions existed. Change it to upgrade every integration that sends no header at once (docs/versioning.md).
+             * @example 2026-12-01
+             * @enum {string}
+             */
+            default_api_version?: "2026-12-01";
+        };
         /** @description A page of audit events. */
         AuditEventList: {
             /** @description Events in time order, oldest first. */
@@ -2326,13 +2493,13 @@ export interface components {
              * @example api_key.created
              * @enum {string}
              */
-            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested";
+            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "organization.updated" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested";
             /**
              * @description The kind of object it happened to.
              * @example api_key
              * @enum {string}
              */
-            target_type: "api_key" | "device" | "session" | "webhook_endpoint";
+            target_type: "api_key" | "device" | "organization" | "session" | "webhook_endpoint";
             /**
              * @description The id of the object.
              * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
@@ -2376,7 +2543,7 @@ export interface components {
             next_cursor: string | null;
         };
         /** @description One change, as a webhook delivers it and GET /v1/events lists it. */
-        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionParticipantJoinedEvent"] | components["schemas"]["SessionParticipantLeftEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["WebhookTestEvent"];
+        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionParticipantJoinedEvent"] | components["schemas"]["SessionParticipantLeftEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["OrganizationUpdatedEvent"] | components["schemas"]["WebhookTestEvent"];
         /** @description A device to register. Omitted fields: no external id, empty metadata and tags, `active`. */
         DeviceCreate: {
             /**
@@ -2430,49 +2597,6 @@ export interface components {
              * @example null
              */
             next_cursor: string | null;
-        };
-        /** @description An RFC 9457 problem document with status 412: `code` is `precondition_failed`. */
-        Problem412: {
-            /**
-             * Format: uri
-             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
-             * @example https://api.example.com/problems/precondition-failed
-             */
-            type: string;
-            /**
-             * @description Short summary of the kind of problem; the same for every occurrence.
-             * @example The resource has changed since you read it
-             */
-            title: string;
-            /**
-             * @description The HTTP status code of this response.
-             * @example 412
-             * @enum {integer}
-             */
-            status: 412;
-            /**
-             * @description What went wrong in this occurrence, for a human.
-             * @example The resource has changed since you read it
-             */
-            detail: string;
-            /**
-             * @description The path of the request that failed.
-             * @example /v1/devices
-             */
-            instance: string;
-            /**
-             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
-             * @example precondition_failed
-             * @enum {string}
-             */
-            code: "precondition_failed";
-            /**
-             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
-             * @example req_3f2b0c1e9d8a4f6b
-             */
-            request_id: string;
-            /** @description Each invalid field, for validation problems. */
-            errors?: components["schemas"]["FieldError"][];
         };
         /** @description The fields to change; at least one. Read-only fields (`id`, `version`, times) are refused. */
         DeviceUpdate: {
@@ -2907,6 +3031,8 @@ export interface components {
     parameters: {
         /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
         Bookmark: string;
+        /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+        ApiVersion: "2026-12-01";
     };
     requestBodies: never;
     headers: {
@@ -2914,6 +3040,8 @@ export interface components {
         RequestId: string;
         /** @description W3C Trace Context of this request: the caller's trace id (or a new one) and this request's span id. */
         Traceparent: string;
+        /** @description The API version this response is rendered in: the request's `Switchyard-Version`, else the organisation's default, else the newest. */
+        ApiVersion: "2026-12-01";
         /** @description What is left of the limit this request counted against: `"<class>";r=<remaining>;t=<seconds until more of the limit frees up>` (the limit holds over any 60 s, so `t` can be up to 62). */
         RateLimit: string;
         /** @description The limit this request counted against: `"<class>";q=<requests>;w=<window seconds>`. */
@@ -2928,7 +3056,10 @@ export interface operations {
     getHealth: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2939,6 +3070,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2950,6 +3082,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2961,6 +3094,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2972,7 +3106,10 @@ export interface operations {
     getReady: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2983,6 +3120,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2994,6 +3132,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3005,6 +3144,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3016,6 +3156,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3035,6 +3176,8 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -3051,6 +3194,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3065,6 +3209,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3079,6 +3224,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3095,6 +3241,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3109,6 +3256,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3125,6 +3273,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3139,6 +3288,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3155,6 +3305,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3169,6 +3320,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -3191,6 +3344,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The new key's URL. */
                     Location: string;
                     [name: string]: unknown;
@@ -3207,6 +3361,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3221,6 +3376,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3237,6 +3393,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3251,6 +3408,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3265,6 +3423,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3279,6 +3438,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3293,6 +3453,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3307,6 +3468,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3323,6 +3485,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3337,6 +3500,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3353,6 +3517,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3367,6 +3532,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -3386,6 +3553,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3400,6 +3568,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3414,6 +3583,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3430,6 +3600,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3444,6 +3615,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3458,6 +3630,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3474,6 +3647,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3488,6 +3662,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3504,6 +3679,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3518,6 +3694,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -3539,6 +3717,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3551,6 +3730,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3565,6 +3745,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3581,6 +3762,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3595,6 +3777,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3609,6 +3792,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3623,6 +3807,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3637,6 +3822,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3653,6 +3839,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3667,6 +3854,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3683,6 +3871,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3697,6 +3886,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -3722,6 +3913,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The new key's URL. */
                     Location: string;
                     [name: string]: unknown;
@@ -3738,6 +3930,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3752,6 +3945,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3768,6 +3962,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3782,6 +3977,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3796,6 +3992,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3810,6 +4007,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3824,6 +4022,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3838,6 +4037,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3852,6 +4052,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3868,6 +4069,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3882,6 +4084,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3898,6 +4101,417 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    getOrganization: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The organisation. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description The entity tag of this version of the organisation, for `If-Match`. */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Organization"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:read` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description The organisation no longer exists (`not_found`). */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    updateOrganization: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+                /** @description The `ETag` you last read: the change is made only if the organisation is still at that version (else 412). */
+                "If-Match"?: string;
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Acme Logistics"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OrganizationUpdate"];
+            };
+        };
+        responses: {
+            /** @description The organisation as changed. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description The entity tag of this version of the organisation, for `If-Match`. */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Organization"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description The organisation no longer exists (`not_found`). */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description The organisation kept changing while this update was made (`conflict`); try again, or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description `If-Match` does not name the current version: read the organisation again. */
+            412: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem412"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem415"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3916,9 +4530,9 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this action. */
-                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested";
+                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "organization.updated" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested";
                 /** @description Only events about objects of this kind. */
-                target_type?: "api_key" | "device" | "session" | "webhook_endpoint";
+                target_type?: "api_key" | "device" | "organization" | "session" | "webhook_endpoint";
                 /** @description Only events about this object. */
                 target_id?: string;
                 /** @description Only events at or after this time. */
@@ -3927,6 +4541,8 @@ export interface operations {
                 until?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -3943,6 +4559,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3957,6 +4574,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3971,6 +4589,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3987,6 +4606,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4001,6 +4621,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4017,6 +4638,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4031,6 +4653,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4047,6 +4670,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4065,13 +4689,15 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this type (the key needs its scope). */
-                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.participant_joined" | "session.participant_left" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "webhook.test";
+                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.participant_joined" | "session.participant_left" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "organization.updated" | "webhook.test";
                 /** @description Only events at or after this time. Events are kept 30 days: an earlier time lists from the oldest kept. */
                 since?: string;
                 /** @description Only events before this time. */
                 until?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -4088,6 +4714,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4102,6 +4729,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4116,6 +4744,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4132,6 +4761,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4146,6 +4776,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4162,6 +4793,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4176,6 +4808,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4192,6 +4825,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4206,6 +4840,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -4225,6 +4861,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4239,6 +4876,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4253,6 +4891,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4269,6 +4908,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4283,6 +4923,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4297,6 +4938,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4313,6 +4955,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4327,6 +4970,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4343,6 +4987,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4370,6 +5015,8 @@ export interface operations {
                 q?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -4386,6 +5033,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4400,6 +5048,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4414,6 +5063,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4430,6 +5080,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4444,6 +5095,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4460,6 +5112,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4474,6 +5127,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4490,6 +5144,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4504,6 +5159,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -4535,6 +5192,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The device's URL. */
                     Location: string;
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
@@ -4553,6 +5211,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4567,6 +5226,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4583,6 +5243,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4597,6 +5258,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4611,6 +5273,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4625,6 +5288,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4639,6 +5303,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4653,6 +5318,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4669,6 +5335,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4683,6 +5350,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4699,6 +5367,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4713,6 +5382,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description ETags you already have (or `*`): a match answers 304 Not Modified. */
@@ -4734,6 +5405,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -4750,6 +5422,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -4764,6 +5437,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4778,6 +5452,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4794,6 +5469,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4808,6 +5484,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4822,6 +5499,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4838,6 +5516,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4852,6 +5531,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4868,6 +5548,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4882,6 +5563,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the device is still at that version (else 412). */
@@ -4905,6 +5588,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4917,6 +5601,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4931,6 +5616,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4947,6 +5633,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4961,6 +5648,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4975,6 +5663,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4989,6 +5678,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5003,6 +5693,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5017,6 +5708,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5033,6 +5725,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5047,6 +5740,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5063,6 +5757,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5077,6 +5772,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the device is still at that version (else 412). */
@@ -5109,6 +5806,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -5125,6 +5823,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5139,6 +5838,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5155,6 +5855,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5169,6 +5870,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5183,6 +5885,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5197,6 +5900,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5211,6 +5915,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5225,6 +5930,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5239,6 +5945,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5253,6 +5960,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5269,6 +5977,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5283,6 +5992,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5299,6 +6009,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5320,6 +6031,8 @@ export interface operations {
                 status?: "active" | "ended";
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -5336,6 +6049,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5350,6 +6064,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5364,6 +6079,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5380,6 +6096,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5394,6 +6111,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5410,6 +6128,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5424,6 +6143,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5440,6 +6160,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5454,6 +6175,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -5482,6 +6205,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The session's URL. */
                     Location: string;
                     [name: string]: unknown;
@@ -5498,6 +6222,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5512,6 +6237,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5528,6 +6254,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5542,6 +6269,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5556,6 +6284,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5570,6 +6299,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5584,6 +6314,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5598,6 +6329,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5612,6 +6344,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5628,6 +6361,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5642,6 +6376,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5658,6 +6393,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5672,6 +6408,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -5691,6 +6429,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5705,6 +6444,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5719,6 +6459,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5735,6 +6476,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5749,6 +6491,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5763,6 +6506,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5779,6 +6523,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5793,6 +6538,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5809,6 +6555,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5823,6 +6570,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -5844,6 +6593,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5858,6 +6608,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5872,6 +6623,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5888,6 +6640,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5902,6 +6655,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5916,6 +6670,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description With `idempotency_key_in_use`: seconds to wait. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -5932,6 +6687,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5946,6 +6702,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5962,6 +6719,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5976,6 +6734,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5992,6 +6751,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6006,6 +6766,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -6031,6 +6793,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6045,6 +6808,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6059,6 +6823,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6075,6 +6840,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6089,6 +6855,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6103,6 +6870,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6117,6 +6885,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6131,6 +6900,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6145,6 +6915,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6159,6 +6930,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6175,6 +6947,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6189,6 +6962,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6205,6 +6979,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6226,6 +7001,8 @@ export interface operations {
                 epoch?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description `switchyard.v1` and the connect token, comma-separated. */
@@ -6245,6 +7022,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -6255,6 +7033,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6267,6 +7046,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6279,6 +7059,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6291,6 +7072,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6303,6 +7085,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6315,6 +7098,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6327,6 +7111,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6339,6 +7124,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6353,6 +7139,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6372,6 +7159,8 @@ export interface operations {
                 limit?: number;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -6391,6 +7180,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6405,6 +7195,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6419,6 +7210,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6435,6 +7227,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6449,6 +7242,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6463,6 +7257,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6479,6 +7274,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6493,6 +7289,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6509,6 +7306,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6523,6 +7321,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -6548,6 +7348,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6562,6 +7363,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6576,6 +7378,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6592,6 +7395,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6606,6 +7410,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6620,6 +7425,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description With `idempotency_key_in_use`: seconds to wait. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -6636,6 +7442,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6650,6 +7457,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6664,6 +7472,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6678,6 +7487,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6694,6 +7504,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6708,6 +7519,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6724,6 +7536,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6738,6 +7551,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -6757,6 +7572,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6771,6 +7587,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6785,6 +7602,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6801,6 +7619,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6815,6 +7634,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6829,6 +7649,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6845,6 +7666,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6859,6 +7681,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6875,6 +7698,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6894,6 +7718,8 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -6910,6 +7736,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6924,6 +7751,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6938,6 +7766,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6954,6 +7783,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6968,6 +7798,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6984,6 +7815,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6998,6 +7830,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7014,6 +7847,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7028,6 +7862,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -7060,6 +7896,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The endpoint's URL. */
                     Location: string;
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
@@ -7078,6 +7915,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7092,6 +7930,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7108,6 +7947,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7122,6 +7962,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7136,6 +7977,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7150,6 +7992,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7164,6 +8007,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7178,6 +8022,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7194,6 +8039,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7208,6 +8054,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7224,6 +8071,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7238,6 +8086,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -7257,6 +8107,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -7273,6 +8124,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7287,6 +8139,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7303,6 +8156,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7317,6 +8171,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7331,6 +8186,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7347,6 +8203,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7361,6 +8218,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7377,6 +8235,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7391,6 +8250,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the endpoint is still at that version (else 412). */
@@ -7414,6 +8275,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -7426,6 +8288,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7440,6 +8303,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7456,6 +8320,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7470,6 +8335,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7484,6 +8350,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7498,6 +8365,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7512,6 +8380,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7526,6 +8395,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7542,6 +8412,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7556,6 +8427,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7572,6 +8444,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7586,6 +8459,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the endpoint is still at that version (else 412). */
@@ -7618,6 +8493,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -7634,6 +8510,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7648,6 +8525,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7664,6 +8542,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7678,6 +8557,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7692,6 +8572,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7706,6 +8587,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7720,6 +8602,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7734,6 +8617,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7748,6 +8632,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7762,6 +8647,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7778,6 +8664,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7792,6 +8679,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7808,6 +8696,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7829,6 +8718,8 @@ export interface operations {
                 event_id?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -7848,6 +8739,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7862,6 +8754,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7876,6 +8769,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7892,6 +8786,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7906,6 +8801,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7920,6 +8816,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7936,6 +8833,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7950,6 +8848,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7966,6 +8865,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7980,6 +8880,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the endpoint is still at that version (else 412). */
@@ -8003,6 +8905,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -8019,6 +8922,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8033,6 +8937,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8049,6 +8954,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8063,6 +8969,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8077,6 +8984,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8091,6 +8999,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8105,6 +9014,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8119,6 +9029,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8135,6 +9046,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8149,6 +9061,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8165,6 +9078,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8179,6 +9093,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -8204,6 +9120,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8218,6 +9135,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8232,6 +9150,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8248,6 +9167,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8262,6 +9182,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8276,6 +9197,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8290,6 +9212,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8304,6 +9227,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8318,6 +9242,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8332,6 +9257,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8348,6 +9274,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8362,6 +9289,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8378,6 +9306,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8392,6 +9321,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -8417,6 +9348,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8431,6 +9363,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8445,6 +9378,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8461,6 +9395,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8475,6 +9410,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8489,6 +9425,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8503,6 +9440,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8517,6 +9455,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8531,6 +9470,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8545,6 +9485,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8561,6 +9502,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8575,6 +9517,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8591,6 +9534,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8605,6 +9549,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -8626,6 +9572,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8640,6 +9587,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8654,6 +9602,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8670,6 +9619,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8684,6 +9634,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8698,6 +9649,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8712,6 +9664,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8726,6 +9679,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8742,6 +9696,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8756,6 +9711,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8772,6 +9728,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9082,6 +10039,35 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["WebhookEndpointDisabledEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    organizationUpdatedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrganizationUpdatedEvent"];
             };
         };
         responses: {

@@ -5,7 +5,8 @@
  * see bench/README.md).
  *
  * Revocation bound: a key revoked or rotated through this isolate is forgotten at once
- * ({@link forgetKey}); a change made elsewhere (another isolate, the bootstrap script, SQL by hand)
+ * ({@link forgetKey}), and so are an organisation's keys when its default API version changes
+ * ({@link forgetOrganization}); a change made elsewhere (another isolate, the bootstrap script, SQL by hand)
  * is seen within {@link KEY_CACHE_TTL_MS}, because an entry older than that is never used. Entries
  * are refreshed in the background from {@link KEY_CACHE_REFRESH_MS} on, so busy keys rarely wait for
  * the read. Only keys that exist are kept; an unknown key reads D1 every time (and is limited per IP).
@@ -63,6 +64,12 @@ export async function credentialsFor(
     refreshLater(read(db, hash, now).finally(() => refreshing.delete(hash)));
   }
   return { credentials: entry.credentials, cache: 'hit' };
+}
+
+/** Forgets every key of an organisation at once: what they carry of it (its default API version) changed. */
+export function forgetOrganization(orgId: string): void {
+  forgets += 1;
+  for (const [hash, entry] of entries) if (entry.credentials.orgId === orgId) entries.delete(hash);
 }
 
 /** Forgets a key at once: called by this isolate's revocation and rotation. */

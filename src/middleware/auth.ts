@@ -126,6 +126,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
       expiresAt: credentials.expiresAt,
       plan: credentials.plan,
       limits: credentials.limits,
+      apiVersion: credentials.apiVersion,
     });
     stampInBackground(c, credentials.keyId, credentials.lastUsedAt);
     await next();

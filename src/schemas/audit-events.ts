@@ -13,6 +13,7 @@ export const AUDIT_ACTIONS = [
   'device.created',
   'device.updated',
   'device.deleted',
+  'organization.updated',
   'session.created',
   'session.ended',
   'session.token_issued',
@@ -26,7 +27,7 @@ export const AUDIT_ACTIONS = [
   'webhook_endpoint.tested',
 ] as const;
 
-export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session', 'webhook_endpoint'] as const;
+export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'organization', 'session', 'webhook_endpoint'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];
 

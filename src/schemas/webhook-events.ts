@@ -19,6 +19,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'api_key.rotated',
   'api_key.revoked',
   'webhook_endpoint.disabled',
+  'organization.updated',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -49,5 +50,6 @@ export const EVENT_TYPE_SCOPES: Record<WebhookEventType | typeof TEST_EVENT_TYPE
   'api_key.rotated': 'keys:admin',
   'api_key.revoked': 'keys:admin',
   'webhook_endpoint.disabled': 'webhooks:admin',
+  'organization.updated': 'organization:read',
   'webhook.test': 'webhooks:admin',
 };
