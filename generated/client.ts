@@ -74,7 +74,7 @@ const CLOSE_CODE_TABLE = [
   }
 ] as const;
 // The newest dated API version (src/versions/versions.ts), written in by scripts/emit-spec.ts.
-const NEWEST_API_VERSION = '2026-12-01';
+const NEWEST_API_VERSION = '2026-12-08';
 
 export type { components, operations, paths } from './api.ts';
 

@@ -6,7 +6,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { addCodeSamples } from './code-samples.ts';
 import type { AppEnv } from './context.ts';
-import { type EmittedEventType, EVENT_DESCRIPTIONS, EVENT_SCHEMAS } from './schemas/events.ts';
+import { type EmittedEventType, EVENT_DESCRIPTIONS, EVENT_SCHEMAS, webhookOperationId } from './schemas/events.ts';
 import { registerJsonValue } from './schemas/json.ts';
 import { ClientFrameSchema, ServerFrameSchema, SessionMessageSchema } from './schemas/realtime.ts';
 import { API_VERSION_PARAMETER_COMPONENT, BOOKMARK_PARAMETER_COMPONENT, COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
@@ -33,10 +33,10 @@ export function registerComponents(app: OpenAPIHono<AppEnv>): void {
     app.openAPIRegistry.registerWebhook({
       method: 'post',
       path: type,
-      operationId: `${type.replace(/[._](\w)/g, (_match, letter: string) => letter.toUpperCase())}Webhook`,
+      operationId: webhookOperationId(type as EmittedEventType),
       tags: ['Events'],
       summary: `The ${type} event`,
-      description: `${EVENT_DESCRIPTIONS[type as EmittedEventType]} Sent to every enabled endpoint subscribed to \`${type}\`; the same event is listed by GET /v1/events.`,
+      description: `${EVENT_DESCRIPTIONS[type as EmittedEventType]} Sent to every enabled endpoint subscribed to \`${type}\`, rendered in the organisation's default API version when it is sent (named in its \`Switchyard-Version\` header); the same event is listed by GET /v1/events.`,
       request: { body: { required: true, content: { 'application/json': { schema } } } },
       responses: {
         200: { description: 'Any 2xx status acknowledges the event.' },

@@ -653,7 +653,7 @@ export interface webhooks {
         put?: never;
         /**
          * The device.created event
-         * @description A device was registered. Sent to every enabled endpoint subscribed to `device.created`; the same event is listed by GET /v1/events.
+         * @description A device was registered. Sent to every enabled endpoint subscribed to `device.created`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["deviceCreatedWebhook"];
         delete?: never;
@@ -673,7 +673,7 @@ export interface webhooks {
         put?: never;
         /**
          * The device.updated event
-         * @description A device was changed: `data` is the device after the change. Sent to every enabled endpoint subscribed to `device.updated`; the same event is listed by GET /v1/events.
+         * @description A device was changed: `data` is the device after the change. Sent to every enabled endpoint subscribed to `device.updated`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["deviceUpdatedWebhook"];
         delete?: never;
@@ -693,7 +693,7 @@ export interface webhooks {
         put?: never;
         /**
          * The device.deleted event
-         * @description A device was deleted: `data` is the device as it was last. Sent to every enabled endpoint subscribed to `device.deleted`; the same event is listed by GET /v1/events.
+         * @description A device was deleted: `data` is the device as it was last. Sent to every enabled endpoint subscribed to `device.deleted`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["deviceDeletedWebhook"];
         delete?: never;
@@ -713,7 +713,7 @@ export interface webhooks {
         put?: never;
         /**
          * The session.created event
-         * @description A session was opened. Sent to every enabled endpoint subscribed to `session.created`; the same event is listed by GET /v1/events.
+         * @description A session was opened. Sent to every enabled endpoint subscribed to `session.created`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["sessionCreatedWebhook"];
         delete?: never;
@@ -733,7 +733,7 @@ export interface webhooks {
         put?: never;
         /**
          * The session.participant_joined event
-         * @description A participant joined a session: its first connection opened (another of the same participant's, or a reconnect within the grace period, announces nothing). Written within seconds, by the session's room: `data.seq` orders one session's presence events. Sent to every enabled endpoint subscribed to `session.participant_joined`; the same event is listed by GET /v1/events.
+         * @description A participant joined a session: its first connection opened (another of the same participant's, or a reconnect within the grace period, announces nothing). Written within seconds, by the session's room: `data.seq` orders one session's presence events. Sent to every enabled endpoint subscribed to `session.participant_joined`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["sessionParticipantJoinedWebhook"];
         delete?: never;
@@ -753,7 +753,7 @@ export interface webhooks {
         put?: never;
         /**
          * The session.participant_left event
-         * @description A participant left a session: its last connection closed (after the grace period, when it dropped), or it was removed. Ending the session announces no leaves. Sent to every enabled endpoint subscribed to `session.participant_left`; the same event is listed by GET /v1/events.
+         * @description A participant left a session: its last connection closed (after the grace period, when it dropped), or it was removed. Ending the session announces no leaves. Sent to every enabled endpoint subscribed to `session.participant_left`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["sessionParticipantLeftWebhook"];
         delete?: never;
@@ -773,7 +773,7 @@ export interface webhooks {
         put?: never;
         /**
          * The session.ended event
-         * @description A session was ended by a request (`end_reason` `ended`); one that runs out its TTL emits nothing. Sent to every enabled endpoint subscribed to `session.ended`; the same event is listed by GET /v1/events.
+         * @description A session was ended by a request (`end_reason` `ended`); one that runs out its TTL emits nothing. Sent to every enabled endpoint subscribed to `session.ended`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["sessionEndedWebhook"];
         delete?: never;
@@ -793,7 +793,7 @@ export interface webhooks {
         put?: never;
         /**
          * The api_key.created event
-         * @description An API key was created (never with its secret). Sent to every enabled endpoint subscribed to `api_key.created`; the same event is listed by GET /v1/events.
+         * @description An API key was created (never with its secret). Sent to every enabled endpoint subscribed to `api_key.created`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["apiKeyCreatedWebhook"];
         delete?: never;
@@ -813,7 +813,7 @@ export interface webhooks {
         put?: never;
         /**
          * The api_key.rotated event
-         * @description An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement. Sent to every enabled endpoint subscribed to `api_key.rotated`; the same event is listed by GET /v1/events.
+         * @description An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement. Sent to every enabled endpoint subscribed to `api_key.rotated`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["apiKeyRotatedWebhook"];
         delete?: never;
@@ -833,7 +833,7 @@ export interface webhooks {
         put?: never;
         /**
          * The api_key.revoked event
-         * @description An API key was revoked: `data` is the key as it was last. Sent to every enabled endpoint subscribed to `api_key.revoked`; the same event is listed by GET /v1/events.
+         * @description An API key was revoked: `data` is the key as it was last. Sent to every enabled endpoint subscribed to `api_key.revoked`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["apiKeyRevokedWebhook"];
         delete?: never;
@@ -853,7 +853,7 @@ export interface webhooks {
         put?: never;
         /**
          * The webhook_endpoint.disabled event
-         * @description A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again. Sent to every enabled endpoint subscribed to `webhook_endpoint.disabled`; the same event is listed by GET /v1/events.
+         * @description A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again. Sent to every enabled endpoint subscribed to `webhook_endpoint.disabled`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["webhookEndpointDisabledWebhook"];
         delete?: never;
@@ -873,7 +873,7 @@ export interface webhooks {
         put?: never;
         /**
          * The organization.updated event
-         * @description The organisation was changed (its name, or its default API version): `data` is the organisation after the change. Sent to every enabled endpoint subscribed to `organization.updated`; the same event is listed by GET /v1/events.
+         * @description The organisation was changed (its name, or its default API version): `data` is the organisation after the change. Sent to every enabled endpoint subscribed to `organization.updated`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["organizationUpdatedWebhook"];
         delete?: never;
@@ -893,7 +893,7 @@ export interface webhooks {
         put?: never;
         /**
          * The webhook.test event
-         * @description A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it. Sent to every enabled endpoint subscribed to `webhook.test`; the same event is listed by GET /v1/events.
+         * @description A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it. Sent to every enabled endpoint subscribed to `webhook.test`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["webhookTestWebhook"];
         delete?: never;
@@ -1080,10 +1080,10 @@ export interface components {
              */
             allowed_device_ids: string[] | null;
             /**
-             * @description How many sockets may be connected at once.
+             * @description How many sockets may be connected at once, counting every socket of a participant that connects more than once (`session_full` past it). Before 2026-12-08, `max_participants`.
              * @example 100
              */
-            max_participants: number;
+            max_connections: number;
             /**
              * Format: date-time
              * @description When the session ends by itself.
@@ -1464,11 +1464,10 @@ export interface components {
              */
             plan: "free" | "pro" | "enterprise" | "unlimited";
             /**
-             * @description The API version a request without `Switchyard-Version` is rendered in: the newest when the organisation was created, the first (`2026-12-01`) for one created before versions existed. Change it to upgrade every integration that sends no header at once (docs/versioning.md).
-             * @example 2026-12-01
-             * @enum {string}
+             * @description The API version a request without `Switchyard-Version` is rendered in: the newest when the organisation was created, the first (`2026-12-01`) for one created before versions existed. Change it to upgrade every integration that sends no header at once (docs/versioning.md). One of the versions in `info.x-api-versions`.
+             * @example 2026-12-08
              */
-            default_api_version: "2026-12-01";
+            default_api_version: string;
             /**
              * Format: date-time
              * @description When the organisation was created.
@@ -2466,10 +2465,10 @@ export interface components {
             name?: string;
             /**
              * @description The API version a request without `Switchyard-Version` is rendered in: the newest when the organisation was created, the first (`2026-12-01`) for one created before versions existed. Change it to upgrade every integration that sends no header at once (docs/versioning.md).
-             * @example 2026-12-01
+             * @example 2026-12-08
              * @enum {string}
              */
-            default_api_version?: "2026-12-01";
+            default_api_version?: "2026-12-01" | "2026-12-08";
         };
         /** @description A page of audit events. */
         AuditEventList: {
@@ -2652,10 +2651,10 @@ export interface components {
              */
             allowed_device_ids?: string[];
             /**
-             * @description At most 1000; default 100.
+             * @description How many sockets may be connected at once, at most 1000; default 100. Before 2026-12-08, `max_participants`.
              * @example 10
              */
-            max_participants?: number;
+            max_connections?: number;
             /**
              * @description How long the session lives, 60 s to 24 h; default 3600 s.
              * @example 3600
@@ -3031,8 +3030,8 @@ export interface components {
     parameters: {
         /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
         Bookmark: string;
-        /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
-        ApiVersion: "2026-12-01";
+        /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+        ApiVersion: "2026-12-01" | "2026-12-08";
     };
     requestBodies: never;
     headers: {
@@ -3040,8 +3039,8 @@ export interface components {
         RequestId: string;
         /** @description W3C Trace Context of this request: the caller's trace id (or a new one) and this request's span id. */
         Traceparent: string;
-        /** @description The API version this response is rendered in: the request's `Switchyard-Version`, else the organisation's default, else the newest. */
-        ApiVersion: "2026-12-01";
+        /** @description The API version this response is rendered in: the request's `Switchyard-Version`, else the organisation's default, else the newest; one of `info.x-api-versions` (a date, not an enum: each release adds one). */
+        ApiVersion: string;
         /** @description What is left of the limit this request counted against: `"<class>";r=<remaining>;t=<seconds until more of the limit frees up>` (the limit holds over any 60 s, so `t` can be up to 62). */
         RateLimit: string;
         /** @description The limit this request counted against: `"<class>";q=<requests>;w=<window seconds>`. */
@@ -3057,7 +3056,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
             };
             path?: never;
@@ -3107,7 +3106,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
             };
             path?: never;
@@ -3176,7 +3175,7 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -3320,7 +3319,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -3532,7 +3531,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -3694,7 +3693,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -3886,7 +3885,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -4116,7 +4115,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -4277,7 +4276,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -4541,7 +4540,7 @@ export interface operations {
                 until?: string;
             };
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -4696,7 +4695,7 @@ export interface operations {
                 until?: string;
             };
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -4840,7 +4839,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -5015,7 +5014,7 @@ export interface operations {
                 q?: string;
             };
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -5159,7 +5158,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -5382,7 +5381,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -5563,7 +5562,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -5772,7 +5771,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -6031,7 +6030,7 @@ export interface operations {
                 status?: "active" | "ended";
             };
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -6175,7 +6174,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -6190,7 +6189,7 @@ export interface operations {
                 /**
                  * @example {
                  *       "ttl_seconds": 3600,
-                 *       "max_participants": 10
+                 *       "max_connections": 10
                  *     }
                  */
                 "application/json": components["schemas"]["SessionCreate"];
@@ -6408,7 +6407,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -6570,7 +6569,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -6766,7 +6765,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -7001,7 +7000,7 @@ export interface operations {
                 epoch?: string;
             };
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -7159,7 +7158,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -7321,7 +7320,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -7551,7 +7550,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -7718,7 +7717,7 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -7862,7 +7861,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -8086,7 +8085,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -8250,7 +8249,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -8459,7 +8458,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -8718,7 +8717,7 @@ export interface operations {
                 event_id?: string;
             };
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -8880,7 +8879,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -9093,7 +9092,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -9321,7 +9320,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
@@ -9549,7 +9548,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-01`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];

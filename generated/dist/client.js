@@ -73,7 +73,7 @@ const CLOSE_CODE_TABLE = [
     }
 ];
 // The newest dated API version (src/versions/versions.ts), written in by scripts/emit-spec.ts.
-const NEWEST_API_VERSION = '2026-12-01';
+const NEWEST_API_VERSION = '2026-12-08';
 /**
  * The client's version: the API document's `info.version` it was generated from, which is also the
  * npm package's version. Sent as `User-Agent: switchyard-client/<version>`.

@@ -100,6 +100,11 @@ export const EVENT_SCHEMAS = {
 } as const;
 
 export type EmittedEventType = keyof typeof EVENT_SCHEMAS;
+
+/** The operationId of an event type's entry in the spec's `webhooks` (`device.created` → `deviceCreatedWebhook`), by which version changes name it. */
+export function webhookOperationId(type: EmittedEventType): string {
+  return `${type.replace(/[._](\w)/g, (_match, letter: string) => letter.toUpperCase())}Webhook`;
+}
 export const EMITTED_EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EmittedEventType[];
 export type EventData<Type extends EmittedEventType> = z.infer<(typeof EVENT_SCHEMAS)[Type]>['data'];
 

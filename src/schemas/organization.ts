@@ -4,7 +4,7 @@
  * and default API version.
  */
 import { z } from '@hono/zod-openapi';
-import { API_VERSION_HEADER, API_VERSIONS, NEWEST_API_VERSION } from '../versions/versions.ts';
+import { API_VERSION_HEADER, API_VERSION_PATTERN, API_VERSIONS, NEWEST_API_VERSION } from '../versions/versions.ts';
 import { idSchema, TimestampSchema } from './common.ts';
 import { PLANS } from './plans.ts';
 
@@ -17,10 +17,25 @@ const NameSchema = z
   .regex(/\S/, 'Must contain a non-space character')
   .openapi({ description: 'The organisation’s name, 1–100 characters, not only spaces.', example: 'Acme Logistics' });
 
-const DefaultApiVersionSchema = z.enum(API_VERSIONS).openapi({
-  description: `The API version a request without \`${API_VERSION_HEADER}\` is rendered in: the newest when the organisation was created, the first (\`${API_VERSIONS[0]}\`) for one created before versions existed. Change it to upgrade every integration that sends no header at once (docs/versioning.md).`,
-  example: NEWEST_API_VERSION,
-});
+const DEFAULT_API_VERSION_DESCRIPTION = `The API version a request without \`${API_VERSION_HEADER}\` is rendered in: the newest when the organisation was created, the first (\`${API_VERSIONS[0]}\`) for one created before versions existed. Change it to upgrade every integration that sends no header at once (docs/versioning.md).`;
+
+/**
+ * As a response shows it: a date, not an enum. Every release adds a version, and a response enum
+ * that grows breaks a client that switches over it exhaustively (oasdiff rightly calls it breaking);
+ * the versions there are, are in the spec's \`info.x-api-versions\`.
+ */
+const DefaultApiVersionSchema = z
+  .string()
+  .regex(API_VERSION_PATTERN)
+  .openapi({
+    description: `${DEFAULT_API_VERSION_DESCRIPTION} One of the versions in \`info.x-api-versions\`.`,
+    example: NEWEST_API_VERSION,
+  });
+
+/** As a request sets it: one of the released versions. */
+const DefaultApiVersionInputSchema = z
+  .enum(API_VERSIONS)
+  .openapi({ description: DEFAULT_API_VERSION_DESCRIPTION, example: NEWEST_API_VERSION });
 
 export const OrganizationSchema = z
   .object({
@@ -37,7 +52,7 @@ export const OrganizationSchema = z
 export const OrganizationUpdateSchema = z
   .object({
     name: NameSchema.optional(),
-    default_api_version: DefaultApiVersionSchema.optional(),
+    default_api_version: DefaultApiVersionInputSchema.optional(),
   })
   .strict()
   .refine((update) => Object.keys(update).length > 0, 'An update must change at least one field')

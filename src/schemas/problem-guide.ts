@@ -121,8 +121,8 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     action: 'Open a new session.',
   },
   session_full: {
-    meaning: 'The session has `max_participants` sockets connected.',
-    action: 'Wait for one to leave, or open sessions with a higher `max_participants`.',
+    meaning: 'The session has `max_connections` sockets connected (`max_participants` before API version 2026-12-08).',
+    action: 'Wait for one to leave, or open sessions with a higher `max_connections`.',
   },
   participant_not_allowed: {
     meaning:

@@ -5,7 +5,7 @@
  */
 import type { RouteConfig } from '@hono/zod-openapi';
 import { BOOKMARK_TOKEN_PATTERN, MAX_BOOKMARK_TOKEN_LENGTH } from '../lib/bookmark-token.ts';
-import { API_VERSION_HEADER, API_VERSIONS, NEWEST_API_VERSION } from '../versions/versions.ts';
+import { API_VERSION_HEADER, API_VERSION_PATTERN, API_VERSIONS, NEWEST_API_VERSION } from '../versions/versions.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema } from './problem.ts';
 
 type ResponseConfig = Exclude<RouteConfig['responses'][string], { $ref: string }>;
@@ -74,9 +74,9 @@ export const COMMON_HEADER_COMPONENTS = {
   },
   ApiVersion: {
     description:
-      "The API version this response is rendered in: the request's `Switchyard-Version`, else the organisation's default, else the newest.",
+      "The API version this response is rendered in: the request's `Switchyard-Version`, else the organisation's default, else the newest; one of `info.x-api-versions` (a date, not an enum: each release adds one).",
     required: true,
-    schema: { ...API_VERSION_SCHEMA, example: NEWEST_API_VERSION },
+    schema: { type: 'string', pattern: API_VERSION_PATTERN.source, example: NEWEST_API_VERSION },
   },
   RateLimit: {
     description:

@@ -7,6 +7,7 @@
  * (docs/versioning.md).
  */
 import type { VersionChange } from './change.ts';
+import { sessionMaxConnections } from './changes/session-max-connections.ts';
 
 export interface Release {
   /** The version's name: the date it was released. */
@@ -16,7 +17,10 @@ export interface Release {
 }
 
 // Oldest first. Never reorder or remove one: organisations are pinned to them.
-const RELEASED = [{ date: '2026-12-01', changes: [] }] as const satisfies readonly Release[];
+const RELEASED = [
+  { date: '2026-12-01', changes: [] },
+  { date: '2026-12-08', changes: [sessionMaxConnections] },
+] as const satisfies readonly Release[];
 
 export type ApiVersion = (typeof RELEASED)[number]['date'];
 
