@@ -1,7 +1,7 @@
 /**
  * The layers of src/, top to bottom; `npm run lint` refuses an import that points up, and any cycle.
  *
- *   index → scheduled → delivery → app → routes → openapi → middleware → durable-objects → db → errors → context → schemas → lib, env → bundle
+ *   index → scheduled → delivery → app → routes → openapi → middleware → durable-objects → db → errors → context → schemas → versions → lib, env → bundle
  *
  * A module may import from its own layer and from any layer below it. `lib/` holds leaf helpers
  * that know nothing of the API; a cache backed by a table lives beside that table in `db/`.
@@ -29,6 +29,8 @@ const LAYERS = [
   ['errors', '^src/errors\\.ts$'],
   ['context', '^src/context\\.ts$'],
   ['schemas', '^src/schemas/'],
+  // The dated API versions and their change modules: plain JSON transforms, knowing nothing of the API's code.
+  ['versions', '^src/versions/'],
   ['lib', '^src/(lib/|env\\.ts$)'],
   // What a dependency resolves to in the bundle (wrangler.toml's [alias]): imported by no module of src/.
   ['bundle', '^src/bundle/'],

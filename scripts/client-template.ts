@@ -1,6 +1,6 @@
 // The hand-written part of generated/client.ts. `npm run spec` copies this file there below a
 // "Generated" header, pointing its imports at the generated files and writing API_VERSION,
-// SUBPROTOCOL and CLOSE_CODE_TABLE in as literals (the client must not import the Worker's source).
+// NEWEST_API_VERSION, SUBPROTOCOL and CLOSE_CODE_TABLE in as literals (the client must not import the Worker's source).
 // Edit this file, not the copy.
 
 import createClient, { type ClientOptions, type FetchOptions, type Middleware } from 'openapi-fetch';
@@ -8,6 +8,7 @@ import type { components, operations, paths } from '../generated/api.ts';
 import { importSigningKey, type RequestSigner, signRequest } from '../src/lib/http-signature.ts';
 import { API_VERSION } from '../src/openapi.ts';
 import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
+import { NEWEST_API_VERSION } from '../src/versions/versions.ts';
 
 export type { components, operations, paths } from '../generated/api.ts';
 
@@ -102,6 +103,14 @@ const RETRIED_STATUSES = new Set([429, 503, 504]);
  * later request. Checked against the API document's parameter: a renamed header fails to compile here.
  */
 const BOOKMARK_HEADER = 'Switchyard-Bookmark' satisfies keyof NonNullable<operations['listDevices']['parameters']['header']>;
+/** Where a request names the dated API version it is rendered in, and every response the version it was. */
+const API_VERSION_HEADER = 'Switchyard-Version' satisfies keyof NonNullable<operations['listDevices']['parameters']['header']>;
+
+/** A dated version of the API (`YYYY-MM-DD`), as the API document lists them. */
+export type ApiVersion = NonNullable<NonNullable<operations['listDevices']['parameters']['header']>[typeof API_VERSION_HEADER]>;
+
+/** The version this client was generated from: its types describe it, and it is sent unless told otherwise. */
+export const CLIENT_API_VERSION: ApiVersion = NEWEST_API_VERSION;
 
 export interface SwitchyardClientOptions extends ClientOptions {
   /** An API key (`sy_live_…` / `sy_test_…`), sent as `Authorization: Bearer <key>` on every request. */
@@ -148,6 +157,13 @@ export interface SwitchyardClientOptions extends ClientOptions {
    * requires signed requests; harmless on the others. The private key stays in the client.
    */
   signing?: { keyId: string; privateKey: CryptoKey | JsonWebKey };
+  /**
+   * The dated API version every request is rendered in, sent as `Switchyard-Version`. Default
+   * {@link CLIENT_API_VERSION}, the one this client's types describe: pin an older one while you
+   * move to the new, or `null` to send none and get the organisation's default version (whose
+   * bodies these types may then not describe). A request that sets the header itself keeps its own.
+   */
+  apiVersion?: ApiVersion | null;
 }
 
 /**
@@ -172,6 +188,7 @@ export function createSwitchyardClient(options: SwitchyardClientOptions = {}) {
     sleep,
     bookmarks = true,
     signing,
+    apiVersion = CLIENT_API_VERSION,
     ...clientOptions
   } = options;
   const retryPolicy: RetryPolicy = retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...retry };
@@ -196,6 +213,7 @@ export function createSwitchyardClient(options: SwitchyardClientOptions = {}) {
       // User-Agent at all and send their own, so the client also names itself in a header of its own.
       if (!request.headers.has('User-Agent')) request.headers.set('User-Agent', CLIENT_NAME);
       request.headers.set('X-Switchyard-Client', CLIENT_NAME);
+      if (apiVersion !== null && !request.headers.has(API_VERSION_HEADER)) request.headers.set(API_VERSION_HEADER, apiVersion);
       if (idempotencyKeys && KEYED_METHODS.has(request.method) && !request.headers.has('Idempotency-Key')) {
         request.headers.set('Idempotency-Key', crypto.randomUUID());
       }

@@ -6,6 +6,12 @@
  * and template give byte-identical files. With --check, writes nothing and exits 1 if any file is
  * stale, or if generated/dist/ holds a file this run would not write.
  *
+ * Released API versions (src/versions/versions.ts): a version added there is released by this
+ * script, which writes its spec to openapi/versions/<date>.json once, and never again. With --check it
+ * also runs the breaking-change gate (lib/breaking-gate.ts, oasdiff): the current spec must not break
+ * the newest released version, and each released version may break the one before it only on the
+ * operations its change modules transform.
+ *
  *   node scripts/emit-spec.ts [--check]
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +22,8 @@ import { createApp } from '../src/app.ts';
 import { buildOpenApiDocument } from '../src/openapi.ts';
 import { JSON_VALUE_COMPONENT } from '../src/schemas/json.ts';
 import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
+import { NEWEST_API_VERSION } from '../src/versions/versions.ts';
+import { breakingChangeFailures, missingSnapshots } from './lib/breaking-gate.ts';
 import { clientPackageFiles } from './lib/client-package.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,13 +40,22 @@ const PACKAGE_DIST = 'generated/dist';
  * generated/client.ts from its template: the template's preamble (the comment lines before the first
  * blank line) gives way to the header, its imports of ../generated/ point beside it, and the API
  * version (the document's info.version, so CLIENT_VERSION and the package's version have one
- * source), the subprotocol and the close-code table are written in as literals, so the client
+ * source), the newest dated API version, the subprotocol and the close-code table are written in as literals, so the client
  * imports nothing of the Worker's source.
  * Each rewrite must apply exactly as often as expected: a template that drifted fails here, not
  * in the copy.
  */
 function clientFromTemplate(template: string, apiVersion: string): string {
   const rewrites: Array<[from: string, to: string, times: number]> = [
+    [
+      "import { NEWEST_API_VERSION } from '../src/versions/versions.ts';\n",
+      [
+        '// The newest dated API version (src/versions/versions.ts), written in by scripts/emit-spec.ts.',
+        `const NEWEST_API_VERSION = '${NEWEST_API_VERSION}';`,
+        '',
+      ].join('\n'),
+      1,
+    ],
     [
       "import { API_VERSION } from '../src/openapi.ts';\n",
       ["// The API document's info.version, written in by scripts/emit-spec.ts.", `const API_VERSION = '${apiVersion}';`, ''].join('\n'),
@@ -99,6 +116,7 @@ async function main(): Promise<void> {
   if (openapiFetchVersion === undefined) throw new Error('package.json: openapi-fetch is not a devDependency');
   const outputs: Array<[string, string]> = [
     ['openapi/openapi.json', specText],
+    ...(await missingSnapshots(root, specText)),
     ['generated/api.ts', typesText],
     ['generated/client.ts', clientText],
     ['generated/http-signature.ts', HEADER + httpSignature],
@@ -135,6 +153,14 @@ async function main(): Promise<void> {
   if (check && stale.length > 0) {
     console.error(`Stale or orphaned generated files: ${stale.join(', ')}. Run \`npm run spec\` and commit the result.`);
     process.exit(1);
+  }
+  if (check) {
+    const failures = await breakingChangeFailures(root, document);
+    if (failures.length > 0) {
+      console.error(`Breaking-change gate (oasdiff):\n\n${failures.join('\n\n')}`);
+      process.exit(1);
+    }
+    console.log('no breaking change without a new API version (oasdiff)');
   }
   console.log(stale.length === 0 ? 'spec, client and package are up to date' : `wrote or removed ${stale.join(', ')}`);
 }

@@ -9,6 +9,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import type { AppEnv } from './context.ts';
 import { ApiError, codeForStatus, renderProblem } from './errors.ts';
+import { apiVersion } from './middleware/api-version.ts';
 import { requireValidConfig } from './middleware/config.ts';
 import { cors } from './middleware/cors.ts';
 import { d1Session } from './middleware/d1-session.ts';
@@ -64,6 +65,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.use(requestId({ generator: NEW_REQUEST_ID, limitLength: 128 }));
   app.use(requestContext());
   app.use(securityHeaders());
+  // Before anything that can refuse the request, so that every answer names its version.
+  app.use(apiVersion());
   app.use(requestDeadline(options.requestDeadlineMs ?? REQUEST_DEADLINE_MS));
   app.use(requireValidConfig());
   app.use(cors());

@@ -8,6 +8,7 @@ import type { Logger } from './lib/logger.ts';
 import type { RequestMeter, Telemetry } from './lib/metrics.ts';
 import type { Plan } from './schemas/plans.ts';
 import type { Scope } from './schemas/scopes.ts';
+import type { ApiVersion } from './versions/versions.ts';
 
 /** Who is calling: set by the auth middleware on every authenticated route. */
 export interface AuthContext {
@@ -26,6 +27,8 @@ export interface AuthContext {
    * cache's TTL, db/api-key-cache.ts).
    */
   requireSignedRequests: boolean;
+  /** The organisation's default API version (cached with the key: a change is seen within the key cache's TTL). */
+  apiVersion: ApiVersion;
 }
 
 /** An `atomic` request's Idempotency-Key, until its result is saved (middleware/idempotency.ts). */
@@ -54,6 +57,10 @@ export interface AppVariables {
   /** `Date.now()` by which the request must be answered (middleware/deadline.ts); dependency calls stop waiting then. */
   deadlineAt: number;
   config: Config;
+  /** The API version this request is rendered in (middleware/api-version.ts): named by the request, else the organisation's, else the newest. */
+  apiVersion: ApiVersion;
+  /** Whether the request named its version in `Switchyard-Version` (then the organisation's default does not apply). */
+  apiVersionRequested: boolean;
   /**
    * The plain binding, guarded with the request's deadline: for the reads that must see the latest
    * commit whatever replica the request's session reads (an API key this isolate has not cached).

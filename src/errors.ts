@@ -96,7 +96,7 @@ export function notFound(kind: 'API key' | 'device' | 'event' | 'session' | 'sig
 }
 
 /** 412 unless `ifMatch` is absent, `*` or the ETag of `version`: the check before a change of an object that has versions. */
-export function requireIfMatch(ifMatch: string | undefined, version: number, kind: 'device' | 'webhook endpoint'): void {
+export function requireIfMatch(ifMatch: string | undefined, version: number, kind: 'device' | 'organization' | 'webhook endpoint'): void {
   if (ifMatchHolds(ifMatch, versionEtag(version))) return;
   throw new ApiError('precondition_failed', { detail: `The ${kind} is at ${versionEtag(version)}; If-Match named another version.` });
 }

@@ -6,10 +6,11 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { addCodeSamples } from './code-samples.ts';
 import type { AppEnv } from './context.ts';
-import { type EmittedEventType, EVENT_DESCRIPTIONS, EVENT_SCHEMAS } from './schemas/events.ts';
+import { type EmittedEventType, EVENT_DESCRIPTIONS, EVENT_SCHEMAS, webhookOperationId } from './schemas/events.ts';
 import { registerJsonValue } from './schemas/json.ts';
 import { ClientFrameSchema, ServerFrameSchema, SessionMessageSchema } from './schemas/realtime.ts';
-import { BOOKMARK_PARAMETER_COMPONENT, COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
+import { API_VERSION_PARAMETER_COMPONENT, BOOKMARK_PARAMETER_COMPONENT, COMMON_HEADER_COMPONENTS } from './schemas/responses.ts';
+import { API_VERSIONS_EXTENSION, versionsDescription } from './versions/spec.ts';
 
 export const API_VERSION = '0.1.0';
 
@@ -19,6 +20,7 @@ export function registerComponents(app: OpenAPIHono<AppEnv>): void {
     app.openAPIRegistry.registerComponent('headers', name, header);
   }
   app.openAPIRegistry.registerComponent('parameters', 'Bookmark', BOOKMARK_PARAMETER_COMPONENT);
+  app.openAPIRegistry.registerComponent('parameters', 'ApiVersion', API_VERSION_PARAMETER_COMPONENT);
   // The WebSocket protocol of /v1/sessions/{id}/connect: no route body refers to most of it, so it is
   // registered by name (the frames ServerFrame is made of come with it).
   app.openAPIRegistry.register('SessionMessage', SessionMessageSchema);
@@ -31,10 +33,10 @@ export function registerComponents(app: OpenAPIHono<AppEnv>): void {
     app.openAPIRegistry.registerWebhook({
       method: 'post',
       path: type,
-      operationId: `${type.replace(/[._](\w)/g, (_match, letter: string) => letter.toUpperCase())}Webhook`,
+      operationId: webhookOperationId(type as EmittedEventType),
       tags: ['Events'],
       summary: `The ${type} event`,
-      description: `${EVENT_DESCRIPTIONS[type as EmittedEventType]} Sent to every enabled endpoint subscribed to \`${type}\`; the same event is listed by GET /v1/events.`,
+      description: `${EVENT_DESCRIPTIONS[type as EmittedEventType]} Sent to every enabled endpoint subscribed to \`${type}\`, rendered in the organisation's default API version when it is sent (named in its \`Switchyard-Version\` header); the same event is listed by GET /v1/events.`,
       request: { body: { required: true, content: { 'application/json': { schema } } } },
       responses: {
         200: { description: 'Any 2xx status acknowledges the event.' },
@@ -62,7 +64,10 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
         'Contract-first realtime API on Cloudflare Workers: organisations register devices, open sessions and exchange messages over WebSockets.',
         '',
         'Errors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`. Every response carries `X-Request-Id` and a W3C `traceparent`.',
+        '',
+        versionsDescription(),
       ].join('\n'),
+      'x-api-versions': API_VERSIONS_EXTENSION,
       license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
     },
     servers: [{ url: '/', description: 'The deployment serving this document' }],
@@ -86,6 +91,11 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
         name: 'Events',
         description:
           'The changes a customer may follow, kept 30 days: the bodies of the webhooks (see `webhooks`), listed for a receiver that was down or prefers to pull (`events:read`, plus the scope that reads each type).',
+      },
+      {
+        name: 'Organization',
+        description:
+          'The organisation the API key belongs to: its name and the API version a request without `Switchyard-Version` is rendered in (`organization:read`, `organization:admin`).',
       },
       { name: 'Audit log', description: 'Every change, with who made it and from where (`audit:read`).' },
       {

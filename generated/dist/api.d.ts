@@ -124,6 +124,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/organization": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the organisation
+         * @description The organisation the API key belongs to, with its `ETag`: its name, plan and default API version.
+         *
+         *     Requires an API key with the `organization:read` scope; counts against the `read` rate limit.
+         */
+        get: operations["getOrganization"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update the organisation
+         * @description Changes the given fields only; with `If-Match`, only if the organisation has not changed since. A new `default_api_version` applies to requests without `Switchyard-Version` at once on this Worker and within 30 seconds everywhere (API keys are cached that long); this answer is rendered in the version the request was made in.
+         *
+         *     Requires an API key with the `organization:admin` scope; counts against the `write` rate limit.
+         */
+        patch: operations["updateOrganization"];
+        trace?: never;
+    };
     "/v1/audit-events": {
         parameters: {
             query?: never;
@@ -733,7 +761,7 @@ export interface webhooks {
         put?: never;
         /**
          * The device.created event
-         * @description A device was registered. Sent to every enabled endpoint subscribed to `device.created`; the same event is listed by GET /v1/events.
+         * @description A device was registered. Sent to every enabled endpoint subscribed to `device.created`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["deviceCreatedWebhook"];
         delete?: never;
@@ -753,7 +781,7 @@ export interface webhooks {
         put?: never;
         /**
          * The device.updated event
-         * @description A device was changed: `data` is the device after the change. Sent to every enabled endpoint subscribed to `device.updated`; the same event is listed by GET /v1/events.
+         * @description A device was changed: `data` is the device after the change. Sent to every enabled endpoint subscribed to `device.updated`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["deviceUpdatedWebhook"];
         delete?: never;
@@ -773,7 +801,7 @@ export interface webhooks {
         put?: never;
         /**
          * The device.deleted event
-         * @description A device was deleted: `data` is the device as it was last. Sent to every enabled endpoint subscribed to `device.deleted`; the same event is listed by GET /v1/events.
+         * @description A device was deleted: `data` is the device as it was last. Sent to every enabled endpoint subscribed to `device.deleted`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["deviceDeletedWebhook"];
         delete?: never;
@@ -793,7 +821,7 @@ export interface webhooks {
         put?: never;
         /**
          * The session.created event
-         * @description A session was opened. Sent to every enabled endpoint subscribed to `session.created`; the same event is listed by GET /v1/events.
+         * @description A session was opened. Sent to every enabled endpoint subscribed to `session.created`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["sessionCreatedWebhook"];
         delete?: never;
@@ -813,7 +841,7 @@ export interface webhooks {
         put?: never;
         /**
          * The session.participant_joined event
-         * @description A participant joined a session: its first connection opened (another of the same participant's, or a reconnect within the grace period, announces nothing). Written within seconds, by the session's room: `data.seq` orders one session's presence events. Sent to every enabled endpoint subscribed to `session.participant_joined`; the same event is listed by GET /v1/events.
+         * @description A participant joined a session: its first connection opened (another of the same participant's, or a reconnect within the grace period, announces nothing). Written within seconds, by the session's room: `data.seq` orders one session's presence events. Sent to every enabled endpoint subscribed to `session.participant_joined`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["sessionParticipantJoinedWebhook"];
         delete?: never;
@@ -833,7 +861,7 @@ export interface webhooks {
         put?: never;
         /**
          * The session.participant_left event
-         * @description A participant left a session: its last connection closed (after the grace period, when it dropped), or it was removed. Ending the session announces no leaves. Sent to every enabled endpoint subscribed to `session.participant_left`; the same event is listed by GET /v1/events.
+         * @description A participant left a session: its last connection closed (after the grace period, when it dropped), or it was removed. Ending the session announces no leaves. Sent to every enabled endpoint subscribed to `session.participant_left`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["sessionParticipantLeftWebhook"];
         delete?: never;
@@ -853,7 +881,7 @@ export interface webhooks {
         put?: never;
         /**
          * The session.ended event
-         * @description A session was ended by a request (`end_reason` `ended`); one that runs out its TTL emits nothing. Sent to every enabled endpoint subscribed to `session.ended`; the same event is listed by GET /v1/events.
+         * @description A session was ended by a request (`end_reason` `ended`); one that runs out its TTL emits nothing. Sent to every enabled endpoint subscribed to `session.ended`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["sessionEndedWebhook"];
         delete?: never;
@@ -873,7 +901,7 @@ export interface webhooks {
         put?: never;
         /**
          * The api_key.created event
-         * @description An API key was created (never with its secret). Sent to every enabled endpoint subscribed to `api_key.created`; the same event is listed by GET /v1/events.
+         * @description An API key was created (never with its secret). Sent to every enabled endpoint subscribed to `api_key.created`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["apiKeyCreatedWebhook"];
         delete?: never;
@@ -893,7 +921,7 @@ export interface webhooks {
         put?: never;
         /**
          * The api_key.rotated event
-         * @description An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement. Sent to every enabled endpoint subscribed to `api_key.rotated`; the same event is listed by GET /v1/events.
+         * @description An API key was rotated: `data` is the old key, which works until its `expires_at`, naming its replacement. Sent to every enabled endpoint subscribed to `api_key.rotated`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["apiKeyRotatedWebhook"];
         delete?: never;
@@ -913,7 +941,7 @@ export interface webhooks {
         put?: never;
         /**
          * The api_key.revoked event
-         * @description An API key was revoked: `data` is the key as it was last. Sent to every enabled endpoint subscribed to `api_key.revoked`; the same event is listed by GET /v1/events.
+         * @description An API key was revoked: `data` is the key as it was last. Sent to every enabled endpoint subscribed to `api_key.revoked`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["apiKeyRevokedWebhook"];
         delete?: never;
@@ -933,7 +961,7 @@ export interface webhooks {
         put?: never;
         /**
          * The webhook_endpoint.disabled event
-         * @description A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again. Sent to every enabled endpoint subscribed to `webhook_endpoint.disabled`; the same event is listed by GET /v1/events.
+         * @description A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again. Sent to every enabled endpoint subscribed to `webhook_endpoint.disabled`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["webhookEndpointDisabledWebhook"];
         delete?: never;
@@ -953,7 +981,7 @@ export interface webhooks {
         put?: never;
         /**
          * The signing_key.created event
-         * @description A signing key was registered: `data` is its public key. Sent to every enabled endpoint subscribed to `signing_key.created`; the same event is listed by GET /v1/events.
+         * @description A signing key was registered: `data` is its public key. Sent to every enabled endpoint subscribed to `signing_key.created`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["signingKeyCreatedWebhook"];
         delete?: never;
@@ -973,7 +1001,7 @@ export interface webhooks {
         put?: never;
         /**
          * The request_signing.updated event
-         * @description The request-signing policy was set (`PUT /v1/organization/request-signing`): `data` is the policy after the request. Sent to every enabled endpoint subscribed to `request_signing.updated`; the same event is listed by GET /v1/events.
+         * @description The request-signing policy was set (`PUT /v1/organization/request-signing`): `data` is the policy after the request. Sent to every enabled endpoint subscribed to `request_signing.updated`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["requestSigningUpdatedWebhook"];
         delete?: never;
@@ -993,9 +1021,29 @@ export interface webhooks {
         put?: never;
         /**
          * The signing_key.revoked event
-         * @description A signing key was revoked: `data` is the key as it was last. Signatures made with it no longer verify. Sent to every enabled endpoint subscribed to `signing_key.revoked`; the same event is listed by GET /v1/events.
+         * @description A signing key was revoked: `data` is the key as it was last. Signatures made with it no longer verify. Sent to every enabled endpoint subscribed to `signing_key.revoked`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["signingKeyRevokedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "organization.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The organization.updated event
+         * @description The organisation was changed (its name, or its default API version): `data` is the organisation after the change. Sent to every enabled endpoint subscribed to `organization.updated`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
+         */
+        post: operations["organizationUpdatedWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1013,7 +1061,7 @@ export interface webhooks {
         put?: never;
         /**
          * The webhook.test event
-         * @description A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it. Sent to every enabled endpoint subscribed to `webhook.test`; the same event is listed by GET /v1/events.
+         * @description A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it. Sent to every enabled endpoint subscribed to `webhook.test`, rendered in the organisation's default API version when it is sent (named in its `Switchyard-Version` header); the same event is listed by GET /v1/events.
          */
         post: operations["webhookTestWebhook"];
         delete?: never;
@@ -1200,10 +1248,10 @@ export interface components {
              */
             allowed_device_ids: string[] | null;
             /**
-             * @description How many sockets may be connected at once.
+             * @description How many sockets may be connected at once, counting every socket of a participant that connects more than once (`session_full` past it). Before 2026-12-08, `max_participants`.
              * @example 100
              */
-            max_participants: number;
+            max_connections: number;
             /**
              * Format: date-time
              * @description When the session ends by itself.
@@ -1544,7 +1592,7 @@ export interface components {
          * @example device.created
          * @enum {string}
          */
-        WebhookEventType: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.participant_joined" | "session.participant_left" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "signing_key.created" | "request_signing.updated" | "signing_key.revoked";
+        WebhookEventType: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.participant_joined" | "session.participant_left" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "signing_key.created" | "request_signing.updated" | "signing_key.revoked" | "organization.updated";
         /** @description A signing key was registered: `data` is its public key. */
         SigningKeyCreatedEvent: {
             /**
@@ -1655,6 +1703,67 @@ export interface components {
              */
             created_at: string;
             data: components["schemas"]["SigningKey"];
+        };
+        /** @description The organisation was changed (its name, or its default API version): `data` is the organisation after the change. */
+        OrganizationUpdatedEvent: {
+            /**
+             * @description The event id; a webhook delivers it as `webhook-id`, the same on every attempt.
+             * @example msg_2KWPBgLlAfxdpx2AI54pPJ
+             */
+            id: string;
+            /**
+             * @description What happened. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "organization.updated";
+            /**
+             * Format: date-time
+             * @description When the change was made.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            data: components["schemas"]["Organization"];
+        };
+        /** @description The organisation the calling API key belongs to. */
+        Organization: {
+            /**
+             * @description The organisation id.
+             * @example org_5Tn2Hq8Vw1Xc7Rb4Mz9Kd6
+             */
+            id: string;
+            /**
+             * @description The organisation’s name, 1–100 characters, not only spaces.
+             * @example Acme Logistics
+             */
+            name: string;
+            /**
+             * @description The plan: its rate limits and how long data is kept.
+             * @example pro
+             * @enum {string}
+             */
+            plan: "free" | "pro" | "enterprise" | "unlimited";
+            /**
+             * @description The API version a request without `Switchyard-Version` is rendered in: the newest when the organisation was created, the first (`2026-12-01`) for one created before versions existed. Change it to upgrade every integration that sends no header at once (docs/versioning.md). One of the versions in `info.x-api-versions`.
+             * @example 2026-12-08
+             */
+            default_api_version: string;
+            /**
+             * Format: date-time
+             * @description When the organisation was created.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it last changed; `null` if never.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            updated_at: string | null;
+            /**
+             * @description Counts changes; the `ETag` is derived from it.
+             * @example 1
+             */
+            version: number;
         };
         /** @description A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it. */
         WebhookTestEvent: {
@@ -1931,7 +2040,7 @@ export interface components {
              */
             status: "ok";
         };
-        /** @description An RFC 9457 problem document with status 400: `code` is one of `validation_failed`, `malformed_json`, `json_too_deep`, `invalid_characters`, `invalid_encoding`, `unpaired_surrogate`, `reserved_key`, `duplicate_key`, `malformed_request`, `invalid_user_agent`, `invalid_bookmark`. */
+        /** @description An RFC 9457 problem document with status 400: `code` is one of `validation_failed`, `malformed_json`, `json_too_deep`, `invalid_characters`, `invalid_encoding`, `unpaired_surrogate`, `reserved_key`, `duplicate_key`, `malformed_request`, `invalid_user_agent`, `invalid_bookmark`, `invalid_api_version`. */
         Problem400: {
             /**
              * Format: uri
@@ -1965,7 +2074,7 @@ export interface components {
              * @example validation_failed
              * @enum {string}
              */
-            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request" | "invalid_user_agent" | "invalid_bookmark";
+            code: "validation_failed" | "malformed_json" | "json_too_deep" | "invalid_characters" | "invalid_encoding" | "unpaired_surrogate" | "reserved_key" | "duplicate_key" | "malformed_request" | "invalid_user_agent" | "invalid_bookmark" | "invalid_api_version";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -2583,6 +2692,63 @@ export interface components {
              */
             grace_period_seconds?: number;
         };
+        /** @description An RFC 9457 problem document with status 412: `code` is `precondition_failed`. */
+        Problem412: {
+            /**
+             * Format: uri
+             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
+             * @example https://api.example.com/problems/precondition-failed
+             */
+            type: string;
+            /**
+             * @description Short summary of the kind of problem; the same for every occurrence.
+             * @example The resource has changed since you read it
+             */
+            title: string;
+            /**
+             * @description The HTTP status code of this response.
+             * @example 412
+             * @enum {integer}
+             */
+            status: 412;
+            /**
+             * @description What went wrong in this occurrence, for a human.
+             * @example The resource has changed since you read it
+             */
+            detail: string;
+            /**
+             * @description The path of the request that failed.
+             * @example /v1/devices
+             */
+            instance: string;
+            /**
+             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
+             * @example precondition_failed
+             * @enum {string}
+             */
+            code: "precondition_failed";
+            /**
+             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
+             * @example req_3f2b0c1e9d8a4f6b
+             */
+            request_id: string;
+            /** @description Each invalid field, for validation problems. */
+            errors?: components["schemas"]["FieldError"][];
+        };
+        /** @description The fields to change; at least one. The plan and the rate limits are not changed here. */
+        OrganizationUpdate: {
+            /**
+             * @description The organisation’s name, 1–100 characters, not only spaces.
+             * @example Acme Logistics
+             */
+            name?: string;
+            /**
+             * @description The API version a request without `Switchyard-Version` is rendered in: the newest when the organisation was created, the first (`2026-12-01`) for one created before versions existed. Change it to upgrade every integration that sends no header at once (docs/versioning.md).
+             * @example 2026-12-08
+             * @enum {string}
+             */
+            default_api_version?: "2026-12-01" | "2026-12-08";
+        };
         /** @description A page of audit events. */
         AuditEventList: {
             /** @description Events in time order, oldest first. */
@@ -2605,13 +2771,13 @@ export interface components {
              * @example api_key.created
              * @enum {string}
              */
-            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "signing_key.created" | "signing_key.revoked" | "request_signing.updated";
+            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "organization.updated" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "signing_key.created" | "signing_key.revoked" | "request_signing.updated";
             /**
              * @description The kind of object it happened to.
              * @example api_key
              * @enum {string}
              */
-            target_type: "api_key" | "device" | "session" | "webhook_endpoint" | "signing_key" | "request_signing";
+            target_type: "api_key" | "device" | "organization" | "session" | "webhook_endpoint" | "signing_key" | "request_signing";
             /**
              * @description The id of the object.
              * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
@@ -2655,7 +2821,7 @@ export interface components {
             next_cursor: string | null;
         };
         /** @description One change, as a webhook delivers it and GET /v1/events lists it. */
-        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionParticipantJoinedEvent"] | components["schemas"]["SessionParticipantLeftEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["SigningKeyCreatedEvent"] | components["schemas"]["RequestSigningUpdatedEvent"] | components["schemas"]["SigningKeyRevokedEvent"] | components["schemas"]["WebhookTestEvent"];
+        Event: components["schemas"]["DeviceCreatedEvent"] | components["schemas"]["DeviceUpdatedEvent"] | components["schemas"]["DeviceDeletedEvent"] | components["schemas"]["SessionCreatedEvent"] | components["schemas"]["SessionParticipantJoinedEvent"] | components["schemas"]["SessionParticipantLeftEvent"] | components["schemas"]["SessionEndedEvent"] | components["schemas"]["ApiKeyCreatedEvent"] | components["schemas"]["ApiKeyRotatedEvent"] | components["schemas"]["ApiKeyRevokedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"] | components["schemas"]["SigningKeyCreatedEvent"] | components["schemas"]["RequestSigningUpdatedEvent"] | components["schemas"]["SigningKeyRevokedEvent"] | components["schemas"]["OrganizationUpdatedEvent"] | components["schemas"]["WebhookTestEvent"];
         /** @description A device to register. Omitted fields: no external id, empty metadata and tags, `active`. */
         DeviceCreate: {
             /**
@@ -2709,49 +2875,6 @@ export interface components {
              * @example null
              */
             next_cursor: string | null;
-        };
-        /** @description An RFC 9457 problem document with status 412: `code` is `precondition_failed`. */
-        Problem412: {
-            /**
-             * Format: uri
-             * @description URI identifying the kind of problem: the page this API serves for the `code` (`/problems/{code}` in kebab case, on the host that answered), saying what it means and what to do.
-             * @example https://api.example.com/problems/precondition-failed
-             */
-            type: string;
-            /**
-             * @description Short summary of the kind of problem; the same for every occurrence.
-             * @example The resource has changed since you read it
-             */
-            title: string;
-            /**
-             * @description The HTTP status code of this response.
-             * @example 412
-             * @enum {integer}
-             */
-            status: 412;
-            /**
-             * @description What went wrong in this occurrence, for a human.
-             * @example The resource has changed since you read it
-             */
-            detail: string;
-            /**
-             * @description The path of the request that failed.
-             * @example /v1/devices
-             */
-            instance: string;
-            /**
-             * @description Machine-readable error code, one of the catalogue; branch on this, not on `title`.
-             * @example precondition_failed
-             * @enum {string}
-             */
-            code: "precondition_failed";
-            /**
-             * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
-             * @example req_3f2b0c1e9d8a4f6b
-             */
-            request_id: string;
-            /** @description Each invalid field, for validation problems. */
-            errors?: components["schemas"]["FieldError"][];
         };
         /** @description The fields to change; at least one. Read-only fields (`id`, `version`, times) are refused. */
         DeviceUpdate: {
@@ -2807,10 +2930,10 @@ export interface components {
              */
             allowed_device_ids?: string[];
             /**
-             * @description At most 1000; default 100.
+             * @description How many sockets may be connected at once, at most 1000; default 100. Before 2026-12-08, `max_participants`.
              * @example 10
              */
-            max_participants?: number;
+            max_connections?: number;
             /**
              * @description How long the session lives, 60 s to 24 h; default 3600 s.
              * @example 3600
@@ -3229,7 +3352,7 @@ export interface components {
             /** @description Keys in registration order, oldest first. */
             data: components["schemas"]["SigningKey"][];
             /**
-             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @description Pass as `cursor` to get the next page; `null` on the last page. Follow it until it is `null`: a filtered page examines a bounded number of items, so it can hold fewer than `limit` (even none) and still have a next page.
              * @example null
              */
             next_cursor: string | null;
@@ -3239,6 +3362,8 @@ export interface components {
     parameters: {
         /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
         Bookmark: string;
+        /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+        ApiVersion: "2026-12-01" | "2026-12-08";
     };
     requestBodies: never;
     headers: {
@@ -3246,6 +3371,8 @@ export interface components {
         RequestId: string;
         /** @description W3C Trace Context of this request: the caller's trace id (or a new one) and this request's span id. */
         Traceparent: string;
+        /** @description The API version this response is rendered in: the request's `Switchyard-Version`, else the organisation's default, else the newest; one of `info.x-api-versions` (a date, not an enum: each release adds one). */
+        ApiVersion: string;
         /** @description What is left of the limit this request counted against: `"<class>";r=<remaining>;t=<seconds until more of the limit frees up>` (the limit holds over any 60 s, so `t` can be up to 62). */
         RateLimit: string;
         /** @description The limit this request counted against: `"<class>";q=<requests>;w=<window seconds>`. */
@@ -3260,7 +3387,10 @@ export interface operations {
     getHealth: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3271,6 +3401,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3282,6 +3413,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3293,6 +3425,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3304,7 +3437,10 @@ export interface operations {
     getReady: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3315,6 +3451,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3326,6 +3463,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3337,6 +3475,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3348,6 +3487,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3367,6 +3507,8 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -3383,6 +3525,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3397,6 +3540,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3411,6 +3555,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3427,6 +3572,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3441,6 +3587,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3457,6 +3604,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3471,6 +3619,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3487,6 +3636,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3501,6 +3651,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -3523,6 +3675,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The new key's URL. */
                     Location: string;
                     [name: string]: unknown;
@@ -3539,6 +3692,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3553,6 +3707,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -3571,6 +3726,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3585,6 +3741,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3599,6 +3756,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3613,6 +3771,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3627,6 +3786,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3641,6 +3801,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3657,6 +3818,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3671,6 +3833,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3687,6 +3850,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3701,6 +3865,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -3720,6 +3886,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3734,6 +3901,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3748,6 +3916,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -3764,6 +3933,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3778,6 +3948,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3792,6 +3963,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3808,6 +3980,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3822,6 +3995,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3838,6 +4012,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3852,6 +4027,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -3873,6 +4050,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3885,6 +4063,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3899,6 +4078,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -3917,6 +4097,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3931,6 +4112,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3945,6 +4127,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3959,6 +4142,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3973,6 +4157,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3987,6 +4172,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4003,6 +4189,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4017,6 +4204,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4033,6 +4221,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4047,6 +4236,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -4072,6 +4263,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The new key's URL. */
                     Location: string;
                     [name: string]: unknown;
@@ -4088,6 +4280,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4102,6 +4295,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -4120,6 +4314,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4134,6 +4329,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4148,6 +4344,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4162,6 +4359,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4176,6 +4374,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4190,6 +4389,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4204,6 +4404,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4220,6 +4421,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4234,6 +4436,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4250,6 +4453,417 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    getOrganization: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The organisation. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description The entity tag of this version of the organisation, for `If-Match`. */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Organization"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:read` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description The organisation no longer exists (`not_found`). */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    updateOrganization: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+                /** @description The `ETag` you last read: the change is made only if the organisation is still at that version (else 412). */
+                "If-Match"?: string;
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Acme Logistics"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OrganizationUpdate"];
+            };
+        };
+        responses: {
+            /** @description The organisation as changed. */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description The entity tag of this version of the organisation, for `If-Match`. */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Organization"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description The organisation no longer exists (`not_found`). */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem404"];
+                };
+            };
+            /** @description The organisation kept changing while this update was made (`conflict`); try again, or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description `If-Match` does not name the current version: read the organisation again. */
+            412: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem412"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem415"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4268,9 +4882,9 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this action. */
-                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "signing_key.created" | "signing_key.revoked" | "request_signing.updated";
+                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "organization.updated" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "signing_key.created" | "signing_key.revoked" | "request_signing.updated";
                 /** @description Only events about objects of this kind. */
-                target_type?: "api_key" | "device" | "session" | "webhook_endpoint" | "signing_key" | "request_signing";
+                target_type?: "api_key" | "device" | "organization" | "session" | "webhook_endpoint" | "signing_key" | "request_signing";
                 /** @description Only events about this object. */
                 target_id?: string;
                 /** @description Only events at or after this time. */
@@ -4279,6 +4893,8 @@ export interface operations {
                 until?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -4295,6 +4911,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4309,6 +4926,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4323,6 +4941,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4339,6 +4958,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4353,6 +4973,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4369,6 +4990,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4383,6 +5005,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4399,6 +5022,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4417,13 +5041,15 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this type (the key needs its scope). */
-                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.participant_joined" | "session.participant_left" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "signing_key.created" | "request_signing.updated" | "signing_key.revoked" | "webhook.test";
+                type?: "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.participant_joined" | "session.participant_left" | "session.ended" | "api_key.created" | "api_key.rotated" | "api_key.revoked" | "webhook_endpoint.disabled" | "signing_key.created" | "request_signing.updated" | "signing_key.revoked" | "organization.updated" | "webhook.test";
                 /** @description Only events at or after this time. Events are kept 30 days: an earlier time lists from the oldest kept. */
                 since?: string;
                 /** @description Only events before this time. */
                 until?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -4440,6 +5066,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4454,6 +5081,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4468,6 +5096,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4484,6 +5113,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4498,6 +5128,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4514,6 +5145,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4528,6 +5160,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4544,6 +5177,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4558,6 +5192,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -4577,6 +5213,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4591,6 +5228,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4605,6 +5243,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4621,6 +5260,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4635,6 +5275,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4649,6 +5290,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4665,6 +5307,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4679,6 +5322,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4695,6 +5339,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4722,6 +5367,8 @@ export interface operations {
                 q?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -4738,6 +5385,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4752,6 +5400,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4766,6 +5415,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4782,6 +5432,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4796,6 +5447,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4812,6 +5464,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4826,6 +5479,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4842,6 +5496,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4856,6 +5511,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -4887,6 +5544,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The device's URL. */
                     Location: string;
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
@@ -4905,6 +5563,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4919,6 +5578,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -4935,6 +5595,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4949,6 +5610,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4963,6 +5625,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4977,6 +5640,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4991,6 +5655,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5005,6 +5670,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5021,6 +5687,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5035,6 +5702,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5051,6 +5719,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5065,6 +5734,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description ETags you already have (or `*`): a match answers 304 Not Modified. */
@@ -5086,6 +5757,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -5102,6 +5774,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -5116,6 +5789,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5130,6 +5804,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5146,6 +5821,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5160,6 +5836,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5174,6 +5851,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5190,6 +5868,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5204,6 +5883,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5220,6 +5900,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5234,6 +5915,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the device is still at that version (else 412). */
@@ -5257,6 +5940,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5269,6 +5953,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5283,6 +5968,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5299,6 +5985,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5313,6 +6000,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5327,6 +6015,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5341,6 +6030,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5355,6 +6045,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5369,6 +6060,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5385,6 +6077,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5399,6 +6092,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5415,6 +6109,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5429,6 +6124,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the device is still at that version (else 412). */
@@ -5461,6 +6158,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the device, for `If-None-Match` and `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -5477,6 +6175,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5491,6 +6190,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5507,6 +6207,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5521,6 +6222,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5535,6 +6237,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5549,6 +6252,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5563,6 +6267,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5577,6 +6282,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5591,6 +6297,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5605,6 +6312,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5621,6 +6329,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5635,6 +6344,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5651,6 +6361,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5672,6 +6383,8 @@ export interface operations {
                 status?: "active" | "ended";
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -5688,6 +6401,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5702,6 +6416,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5716,6 +6431,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5732,6 +6448,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5746,6 +6463,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5762,6 +6480,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5776,6 +6495,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5792,6 +6512,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5806,6 +6527,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -5819,7 +6542,7 @@ export interface operations {
                 /**
                  * @example {
                  *       "ttl_seconds": 3600,
-                 *       "max_participants": 10
+                 *       "max_connections": 10
                  *     }
                  */
                 "application/json": components["schemas"]["SessionCreate"];
@@ -5834,6 +6557,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The session's URL. */
                     Location: string;
                     [name: string]: unknown;
@@ -5850,6 +6574,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5864,6 +6589,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -5880,6 +6606,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5894,6 +6621,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5908,6 +6636,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5922,6 +6651,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5936,6 +6666,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5950,6 +6681,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5964,6 +6696,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5980,6 +6713,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5994,6 +6728,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6010,6 +6745,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6024,6 +6760,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -6043,6 +6781,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6057,6 +6796,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6071,6 +6811,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6087,6 +6828,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6101,6 +6843,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6115,6 +6858,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6131,6 +6875,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6145,6 +6890,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6161,6 +6907,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6175,6 +6922,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -6196,6 +6945,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6210,6 +6960,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6224,6 +6975,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6240,6 +6992,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6254,6 +7007,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6268,6 +7022,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description With `idempotency_key_in_use`: seconds to wait. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -6284,6 +7039,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6298,6 +7054,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6314,6 +7071,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6328,6 +7086,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6344,6 +7103,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6358,6 +7118,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -6383,6 +7145,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6397,6 +7160,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6411,6 +7175,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6427,6 +7192,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6441,6 +7207,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6455,6 +7222,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6469,6 +7237,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6483,6 +7252,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6497,6 +7267,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6511,6 +7282,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6527,6 +7299,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6541,6 +7314,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6557,6 +7331,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6578,6 +7353,8 @@ export interface operations {
                 epoch?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description `switchyard.v1` and the connect token, comma-separated. */
@@ -6597,6 +7374,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -6607,6 +7385,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6619,6 +7398,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6631,6 +7411,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6643,6 +7424,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6655,6 +7437,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6667,6 +7450,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6679,6 +7463,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6691,6 +7476,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6705,6 +7491,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6724,6 +7511,8 @@ export interface operations {
                 limit?: number;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -6743,6 +7532,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6757,6 +7547,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6771,6 +7562,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6787,6 +7579,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6801,6 +7594,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6815,6 +7609,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6831,6 +7626,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6845,6 +7641,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6861,6 +7658,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6875,6 +7673,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -6900,6 +7700,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6914,6 +7715,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6928,6 +7730,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -6944,6 +7747,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6958,6 +7762,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6972,6 +7777,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description With `idempotency_key_in_use`: seconds to wait. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -6988,6 +7794,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7002,6 +7809,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7016,6 +7824,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7030,6 +7839,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7046,6 +7856,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7060,6 +7871,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7076,6 +7888,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7090,6 +7903,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -7109,6 +7924,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7123,6 +7939,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7137,6 +7954,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7153,6 +7971,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7167,6 +7986,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7181,6 +8001,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7197,6 +8018,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7211,6 +8033,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7227,6 +8050,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7246,6 +8070,8 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -7262,6 +8088,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7276,6 +8103,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7290,6 +8118,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7306,6 +8135,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7320,6 +8150,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7336,6 +8167,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7350,6 +8182,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7366,6 +8199,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7380,6 +8214,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -7412,6 +8248,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The endpoint's URL. */
                     Location: string;
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
@@ -7430,6 +8267,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7444,6 +8282,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -7462,6 +8301,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7476,6 +8316,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7490,6 +8331,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7504,6 +8346,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7518,6 +8361,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7532,6 +8376,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7548,6 +8393,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7562,6 +8408,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7578,6 +8425,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7592,6 +8440,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -7611,6 +8461,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -7627,6 +8478,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7641,6 +8493,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -7657,6 +8510,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7671,6 +8525,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7685,6 +8540,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7701,6 +8557,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7715,6 +8572,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7731,6 +8589,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7745,6 +8604,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the endpoint is still at that version (else 412). */
@@ -7768,6 +8629,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -7780,6 +8642,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7794,6 +8657,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -7812,6 +8676,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7826,6 +8691,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7840,6 +8706,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7854,6 +8721,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7868,6 +8736,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7882,6 +8751,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7896,6 +8766,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7912,6 +8783,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7926,6 +8798,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7942,6 +8815,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -7956,6 +8830,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the endpoint is still at that version (else 412). */
@@ -7988,6 +8864,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -8004,6 +8881,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8018,6 +8896,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -8036,6 +8915,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8050,6 +8930,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8064,6 +8945,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8078,6 +8960,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8092,6 +8975,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8106,6 +8990,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8120,6 +9005,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8134,6 +9020,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8150,6 +9037,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8164,6 +9052,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8180,6 +9069,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8201,6 +9091,8 @@ export interface operations {
                 event_id?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -8220,6 +9112,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8234,6 +9127,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8248,6 +9142,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8264,6 +9159,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8278,6 +9174,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8292,6 +9189,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8308,6 +9206,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8322,6 +9221,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8338,6 +9238,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8352,6 +9253,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description The `ETag` you last read: the change is made only if the endpoint is still at that version (else 412). */
@@ -8375,6 +9278,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The entity tag of this version of the endpoint, for `If-Match`. */
                     ETag: string;
                     [name: string]: unknown;
@@ -8391,6 +9295,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8405,6 +9310,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -8423,6 +9329,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8437,6 +9344,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8451,6 +9359,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8465,6 +9374,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8479,6 +9389,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8493,6 +9404,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8507,6 +9419,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8523,6 +9436,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8537,6 +9451,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8553,6 +9468,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8567,6 +9483,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -8592,6 +9510,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8606,6 +9525,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8620,6 +9540,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8636,6 +9557,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8650,6 +9572,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8664,6 +9587,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8678,6 +9602,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8692,6 +9617,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8706,6 +9632,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8720,6 +9647,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8736,6 +9664,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8750,6 +9679,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8766,6 +9696,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8780,6 +9711,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -8805,6 +9738,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8819,6 +9753,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8833,6 +9768,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -8849,6 +9785,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8863,6 +9800,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8877,6 +9815,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8891,6 +9830,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8905,6 +9845,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8919,6 +9860,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8933,6 +9875,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8949,6 +9892,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8963,6 +9907,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8979,6 +9924,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -8993,6 +9939,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -9014,6 +9962,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9028,6 +9977,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9042,6 +9992,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9058,6 +10009,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9072,6 +10024,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9086,6 +10039,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9100,6 +10054,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9114,6 +10069,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9130,6 +10086,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9144,6 +10101,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9160,6 +10118,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9179,6 +10138,8 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -9195,6 +10156,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9209,6 +10171,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9223,6 +10186,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9239,6 +10203,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9253,6 +10218,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9269,6 +10235,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9283,6 +10250,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9299,6 +10267,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9313,6 +10282,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -9335,6 +10306,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description The key's URL. */
                     Location: string;
                     [name: string]: unknown;
@@ -9351,6 +10323,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9365,6 +10338,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -9383,6 +10357,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9397,6 +10372,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9411,6 +10387,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9425,6 +10402,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9439,6 +10417,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9453,6 +10432,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9469,6 +10449,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9483,6 +10464,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9499,6 +10481,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9513,6 +10496,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -9532,6 +10517,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9546,6 +10532,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9560,6 +10547,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9576,6 +10564,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9590,6 +10579,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9604,6 +10594,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9620,6 +10611,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9634,6 +10626,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9650,6 +10643,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9664,6 +10658,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
                 /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
@@ -9685,6 +10681,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -9697,6 +10694,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9711,6 +10709,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -9729,6 +10728,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9743,6 +10743,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9757,6 +10758,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9771,6 +10773,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9785,6 +10788,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9799,6 +10803,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9815,6 +10820,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9829,6 +10835,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9845,6 +10852,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9859,6 +10867,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -9875,6 +10885,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9889,6 +10900,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9903,6 +10915,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
@@ -9919,6 +10932,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9933,6 +10947,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9949,6 +10964,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9963,6 +10979,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9979,6 +10996,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -9993,6 +11011,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
             };
@@ -10013,6 +11033,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10027,6 +11048,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10041,6 +11063,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
                     /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
@@ -10059,6 +11082,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10073,6 +11097,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10087,6 +11112,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10101,6 +11127,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10115,6 +11142,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -10131,6 +11159,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -10145,6 +11174,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -10161,6 +11191,7 @@ export interface operations {
                     "Switchyard-Bookmark": components["headers"]["Bookmark"];
                     "X-Request-Id": components["headers"]["RequestId"];
                     traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Seconds to wait before trying again. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -10558,6 +11589,35 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SigningKeyRevokedEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other status, or no answer within 15 s, is a failed attempt: the event is sent again later. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    organizationUpdatedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrganizationUpdatedEvent"];
             };
         };
         responses: {

@@ -73,6 +73,8 @@ const CLOSE_CODE_TABLE = [
         "reconnect": "yes, after a backoff"
     }
 ];
+// The newest dated API version (src/versions/versions.ts), written in by scripts/emit-spec.ts.
+const NEWEST_API_VERSION = '2026-12-08';
 /**
  * The client's version: the API document's `info.version` it was generated from, which is also the
  * npm package's version. Sent as `User-Agent: switchyard-client/<version>`.
@@ -131,6 +133,10 @@ const RETRIED_STATUSES = new Set([429, 503, 504]);
  * later request. Checked against the API document's parameter: a renamed header fails to compile here.
  */
 const BOOKMARK_HEADER = 'Switchyard-Bookmark';
+/** Where a request names the dated API version it is rendered in, and every response the version it was. */
+const API_VERSION_HEADER = 'Switchyard-Version';
+/** The version this client was generated from: its types describe it, and it is sent unless told otherwise. */
+export const CLIENT_API_VERSION = NEWEST_API_VERSION;
 /**
  * A typed client for the Switchyard API: paths, parameters, bodies and responses (problem
  * documents included) are checked against the OpenAPI document at compile time. It adds an
@@ -144,7 +150,7 @@ const BOOKMARK_HEADER = 'Switchyard-Bookmark';
  * for await (const each of paginate(api, '/v1/devices', { params: { query: { limit: 100 } } })) console.log(each.id)
  */
 export function createSwitchyardClient(options = {}) {
-    const { apiKey, idempotencyKeys = true, retry, timeoutMs = DEFAULT_TIMEOUT_MS, debug, sleep, bookmarks = true, signing, ...clientOptions } = options;
+    const { apiKey, idempotencyKeys = true, retry, timeoutMs = DEFAULT_TIMEOUT_MS, debug, sleep, bookmarks = true, signing, apiVersion = CLIENT_API_VERSION, ...clientOptions } = options;
     const retryPolicy = retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...retry };
     // Retries, timeouts and the debug hook sit in the fetch openapi-fetch calls, not in a middleware:
     // middleware runs once per call, so a middleware registered later (a logger, a contract check) sees
@@ -169,6 +175,8 @@ export function createSwitchyardClient(options = {}) {
             if (!request.headers.has('User-Agent'))
                 request.headers.set('User-Agent', CLIENT_NAME);
             request.headers.set('X-Switchyard-Client', CLIENT_NAME);
+            if (apiVersion !== null && !request.headers.has(API_VERSION_HEADER))
+                request.headers.set(API_VERSION_HEADER, apiVersion);
             if (idempotencyKeys && KEYED_METHODS.has(request.method) && !request.headers.has('Idempotency-Key')) {
                 request.headers.set('Idempotency-Key', crypto.randomUUID());
             }

@@ -5,7 +5,8 @@
  * see bench/README.md).
  *
  * Revocation bound: a key revoked or rotated through this isolate is forgotten at once
- * ({@link forgetKey}); a change made elsewhere (another isolate, the bootstrap script, SQL by hand)
+ * ({@link forgetKey}), and so are an organisation's keys when its default API version changes
+ * ({@link forgetOrganization}); a change made elsewhere (another isolate, the bootstrap script, SQL by hand)
  * is seen within {@link KEY_CACHE_TTL_MS}, because an entry older than that is never used. Entries
  * are refreshed in the background from {@link KEY_CACHE_REFRESH_MS} on, so busy keys rarely wait for
  * the read. Only keys that exist are kept; an unknown key reads D1 every time (and is limited per IP).
@@ -66,8 +67,9 @@ export async function credentialsFor(
 }
 
 /**
- * Forgets every key of an organisation at once: called when a change to the organisation that the
- * lookup carries (whether it requires signed requests) is made through this isolate.
+ * Forgets every key of an organisation at once: called when a change to what the key lookup carries
+ * of the organisation (whether it requires signed requests, its default API version) is made through
+ * this isolate.
  */
 export function forgetOrganization(orgId: string): void {
   forgets += 1;

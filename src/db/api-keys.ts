@@ -7,6 +7,7 @@ import type { KeyMode } from '../lib/api-key.ts';
 import type { CursorPosition } from '../lib/cursor.ts';
 import type { Plan } from '../schemas/plans.ts';
 import type { Scope } from '../schemas/scopes.ts';
+import { type ApiVersion, isApiVersion, NEWEST_API_VERSION } from '../versions/versions.ts';
 import { type Page, readPage } from './page.ts';
 
 interface ApiKeyRow {
@@ -70,13 +71,15 @@ export interface KeyCredentials {
   limits: { read: number; write: number; token: number };
   /** Whether the organisation requires signed requests for its sensitive operations (middleware/request-signature.ts). */
   requireSignedRequests: boolean;
+  /** The organisation's default API version. */
+  apiVersion: ApiVersion;
 }
 
 export async function findCredentialsByHash(db: D1Database, hash: string): Promise<KeyCredentials | undefined> {
   const row = await db
     .prepare(
       `SELECT k.id, k.org_id, k.mode, k.scopes, k.expires_at, k.revoked_at, k.last_used_at,
-              o.is_demo, o.plan, o.rate_limit_read, o.rate_limit_write, o.rate_limit_token, o.require_signed_requests
+              o.is_demo, o.plan, o.rate_limit_read, o.rate_limit_write, o.rate_limit_token, o.require_signed_requests, o.api_version
          FROM api_keys k JOIN organizations o ON o.id = k.org_id
         WHERE k.hash = ?1`,
     )
@@ -95,6 +98,7 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
       rate_limit_write: number;
       rate_limit_token: number;
       require_signed_requests: number;
+      api_version: string;
     }>();
   if (!row) return undefined;
   return {
@@ -109,6 +113,8 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
     plan: row.plan,
     limits: { read: row.rate_limit_read, write: row.rate_limit_write, token: row.rate_limit_token },
     requireSignedRequests: row.require_signed_requests === 1,
+    // A version this code no longer knows (a row written by a newer release rolled back) reads as the newest.
+    apiVersion: isApiVersion(row.api_version) ? row.api_version : NEWEST_API_VERSION,
   };
 }
 

@@ -5,6 +5,7 @@
 import { nowIso } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
 import type { Plan } from '../schemas/plans.ts';
+import { type ApiVersion, isApiVersion, NEWEST_API_VERSION } from '../versions/versions.ts';
 
 /** Requests per minute for each rate-limit class, copied onto an organisation when it is created. */
 export const PLAN_LIMITS: Record<Plan, { read: number; write: number; token: number }> = {
@@ -51,12 +52,15 @@ export function newOrganization(name: string, plan: Plan, isDemo = false): NewOr
   return { id: newId('organization'), name, plan, isDemo, createdAt: nowIso() };
 }
 
-/** The INSERT for an organisation, as SQL and its parameters (shared with the bootstrap script). */
+/**
+ * The INSERT for an organisation, as SQL and its parameters (shared with the bootstrap script): it
+ * is pinned to the newest API version, which its requests without `Switchyard-Version` get.
+ */
 export function insertOrganizationSql(org: NewOrganization): { sql: string; params: Array<string | number> } {
   const limits = PLAN_LIMITS[org.plan];
   return {
-    sql: 'INSERT INTO organizations (id, name, plan, rate_limit_read, rate_limit_write, rate_limit_token, is_demo, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)',
-    params: [org.id, org.name, org.plan, limits.read, limits.write, limits.token, org.isDemo ? 1 : 0, org.createdAt],
+    sql: 'INSERT INTO organizations (id, name, plan, rate_limit_read, rate_limit_write, rate_limit_token, is_demo, created_at, api_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)',
+    params: [org.id, org.name, org.plan, limits.read, limits.write, limits.token, org.isDemo ? 1 : 0, org.createdAt, NEWEST_API_VERSION],
   };
 }
 
@@ -86,4 +90,51 @@ export function setRequireSignedRequests(db: D1Database, orgId: string, required
         WHERE id = ?1 AND (?2 = 0 OR EXISTS (SELECT 1 FROM signing_keys WHERE org_id = ?1 AND revoked_at IS NULL))`,
     )
     .bind(orgId, required ? 1 : 0);
+}
+
+/** An organisation as its own API shows it. */
+export interface OrganizationRecord {
+  id: string;
+  name: string;
+  plan: Plan;
+  apiVersion: ApiVersion;
+  createdAt: string;
+  /** `null` until it is first changed. */
+  updatedAt: string | null;
+  version: number;
+}
+
+interface OrganizationRow {
+  id: string;
+  name: string;
+  plan: Plan;
+  api_version: string;
+  created_at: string;
+  updated_at: string | null;
+  version: number;
+}
+
+export async function getOrganization(db: D1Database, id: string): Promise<OrganizationRecord | undefined> {
+  const row = await db
+    .prepare('SELECT id, name, plan, api_version, created_at, updated_at, version FROM organizations WHERE id = ?1')
+    .bind(id)
+    .first<OrganizationRow>();
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    name: row.name,
+    plan: row.plan,
+    // As the key lookup reads it (db/api-keys.ts): a version this code does not know is the newest.
+    apiVersion: isApiVersion(row.api_version) ? row.api_version : NEWEST_API_VERSION,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    version: row.version,
+  };
+}
+
+/** Writes the changeable fields if the organisation is still at `expectedVersion`; `changes` is 0 when it is not. */
+export function updateOrganization(db: D1Database, next: OrganizationRecord, expectedVersion: number): D1PreparedStatement {
+  return db
+    .prepare('UPDATE organizations SET name = ?3, api_version = ?4, updated_at = ?5, version = ?6 WHERE id = ?1 AND version = ?2')
+    .bind(next.id, expectedVersion, next.name, next.apiVersion, next.updatedAt, next.version);
 }

@@ -12,6 +12,7 @@
 import * as auditEvents from '../db/audit-events.ts';
 import { dispatchEvents } from '../db/event-dispatch.ts';
 import * as events from '../db/events.ts';
+import * as organizations from '../db/organizations.ts';
 import * as webhookAttempts from '../db/webhook-attempts.ts';
 import * as webhookDeliveries from '../db/webhook-deliveries.ts';
 import * as webhookEndpoints from '../db/webhook-endpoints.ts';
@@ -28,7 +29,11 @@ import { checkWebhookUrl } from '../lib/webhook-url.ts';
 import { API_VERSION } from '../openapi.ts';
 import { presentEvent } from '../routes/events/present.ts';
 import { presentWebhookEndpoint } from '../routes/webhook-endpoints/present.ts';
+import { webhookOperationId } from '../schemas/events.ts';
 import { ATTEMPT_TIMEOUT_MS, type DeliveryMessage, DISABLE_AFTER_FAILING_MS, RETRY_SCHEDULE_SECONDS } from '../schemas/webhook-attempts.ts';
+import type { JsonObject } from '../versions/change.ts';
+import { responseIn } from '../versions/render.ts';
+import { API_VERSION_HEADER, NEWEST_API_VERSION } from '../versions/versions.ts';
 
 /** A queue's delay is not to the millisecond: a message this early is attempted all the same. */
 const EARLY_MS = 2_000;
@@ -149,9 +154,10 @@ async function deliver(message: Message<DeliveryMessage>, config: Config, logger
     message.ack();
     return;
   }
-  const [event, endpoint] = await Promise.all([
+  const [event, endpoint, organization] = await Promise.all([
     events.getEvent(db, delivery.orgId, delivery.eventId),
     webhookEndpoints.getWebhookEndpoint(db, delivery.orgId, delivery.endpointId),
+    organizations.getOrganization(db, delivery.orgId),
   ]);
   if (event === undefined || endpoint === undefined || !endpoint.enabled) {
     // Deleted or disabled since the dispatch, or the event is past its retention: nothing to send.
@@ -175,10 +181,13 @@ async function deliver(message: Message<DeliveryMessage>, config: Config, logger
   const verdict = checkWebhookUrl(endpoint.url, config.environment);
   let sent: Sent;
   if (verdict.ok) {
-    const body = JSON.stringify(presentEvent(event));
+    // Rendered in the organisation's default version as it is when sent, like a request without a version header.
+    const version = organization?.apiVersion ?? NEWEST_API_VERSION;
+    const body = JSON.stringify(responseIn(version, webhookOperationId(event.type), presentEvent(event) as JsonObject));
     const timestamp = Math.floor(now / 1000);
     const headers = {
       'Content-Type': 'application/json',
+      [API_VERSION_HEADER]: version,
       'User-Agent': USER_AGENT,
       'webhook-id': event.id,
       'webhook-timestamp': String(timestamp),

@@ -127,6 +127,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
       plan: credentials.plan,
       limits: credentials.limits,
       requireSignedRequests: credentials.requireSignedRequests,
+      apiVersion: credentials.apiVersion,
     });
     stampInBackground(c, credentials.keyId, credentials.lastUsedAt);
     await next();

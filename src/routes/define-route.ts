@@ -12,6 +12,9 @@
  *   carries `X-Request-Id` and `traceparent`;
  * - a route that reads or writes D1 (authenticated, or `callsDependencies`) takes the
  *   `Switchyard-Bookmark` request header and documents it on every response (middleware/d1-session.ts);
+ * - every route takes the `Switchyard-Version` request header and every response names its version
+ *   (middleware/api-version.ts); an authenticated route renders in the organisation's default when the
+ *   request names none, and an operation a version change transforms gets its bodies rendered;
  * - each error response documents the problem of its status (`Problem404`…), whose `code` lists
  *   exactly the catalogue's codes with that status; a status no code has throws here.
  * - `signed` marks a sensitive operation: when the caller's organisation requires signed requests,
@@ -25,6 +28,7 @@
 import { createRoute, type OpenAPIHono, type RouteConfig, type RouteHandler, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
+import { organizationApiVersion, versionedBodies } from '../middleware/api-version.ts';
 import { authenticate, requireScope, WWW_AUTHENTICATE } from '../middleware/auth.ts';
 import { type IdempotencyMode, withIdempotency } from '../middleware/idempotency.ts';
 import { type RateLimitClass, rateLimit } from '../middleware/rate-limit.ts';
@@ -32,6 +36,7 @@ import { bodySizeLimit, jsonBodyLimits } from '../middleware/request-limits.ts';
 import { ACCEPT_SIGNATURE, requireSignature, SIGNATURE_WINDOW_SECONDS } from '../middleware/request-signature.ts';
 import { codesWithStatus, PROBLEM_CONTENT_TYPE, ProblemSchema, problemSchemaFor } from '../schemas/problem.ts';
 import {
+  API_VERSION_PARAMETER_REF,
   BOOKMARK_PARAMETER_REF,
   BOOKMARK_RESPONSE_HEADERS,
   COMMON_RESPONSE_HEADERS,
@@ -41,8 +46,12 @@ import {
   RETRY_AFTER_HEADER,
 } from '../schemas/responses.ts';
 import type { Scope } from '../schemas/scopes.ts';
+import { transformedOperations } from '../versions/render.ts';
 
 type Responses = RouteConfig['responses'];
+
+// Computed once: the operations whose bodies some version change transforms.
+const TRANSFORMED_OPERATIONS = transformedOperations();
 
 export interface RouteOptions {
   /** The scope an API key needs; a route without one is public. */
@@ -185,10 +194,12 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
   const responses = withStatusProblems(config.path, { ...errors, ...ownResponses });
 
   const middleware: MiddlewareHandler<AppEnv>[] = [];
-  if (authenticated) middleware.push(authenticate(), rateLimit(rateLimitClass ?? 'read'), requireScope(scope));
+  if (authenticated) middleware.push(authenticate(), organizationApiVersion(), rateLimit(rateLimitClass ?? 'read'), requireScope(scope));
   if (hasBody) middleware.push(jsonBodyLimits());
   // A bodiless route reads its body only to hash it for the signature: bounded all the same.
   if (signed) middleware.push(...(hasBody ? [] : [bodySizeLimit()]), requireSignature());
+  if (config.operationId !== undefined && TRANSFORMED_OPERATIONS.has(config.operationId))
+    middleware.push(versionedBodies(config.operationId));
   const existing = config.middleware === undefined ? [] : Array.isArray(config.middleware) ? config.middleware : [config.middleware];
 
   const ownHeaders = config.request?.headers;
@@ -231,7 +242,7 @@ export function defineRoute<const R extends RouteConfig>(route: R & RouteOptions
     request,
     // Declared by reference, not in `request.headers`: middleware/d1-session.ts checks it before the
     // route runs (a refused bookmark must stop the request before authentication reads D1).
-    ...(usesD1 ? { parameters: [...(config.parameters ?? []), BOOKMARK_PARAMETER_REF] } : {}),
+    parameters: [...(config.parameters ?? []), API_VERSION_PARAMETER_REF, ...(usesD1 ? [BOOKMARK_PARAMETER_REF] : [])],
     middleware: [...middleware, ...existing],
     responses: authenticated ? withHeaders(withD1Headers, RATE_LIMIT_HEADERS) : withD1Headers,
     ...(authenticated ? { 'x-required-scope': scope, 'x-rate-limit-class': rateLimitClass } : {}),

@@ -19,6 +19,8 @@ import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
 import { getEvent, getEventRoute } from './events/get-event.ts';
 import { listEvents, listEventsRoute } from './events/list-events.ts';
+import { getOrganization, getOrganizationRoute } from './organization/get-organization.ts';
+import { updateOrganization, updateOrganizationRoute } from './organization/update-organization.ts';
 import { registerProblemPages } from './problems/problem-pages.ts';
 import { getRequestSigning, getRequestSigningRoute } from './request-signing/get-request-signing.ts';
 import {
@@ -81,6 +83,9 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, getApiKeyRoute, getApiKey);
   openapiRoute(app, revokeApiKeyRoute, revokeApiKey, authorizeRevokeApiKey);
   openapiRoute(app, rotateApiKeyRoute, rotateApiKey, authorizeRotateApiKey);
+
+  openapiRoute(app, getOrganizationRoute, getOrganization);
+  openapiRoute(app, updateOrganizationRoute, updateOrganization);
 
   openapiRoute(app, listAuditEventsRoute, listAuditEvents);
   openapiRoute(app, listEventsRoute, listEvents);

@@ -13,6 +13,7 @@ export const AUDIT_ACTIONS = [
   'device.created',
   'device.updated',
   'device.deleted',
+  'organization.updated',
   'session.created',
   'session.ended',
   'session.token_issued',
@@ -29,7 +30,15 @@ export const AUDIT_ACTIONS = [
   'request_signing.updated',
 ] as const;
 
-export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session', 'webhook_endpoint', 'signing_key', 'request_signing'] as const;
+export const AUDIT_TARGET_TYPES = [
+  'api_key',
+  'device',
+  'organization',
+  'session',
+  'webhook_endpoint',
+  'signing_key',
+  'request_signing',
+] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];
 

@@ -9,6 +9,7 @@ import { z } from '@hono/zod-openapi';
 import { ApiKeyIdSchema, ApiKeySchema } from './api-keys.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampInputSchema, TimestampSchema } from './common.ts';
 import { DeviceSchema } from './devices.ts';
+import { OrganizationSchema } from './organization.ts';
 import { SessionIdSchema, SessionSchema } from './sessions.ts';
 import { RequestSigningSchema, SigningKeySchema } from './signing-keys.ts';
 import { WebhookEndpointSchema } from './webhook-endpoints.ts';
@@ -68,6 +69,8 @@ export const EVENT_DESCRIPTIONS = {
   'request_signing.updated':
     'The request-signing policy was set (`PUT /v1/organization/request-signing`): `data` is the policy after the request.',
   'signing_key.revoked': 'A signing key was revoked: `data` is the key as it was last. Signatures made with it no longer verify.',
+  'organization.updated':
+    'The organisation was changed (its name, or its default API version): `data` is the organisation after the change.',
   'webhook.test':
     'A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it.',
 } as const satisfies Partial<Record<WebhookEventType | typeof TEST_EVENT_TYPE, string>>;
@@ -100,10 +103,16 @@ export const EVENT_SCHEMAS = {
   'signing_key.created': eventSchema('signing_key.created', 'SigningKeyCreatedEvent', SigningKeySchema),
   'request_signing.updated': eventSchema('request_signing.updated', 'RequestSigningUpdatedEvent', RequestSigningSchema),
   'signing_key.revoked': eventSchema('signing_key.revoked', 'SigningKeyRevokedEvent', SigningKeySchema),
+  'organization.updated': eventSchema('organization.updated', 'OrganizationUpdatedEvent', OrganizationSchema),
   'webhook.test': eventSchema('webhook.test', 'WebhookTestEvent', WebhookEndpointSchema),
 } as const;
 
 export type EmittedEventType = keyof typeof EVENT_SCHEMAS;
+
+/** The operationId of an event type's entry in the spec's `webhooks` (`device.created` → `deviceCreatedWebhook`), by which version changes name it. */
+export function webhookOperationId(type: EmittedEventType): string {
+  return `${type.replace(/[._](\w)/g, (_match, letter: string) => letter.toUpperCase())}Webhook`;
+}
 export const EMITTED_EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EmittedEventType[];
 export type EventData<Type extends EmittedEventType> = z.infer<(typeof EVENT_SCHEMAS)[Type]>['data'];
 
@@ -123,6 +132,7 @@ export const EventSchema = z
     EVENT_SCHEMAS['signing_key.created'],
     EVENT_SCHEMAS['request_signing.updated'],
     EVENT_SCHEMAS['signing_key.revoked'],
+    EVENT_SCHEMAS['organization.updated'],
     EVENT_SCHEMAS['webhook.test'],
   ])
   .openapi('Event', { description: 'One change, as a webhook delivers it and GET /v1/events lists it.' });

@@ -61,6 +61,12 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     action:
       'Send the request again without the header, or with the latest `Switchyard-Bookmark` a response gave you. The typed client forgets a refused bookmark on its own.',
   },
+  invalid_api_version: {
+    meaning:
+      'The `Switchyard-Version` request header is not a `YYYY-MM-DD` date naming a released version of this API; `detail` lists the versions there are. Nothing was done.',
+    action:
+      'Send one of the listed versions, or no header to get the organisation’s default version (`GET /v1/organization`). docs/versioning.md says what each version changed.',
+  },
   unauthorized: {
     meaning: 'No API key, or one that is unknown, revoked or expired.',
     action: 'Send `Authorization: Bearer <key>` with an active key. Repeated failures from one address are rate limited.',
@@ -157,8 +163,8 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     action: 'Open a new session.',
   },
   session_full: {
-    meaning: 'The session has `max_participants` sockets connected.',
-    action: 'Wait for one to leave, or open sessions with a higher `max_participants`.',
+    meaning: 'The session has `max_connections` sockets connected (`max_participants` before API version 2026-12-08).',
+    action: 'Wait for one to leave, or open sessions with a higher `max_connections`.',
   },
   participant_not_allowed: {
     meaning:

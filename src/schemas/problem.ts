@@ -25,6 +25,7 @@ export const ERROR_CATALOG = {
   malformed_request: { status: 400, title: 'The request could not be read' },
   invalid_user_agent: { status: 400, title: 'The User-Agent header is malformed' },
   invalid_bookmark: { status: 400, title: 'The Switchyard-Bookmark header is not one this API issued' },
+  invalid_api_version: { status: 400, title: 'The Switchyard-Version header names no version of this API' },
   unauthorized: { status: 401, title: 'Authentication required' },
   invalid_token: { status: 401, title: 'A valid connect token is required' },
   signature_missing: { status: 401, title: 'This operation requires a signed request' },

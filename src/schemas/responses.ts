@@ -5,6 +5,7 @@
  */
 import type { RouteConfig } from '@hono/zod-openapi';
 import { BOOKMARK_TOKEN_PATTERN, MAX_BOOKMARK_TOKEN_LENGTH } from '../lib/bookmark-token.ts';
+import { API_VERSION_HEADER, API_VERSION_PATTERN, API_VERSIONS, NEWEST_API_VERSION } from '../versions/versions.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema } from './problem.ts';
 
 type ResponseConfig = Exclude<RouteConfig['responses'][string], { $ref: string }>;
@@ -14,6 +15,7 @@ type HeadersObject = NonNullable<Exclude<ResponseConfig['headers'], { _zod: unkn
 export const COMMON_RESPONSE_HEADERS = {
   'X-Request-Id': { $ref: '#/components/headers/RequestId' },
   traceparent: { $ref: '#/components/headers/Traceparent' },
+  [API_VERSION_HEADER]: { $ref: '#/components/headers/ApiVersion' },
 } satisfies HeadersObject;
 
 /** On every response of an authenticated route (draft-ietf-httpapi-ratelimit-headers). */
@@ -44,6 +46,19 @@ export const BOOKMARK_PARAMETER_COMPONENT = {
   schema: BOOKMARK_SCHEMA,
 } as const;
 
+const API_VERSION_SCHEMA = { type: 'string' as const, enum: [...API_VERSIONS] };
+
+/** The request parameter naming the API version, on every operation (defineRoute), by `$ref`; registered by openapi.ts. */
+export const API_VERSION_PARAMETER_REF = { $ref: '#/components/parameters/ApiVersion' } as const;
+
+export const API_VERSION_PARAMETER_COMPONENT = {
+  name: API_VERSION_HEADER,
+  in: 'header',
+  required: false,
+  description: `The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in \`info.x-api-versions\`). Omitted, the organisation's default (\`default_api_version\` of \`GET /v1/organization\`) applies, or, without an API key, the newest, \`${NEWEST_API_VERSION}\`. Any other value is a 400 \`invalid_api_version\` naming the versions there are. The typed client sends the one it is pinned to (\`apiVersion\`).`,
+  schema: API_VERSION_SCHEMA,
+} as const;
+
 /** The components the header references point at; registered by openapi.ts. */
 export const COMMON_HEADER_COMPONENTS = {
   RequestId: {
@@ -56,6 +71,12 @@ export const COMMON_HEADER_COMPONENTS = {
     description: "W3C Trace Context of this request: the caller's trace id (or a new one) and this request's span id.",
     required: true,
     schema: { type: 'string', pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
+  },
+  ApiVersion: {
+    description:
+      "The API version this response is rendered in: the request's `Switchyard-Version`, else the organisation's default, else the newest; one of `info.x-api-versions` (a date, not an enum: each release adds one).",
+    required: true,
+    schema: { type: 'string', pattern: API_VERSION_PATTERN.source, example: NEWEST_API_VERSION },
   },
   RateLimit: {
     description:

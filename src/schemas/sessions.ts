@@ -86,11 +86,11 @@ export const SessionSchema = z
     id: SessionIdSchema,
     status: StatusSchema,
     allowed_device_ids: AllowedDevicesSchema.nullable().openapi({ description: 'The devices allowed in; `null` lets any participant in.' }),
-    max_participants: z
-      .int()
-      .min(1)
-      .max(MAX_PARTICIPANTS)
-      .openapi({ description: 'How many sockets may be connected at once.', example: 100 }),
+    max_connections: z.int().min(1).max(MAX_PARTICIPANTS).openapi({
+      description:
+        'How many sockets may be connected at once, counting every socket of a participant that connects more than once (`session_full` past it). Before 2026-12-08, `max_participants`.',
+      example: 100,
+    }),
     expires_at: TimestampSchema.openapi({ description: 'When the session ends by itself.' }),
     ended_at: TimestampSchema.nullable().openapi({ description: 'When it ended; `null` while active.' }),
     end_reason: z
@@ -116,12 +116,15 @@ export const SessionSchema = z
 export const SessionCreateSchema = z
   .object({
     allowed_device_ids: AllowedDevicesSchema.optional(),
-    max_participants: z
+    max_connections: z
       .int()
       .min(1)
       .max(MAX_PARTICIPANTS)
       .optional()
-      .openapi({ description: `At most ${MAX_PARTICIPANTS}; default 100.`, example: 10 }),
+      .openapi({
+        description: `How many sockets may be connected at once, at most ${MAX_PARTICIPANTS}; default 100. Before 2026-12-08, \`max_participants\`.`,
+        example: 10,
+      }),
     ttl_seconds: z
       .int()
       .min(60)
@@ -136,7 +139,7 @@ export const SessionCreateSchema = z
   .openapi('SessionCreate', { description: 'A session to open. Every field is optional.' });
 
 /** The request the reference pre-fills and the TypeScript sample sends: without `allowed_device_ids`, whose example device does not exist. */
-export const SESSION_CREATE_EXAMPLE = { ttl_seconds: 3600, max_participants: 10 } satisfies z.input<typeof SessionCreateSchema>;
+export const SESSION_CREATE_EXAMPLE = { ttl_seconds: 3600, max_connections: 10 } satisfies z.input<typeof SessionCreateSchema>;
 
 export const SessionListSchema = z
   .object({

@@ -22,6 +22,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'signing_key.created',
   'request_signing.updated',
   'signing_key.revoked',
+  'organization.updated',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -55,5 +56,6 @@ export const EVENT_TYPE_SCOPES: Record<WebhookEventType | typeof TEST_EVENT_TYPE
   'signing_key.created': 'organization:admin',
   'request_signing.updated': 'organization:admin',
   'signing_key.revoked': 'organization:admin',
+  'organization.updated': 'organization:read',
   'webhook.test': 'webhooks:admin',
 };

@@ -29,6 +29,7 @@ import * as signingKeys from '../../src/db/signing-keys.ts';
 import * as webhookAttempts from '../../src/db/webhook-attempts.ts';
 import * as webhookDeliveries from '../../src/db/webhook-deliveries.ts';
 import * as webhookEndpoints from '../../src/db/webhook-endpoints.ts';
+import { NEWEST_API_VERSION } from '../../src/versions/versions.ts';
 import { createTenant } from '../helpers/tenants.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -623,6 +624,21 @@ const STATEMENTS: PlannedStatement[] = [
       'SCALAR SUBQUERY 2',
       '  SEARCH signing_keys USING INDEX signing_keys_by_org (org_id=?)',
     ],
+  },
+  {
+    name: 'organizations.ts getOrganization',
+    make: (db) => organizations.getOrganization(db, ORG),
+    plan: ['SEARCH organizations USING INDEX sqlite_autoindex_organizations_1 (id=?)'],
+  },
+  {
+    name: 'organizations.ts updateOrganization',
+    make: (db) =>
+      organizations.updateOrganization(
+        db,
+        { id: ORG, name: 'Renamed', plan: 'free', apiVersion: NEWEST_API_VERSION, createdAt: AT, updatedAt: AT, version: 2 },
+        1,
+      ),
+    plan: ['SEARCH organizations USING INDEX sqlite_autoindex_organizations_1 (id=?)'],
   },
   {
     name: 'session-key-grants.ts recordSessionKeyGrant',

@@ -240,9 +240,9 @@ describe('session WebSockets', () => {
     });
   });
 
-  it('refuses a connection over max_participants with 409', async () => {
+  it('refuses a connection over max_connections with 409', async () => {
     const tenant = await createTenant();
-    const sessionId = await openSession(tenant, { max_participants: 1 });
+    const sessionId = await openSession(tenant, { max_connections: 1 });
     const token = await mintToken(tenant, sessionId);
     await connect(sessionId, token);
     await expectProblem(await connectRequest(sessionId, { token }), 409, 'session_full');

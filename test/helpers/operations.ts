@@ -54,6 +54,8 @@ export const OPERATION_FIXTURES: Record<string, OperationFixture> = {
   getApiKey: { target: 'apiKey' },
   revokeApiKey: { target: 'apiKey' },
   rotateApiKey: { target: 'apiKey', body: { grace_period_seconds: 60 } },
+  getOrganization: {},
+  updateOrganization: { body: { name: 'suite' } },
   listAuditEvents: {},
   listEvents: {},
   getEvent: { target: 'event' },

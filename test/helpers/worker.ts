@@ -6,7 +6,7 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
-import { createSwitchyardClient, type SwitchyardClientOptions } from '../../generated/client.ts';
+import { type ApiVersion, createSwitchyardClient, type SwitchyardClientOptions } from '../../generated/client.ts';
 import { createApp } from '../../src/app.ts';
 import worker from '../../src/index.ts';
 import { responseContractCheck } from './response-contract.ts';
@@ -18,7 +18,7 @@ export const BASE_URL = 'https://switchyard.test';
 const responseContract = responseContractCheck(createApp());
 
 /** The generated client against the Worker; every response it gets is checked against its route's documentation. */
-export function apiClient(options: Pick<SwitchyardClientOptions, 'apiKey' | 'headers' | 'signing'> = {}) {
+export function apiClient(options: Pick<SwitchyardClientOptions, 'apiKey' | 'headers' | 'signing' | 'apiVersion'> = {}) {
   const client = createSwitchyardClient({
     baseUrl: BASE_URL,
     fetch: (request) => exports.default.fetch(request),

@@ -535,7 +535,7 @@ const WRITE_FIXTURES: Record<string, WriteFixture> = {
     async prepare(tenant) {
       return {
         path: '/v1/sessions',
-        body: { max_participants: 7 },
+        body: { max_connections: 7 },
         auditTarget: (answer) => field(answer, 'id'),
         async madeOnce(answer) {
           expect(await countRows('sessions', tenant)).toBe(1);

@@ -27,7 +27,7 @@ export async function openSession(base: URL, seed: Seed, db: D1Database, sockets
   const api = createSwitchyardClient({ baseUrl: base.origin, apiKey: seed.apiKey });
   const created = await api.POST('/v1/sessions', {
     // The publisher sends as fast as its window allows: the most frames a second a session may allow.
-    body: { max_participants: Math.min(sockets, MAX_PARTICIPANTS), ttl_seconds: 3600, frames_per_second: MAX_FRAMES_PER_SECOND },
+    body: { max_connections: Math.min(sockets, MAX_PARTICIPANTS), ttl_seconds: 3600, frames_per_second: MAX_FRAMES_PER_SECOND },
   });
   if (!created.data) throw new Error(`POST /v1/sessions answered ${created.response.status}: ${JSON.stringify(created.error)}`);
   const sessionId = created.data.id;

@@ -196,7 +196,7 @@ export async function switchyardRoom(base: URL, seed: Seed, subscribers: number)
   // The publisher sends as fast as its window allows, so the session lets a socket send the most frames a second a
   // session may allow (the default, 50, would measure the rate limit instead of the fan-out).
   const created = await api.POST('/v1/sessions', {
-    body: { max_participants: subscribers + 1, ttl_seconds: 3600, frames_per_second: MAX_FRAMES_PER_SECOND },
+    body: { max_connections: subscribers + 1, ttl_seconds: 3600, frames_per_second: MAX_FRAMES_PER_SECOND },
   });
   if (!created.data) throw new ScenarioFailure(`POST /v1/sessions answered ${created.response.status}: ${JSON.stringify(created.error)}`);
   const sessionId = created.data.id;

@@ -126,7 +126,7 @@ async function openSessions(context: WorkloadContext, options: SoakOptions): Pro
   const sessions = await inParallel(Array.from({ length: options.sessions }), options.sessions, async (_, index) => {
     const outcome = await withRetries(context.recorder, 'POST /v1/sessions', (signal) =>
       context.api.POST('/v1/sessions', {
-        body: { max_participants: perSession + PARTICIPANT_HEADROOM, ttl_seconds: 3600 },
+        body: { max_connections: perSession + PARTICIPANT_HEADROOM, ttl_seconds: 3600 },
         headers: { 'Idempotency-Key': `${context.runId}-room-${index}` },
         signal,
       }),

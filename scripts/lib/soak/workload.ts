@@ -275,7 +275,7 @@ class DeviceClient {
       'create session',
       await withRetries(this.context.recorder, 'POST /v1/sessions', (signal) =>
         this.context.api.POST('/v1/sessions', {
-          body: { ttl_seconds: 60, max_participants: 2 },
+          body: { ttl_seconds: 60, max_connections: 2 },
           headers: { 'Idempotency-Key': this.key('session') },
           signal,
         }),

@@ -70,7 +70,7 @@ export const createSession: AppRouteHandler<typeof createSessionRoute> = async (
     id: newId('session'),
     orgId,
     allowedDeviceIds: allowed,
-    maxParticipants: input.max_participants ?? DEFAULT_MAX_PARTICIPANTS,
+    maxParticipants: input.max_connections ?? DEFAULT_MAX_PARTICIPANTS,
     expiresAt: isoAfter((input.ttl_seconds ?? DEFAULT_SESSION_TTL_SECONDS) * 1000, now),
     endedAt: null,
     endReason: null,

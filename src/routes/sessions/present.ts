@@ -12,7 +12,7 @@ export function presentSession(session: sessions.SessionRecord, now: string): z.
     id: effective.id,
     status: effective.status,
     allowed_device_ids: effective.allowedDeviceIds,
-    max_participants: effective.maxParticipants,
+    max_connections: effective.maxParticipants,
     expires_at: effective.expiresAt,
     ended_at: effective.endedAt,
     end_reason: effective.endReason,

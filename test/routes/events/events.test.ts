@@ -53,7 +53,7 @@ describe('events of the changes', () => {
     const updated = await tenant.api.PATCH('/v1/devices/{id}', { params: { path: { id } }, body: { tags: ['lobby'] } });
     const last = await tenant.api.GET('/v1/devices/{id}', { params: { path: { id } } });
     await tenant.api.DELETE('/v1/devices/{id}', { params: { path: { id } } });
-    const session = await tenant.api.POST('/v1/sessions', { body: { max_participants: 4 } });
+    const session = await tenant.api.POST('/v1/sessions', { body: { max_connections: 4 } });
     const ended = await tenant.api.POST('/v1/sessions/{id}/end', { params: { path: { id: session.data?.id ?? '' } } });
     const key = await tenant.api.POST('/v1/api-keys', { body: { name: 'ci', scopes: ['devices:read'] } });
     const { secret: _secret, ...keyWithoutSecret } = key.data ?? { secret: '' };

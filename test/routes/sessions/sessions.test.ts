@@ -23,7 +23,7 @@ describe('sessions', () => {
   it('opens with defaults, Location, and reads back', async () => {
     const tenant = await createTenant();
     const { session, response } = await openSession(tenant);
-    expect(session).toMatchObject({ status: 'active', allowed_device_ids: null, max_participants: 100, ended_at: null, end_reason: null });
+    expect(session).toMatchObject({ status: 'active', allowed_device_ids: null, max_connections: 100, ended_at: null, end_reason: null });
     expect(session.id).toMatch(/^ses_[0-9A-Za-z]{22}$/);
     expect(response.headers.get('Location')).toBe(`/v1/sessions/${session.id}`);
     const lifetime = Date.parse(session.expires_at) - Date.parse(session.created_at);
@@ -33,8 +33,8 @@ describe('sessions', () => {
   });
 
   it.each([
-    ['max_participants 0', { max_participants: 0 }, '/max_participants'],
-    ['max_participants 1001', { max_participants: 1001 }, '/max_participants'],
+    ['max_connections 0', { max_connections: 0 }, '/max_connections'],
+    ['max_connections 1001', { max_connections: 1001 }, '/max_connections'],
     ['a TTL under a minute', { ttl_seconds: 59 }, '/ttl_seconds'],
     ['a TTL over 24 h', { ttl_seconds: 86_401 }, '/ttl_seconds'],
     ['an empty allow-list', { allowed_device_ids: [] }, '/allowed_device_ids'],
@@ -55,8 +55,8 @@ describe('sessions', () => {
   it('accepts the bounds: 1 and 1000 participants, 60 s and 24 h', async () => {
     const tenant = await createTenant();
     for (const body of [
-      { max_participants: 1, ttl_seconds: 60 },
-      { max_participants: 1000, ttl_seconds: 86_400 },
+      { max_connections: 1, ttl_seconds: 60 },
+      { max_connections: 1000, ttl_seconds: 86_400 },
     ])
       await openSession(tenant, body);
   });
