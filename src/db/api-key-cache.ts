@@ -5,7 +5,7 @@
  * see bench/README.md).
  *
  * Revocation bound: a key revoked or rotated through this isolate is forgotten at once
- * ({@link forgetKey}); a change made elsewhere (another isolate, the bootstrap script, SQL by hand)
+ * ({@link forgetKey}), and so is every key of an organisation erased through it ({@link forgetOrganizationKeys}); a change made elsewhere (another isolate, the bootstrap script, SQL by hand)
  * is seen within {@link KEY_CACHE_TTL_MS}, because an entry older than that is never used. Entries
  * are refreshed in the background from {@link KEY_CACHE_REFRESH_MS} on, so busy keys rarely wait for
  * the read. Only keys that exist are kept; an unknown key reads D1 every time (and is limited per IP).
@@ -69,4 +69,10 @@ export async function credentialsFor(
 export function forgetKey(keyId: string): void {
   forgets += 1;
   for (const [hash, entry] of entries) if (entry.credentials.keyId === keyId) entries.delete(hash);
+}
+
+/** Forgets every key of an organisation at once: called by this isolate's erasure of it. */
+export function forgetOrganizationKeys(orgId: string): void {
+  forgets += 1;
+  for (const [hash, entry] of entries) if (entry.credentials.orgId === orgId) entries.delete(hash);
 }

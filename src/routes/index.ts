@@ -19,6 +19,7 @@ import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
 import { getEvent, getEventRoute } from './events/get-event.ts';
 import { listEvents, listEventsRoute } from './events/list-events.ts';
+import { eraseOrganization, eraseOrganizationRoute } from './organization/erase-organization.ts';
 import { registerProblemPages } from './problems/problem-pages.ts';
 import { connectSession, connectSessionRoute } from './sessions/connect-session.ts';
 import { authorizeConnectToken, createConnectToken, createConnectTokenRoute } from './sessions/create-connect-token.ts';
@@ -102,6 +103,8 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, resendWebhookEventRoute, resendWebhookEvent, authorizeResendWebhookEvent);
   openapiRoute(app, recoverWebhookDeliveriesRoute, recoverWebhookDeliveries, authorizeRecoverWebhookDeliveries);
   openapiRoute(app, testWebhookEndpointRoute, testWebhookEndpoint);
+
+  openapiRoute(app, eraseOrganizationRoute, eraseOrganization);
 
   registerDocs(app);
   registerProblemPages(app);

@@ -5,6 +5,7 @@ import { MAX_JSON_DEPTH } from '../../src/lib/json-inspect.ts';
 import { SCALAR_BUNDLE_PATH } from '../../src/routes/docs/docs.ts';
 import { callWorker } from '../helpers/worker.ts';
 
+// Cast to through unknown: the JSON import types each path exactly, and one whose only parameters are $refs (DELETE /v1/organization) does not overlap this.
 type Operation = {
   operationId?: string;
   parameters?: Array<{
@@ -93,7 +94,7 @@ describe('GET /openapi.json', () => {
   });
 
   it('documents 4xx and 5xx problem responses, an id, a summary and a tag for every operation', () => {
-    const paths = committedSpec.paths as Record<string, Record<string, Operation>>;
+    const paths = committedSpec.paths as unknown as Record<string, Record<string, Operation>>;
     const operations = Object.values(paths).flatMap((item) => Object.values(item));
     expect(operations.length).toBeGreaterThan(0);
     for (const operation of operations) {
@@ -110,7 +111,7 @@ describe('GET /openapi.json', () => {
   // would have schemathesis (and any generated client) send schema-valid bodies the API rejects, as a message
   // payload typed `{}` once did.
   it('refuses the reserved key __proto__ in every request-body object whose keys the caller chooses', () => {
-    const paths = committedSpec.paths as Record<string, Record<string, Operation>>;
+    const paths = committedSpec.paths as unknown as Record<string, Record<string, Operation>>;
     const bodies = Object.values(paths)
       .flatMap((item) => Object.values(item))
       .flatMap((operation) => Object.values(operation.requestBody?.content ?? {}).map((media) => media.schema));
@@ -130,7 +131,7 @@ describe('GET /openapi.json', () => {
   // narrows the first click to an empty page, an example If-None-Match a 304. The WebSocket route is left out:
   // a browser's "Test Request" cannot open it, and its token example shows where the token goes.
   it('pre-fills no optional parameter of an HTTP operation, except with its default', () => {
-    const operations = Object.entries(committedSpec.paths as Record<string, Record<string, Operation>>).flatMap(([path, item]) =>
+    const operations = Object.entries(committedSpec.paths as unknown as Record<string, Record<string, Operation>>).flatMap(([path, item]) =>
       Object.entries(item).map(([method, operation]) => ({ name: `${method.toUpperCase()} ${path}`, operation })),
     );
     const prefilled = operations
@@ -149,7 +150,7 @@ describe('GET /openapi.json', () => {
   });
 
   it('shows a TypeScript sample with the client package on every operation', () => {
-    const operations = Object.values(committedSpec.paths as Record<string, Record<string, Operation>>).flatMap((item) =>
+    const operations = Object.values(committedSpec.paths as unknown as Record<string, Record<string, Operation>>).flatMap((item) =>
       Object.values(item),
     );
     for (const operation of operations) {

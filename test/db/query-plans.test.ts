@@ -315,7 +315,7 @@ const STATEMENTS: PlannedStatement[] = [
   },
   {
     name: 'device-connections.ts purgeEndedDeviceConnections',
-    make: (db) => deviceConnections.purgeEndedDeviceConnections(db, AT),
+    make: (db) => deviceConnections.purgeEndedDeviceConnections(db),
     plan: [
       'SEARCH device_connections USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',

@@ -77,6 +77,11 @@ export const OPERATION_FIXTURES: Record<string, OperationFixture> = {
   resendWebhookEvent: { target: 'webhookEndpoint', body: { event_id: EVENT_EXAMPLE_ID }, succeedingBody: testEventOf },
   recoverWebhookDeliveries: { target: 'webhookEndpoint', body: { since: '2026-01-01T00:00:00Z' } },
   testWebhookEndpoint: { target: 'webhookEndpoint' },
+  // The body names another organisation: it reaches the confirmation check and changes nothing.
+  eraseOrganization: {
+    body: { confirm: 'erase org_4Hc9XbQ2LmT7rVz1NpKs3w' },
+    succeedingBody: (tenant) => Promise.resolve({ confirm: `erase ${tenant.orgId}` }),
+  },
 };
 
 /** The body that makes the operation succeed on the tenant's `target`. */
