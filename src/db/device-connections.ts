@@ -82,3 +82,10 @@ export function deleteDeviceConnections(
     .prepare('DELETE FROM device_connections WHERE device_id = ?1 AND org_id = ?2 AND session_id IN (SELECT value FROM json_each(?3))')
     .bind(deviceId, orgId, JSON.stringify(sessionIds));
 }
+
+/** Every row of these sessions, for the erasure of their organisation (db/organization-erasure.ts). */
+export function deleteConnectionsOfSessions(db: D1Database, sessionIds: readonly string[]): D1PreparedStatement {
+  return db
+    .prepare('DELETE FROM device_connections WHERE session_id IN (SELECT value FROM json_each(?1))')
+    .bind(JSON.stringify(sessionIds));
+}

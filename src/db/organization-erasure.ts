@@ -11,6 +11,10 @@
  * second time is what the first left.
  */
 
+import * as deviceConnections from './device-connections.ts';
+import * as sessionKeyGrants from './session-key-grants.ts';
+import * as sessions from './sessions.ts';
+
 /** A table whose rows refer to the organisation, and the DELETE of up to `limit` of them. */
 export interface TableErasure {
   table: string;
@@ -99,10 +103,9 @@ export async function sessionPage(db: D1Database, orgId: string, limit: number):
 
 /** The sessions' rows and the rows that refer to them ({@link SESSION_TABLES}), as one batch: run once their rooms are erased. */
 export function deleteSessions(db: D1Database, orgId: string, sessionIds: readonly string[]): D1PreparedStatement[] {
-  const ids = JSON.stringify(sessionIds);
   return [
-    db.prepare('DELETE FROM device_connections WHERE session_id IN (SELECT value FROM json_each(?1))').bind(ids),
-    db.prepare('DELETE FROM session_key_grants WHERE session_id IN (SELECT value FROM json_each(?1))').bind(ids),
-    db.prepare('DELETE FROM sessions WHERE org_id = ?1 AND id IN (SELECT value FROM json_each(?2))').bind(orgId, ids),
+    deviceConnections.deleteConnectionsOfSessions(db, sessionIds),
+    sessionKeyGrants.deleteGrantsOfSessions(db, sessionIds),
+    sessions.deleteSessions(db, orgId, sessionIds),
   ];
 }

@@ -88,6 +88,7 @@ describe('DELETE /v1/organization', () => {
     const empty = Object.entries(before.rows).filter(([, count]) => count === 0);
     expect(empty.map(([table]) => table)).toEqual(['organization_tombstones']);
     expect(before.rooms.rows).toBeGreaterThan(0);
+    expect(before.rooms.alarms).toBeGreaterThan(0);
     expect(before.archives).toBe(3);
     // A second key, used (so cached in this isolate) just before.
     const second = apiClient({ apiKey: (await tenant.addKey()).secret });
