@@ -2,7 +2,7 @@
  * @module
  * The hourly retention run (the Worker's `scheduled` handler): it deletes what the service no
  * longer needs, a bounded amount per run so that one run stays far inside a cron invocation's
- * limits (30 s of CPU by default; at most 373 subrequests here, where the Paid plan allows 1,000 or
+ * limits (30 s of CPU by default; at most 493 subrequests here, where the Paid plan allows 1,000 or
  * more), and leaves the rest to the next hour's run:
  *
  * - idempotency records past their 24 hours;
@@ -139,8 +139,12 @@ export async function runRetention(config: Config, logger: Logger, now: Date): P
   await resumeErasures(db, config, logger, now);
 }
 
-/** Erasures looked at per run, of each kind: each is one or two Workflow calls. */
-export const MAX_ERASURES_RESUMED_PER_RUN = 50;
+/**
+ * Erasures looked at per run, of each kind: up to three Workflow calls each (find the instance,
+ * read its status, start or restart it), 120 of the run's subrequests with the two D1 reads. An
+ * erasure under way is rare; a backlog drains over the following runs.
+ */
+export const MAX_ERASURES_RESUMED_PER_RUN = 20;
 
 /**
  * A device erasure younger than this is left to the job its request started: it may not have
