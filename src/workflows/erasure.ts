@@ -134,11 +134,11 @@ function eraseArchives(config: Config, step: WorkflowStep, orgId: string): Promi
 }
 
 /** Deletes one table's rows of the organisation, {@link STATEMENTS_PER_STEP} statements per step, until one comes back short. */
-function eraseTable(config: Config, step: WorkflowStep, orgId: string, table: erasure.TableErasure): Promise<number> {
-  return repeatSteps(step, table.table, async () => {
+function eraseTable(config: Config, step: WorkflowStep, orgId: string, table: erasure.OrganizationTable): Promise<number> {
+  return repeatSteps(step, table, async () => {
     let count = 0;
     for (let statement = 0; statement < STATEMENTS_PER_STEP; statement += 1) {
-      const deleted = (await table.deleteBatch(config.db, orgId, ROWS_PER_STATEMENT).run()).meta.changes;
+      const deleted = (await erasure.deleteOrganizationRows(config.db, table, orgId, ROWS_PER_STATEMENT).run()).meta.changes;
       count += deleted;
       if (deleted < ROWS_PER_STATEMENT) return { count, done: true };
     }
@@ -156,7 +156,7 @@ async function eraseOrganization(config: Config, step: WorkflowStep, orgId: stri
   // the batch on its foreign key, and the step is retried.
   rows += await step.do('organization', STEP_CONFIG, async () => {
     const results = await config.db.batch([
-      ...erasure.ORGANIZATION_TABLES.map((table) => table.deleteBatch(config.db, orgId, ROWS_PER_STATEMENT)),
+      ...erasure.ORGANIZATION_TABLES.map((table) => erasure.deleteOrganizationRows(config.db, table, orgId, ROWS_PER_STATEMENT)),
       organizations.deleteErasedOrganization(config.db, orgId),
     ]);
     return results.reduce((sum, result) => sum + result.meta.changes, 0);

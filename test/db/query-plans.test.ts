@@ -173,12 +173,6 @@ interface PlannedStatement {
 
 const PAGE = 'db/page.ts readPage';
 
-function erasureOf(table: string): organizationErasure.TableErasure {
-  const entry = organizationErasure.ORGANIZATION_TABLES.find((candidate) => candidate.table === table);
-  if (entry === undefined) throw new Error(`no erasure of ${table}`);
-  return entry;
-}
-
 const STATEMENTS: PlannedStatement[] = [
   {
     name: 'api-keys.ts findCredentialsByHash',
@@ -901,8 +895,9 @@ const STATEMENTS: PlannedStatement[] = [
     ],
   },
   {
-    name: 'organization-erasure.ts ORGANIZATION_TABLES, webhook_attempts',
-    make: (db) => erasureOf('webhook_attempts').deleteBatch(db, ORG, 1000),
+    name: 'organization-erasure.ts deleteOrganizationRows, webhook_attempts',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'webhook_attempts', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
     plan: [
       'SEARCH webhook_attempts USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
@@ -910,8 +905,9 @@ const STATEMENTS: PlannedStatement[] = [
     ],
   },
   {
-    name: 'organization-erasure.ts ORGANIZATION_TABLES, webhook_deliveries',
-    make: (db) => erasureOf('webhook_deliveries').deleteBatch(db, ORG, 1000),
+    name: 'organization-erasure.ts deleteOrganizationRows, webhook_deliveries',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'webhook_deliveries', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
     plan: [
       'SEARCH webhook_deliveries USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
@@ -919,8 +915,9 @@ const STATEMENTS: PlannedStatement[] = [
     ],
   },
   {
-    name: 'organization-erasure.ts ORGANIZATION_TABLES, events',
-    make: (db) => erasureOf('events').deleteBatch(db, ORG, 1000),
+    name: 'organization-erasure.ts deleteOrganizationRows, events',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'events', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
     plan: [
       'SEARCH events USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
@@ -928,8 +925,9 @@ const STATEMENTS: PlannedStatement[] = [
     ],
   },
   {
-    name: 'organization-erasure.ts ORGANIZATION_TABLES, webhook_endpoints',
-    make: (db) => erasureOf('webhook_endpoints').deleteBatch(db, ORG, 1000),
+    name: 'organization-erasure.ts deleteOrganizationRows, webhook_endpoints',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'webhook_endpoints', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
     plan: [
       'SEARCH webhook_endpoints USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
@@ -937,8 +935,9 @@ const STATEMENTS: PlannedStatement[] = [
     ],
   },
   {
-    name: 'organization-erasure.ts ORGANIZATION_TABLES, audit_events',
-    make: (db) => erasureOf('audit_events').deleteBatch(db, ORG, 1000),
+    name: 'organization-erasure.ts deleteOrganizationRows, audit_events',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'audit_events', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
     plan: [
       'SEARCH audit_events USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
@@ -946,8 +945,9 @@ const STATEMENTS: PlannedStatement[] = [
     ],
   },
   {
-    name: 'organization-erasure.ts ORGANIZATION_TABLES, idempotency_keys',
-    make: (db) => erasureOf('idempotency_keys').deleteBatch(db, ORG, 1000),
+    name: 'organization-erasure.ts deleteOrganizationRows, idempotency_keys',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'idempotency_keys', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
     plan: [
       'SEARCH idempotency_keys USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
@@ -955,8 +955,9 @@ const STATEMENTS: PlannedStatement[] = [
     ],
   },
   {
-    name: 'organization-erasure.ts ORGANIZATION_TABLES, device_erasures',
-    make: (db) => erasureOf('device_erasures').deleteBatch(db, ORG, 1000),
+    name: 'organization-erasure.ts deleteOrganizationRows, device_erasures',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'device_erasures', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
     plan: [
       'SEARCH device_erasures USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
@@ -964,8 +965,9 @@ const STATEMENTS: PlannedStatement[] = [
     ],
   },
   {
-    name: 'organization-erasure.ts ORGANIZATION_TABLES, devices',
-    make: (db) => erasureOf('devices').deleteBatch(db, ORG, 1000),
+    name: 'organization-erasure.ts deleteOrganizationRows, devices',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'devices', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
     plan: [
       'SEARCH devices USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
@@ -973,8 +975,9 @@ const STATEMENTS: PlannedStatement[] = [
     ],
   },
   {
-    name: 'organization-erasure.ts ORGANIZATION_TABLES, api_keys',
-    make: (db) => erasureOf('api_keys').deleteBatch(db, ORG, 1000),
+    name: 'organization-erasure.ts deleteOrganizationRows, api_keys',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'api_keys', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
     plan: [
       'SEARCH api_keys USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
