@@ -633,7 +633,7 @@ export interface paths {
          *
          *     At once, in the request: every API key of the organisation is revoked (this one included: the answer is the last thing it gets), the organisation is marked as being erased (so authentication refuses any of its keys, even one a concurrent request created), and its tombstone is written. The key stops working at once on the Worker instance that answers, and within 30 s on every other. Then a background job closes every open session socket (close code 4010 `organization_erased`) within seconds, and deletes the rest in bounded batches: minutes for a small organisation, about an hour for one with 100,000 devices and sessions.
          *
-         *     What remains is the tombstone: the organisation’s id, when, and by which key — nothing else. The answer is that tombstone; keep it, since no key of the organisation can ask anything afterwards.
+         *     What remains is the tombstone: the organisation’s id, when, and by which key — nothing else. The answer is that tombstone; keep it, since no key of the organisation can ask anything afterwards. Send an `Idempotency-Key`: if the database commits but its reply is lost, the answer is still the tombstone. A repeat after a lost answer is a 401, which means the erasure was accepted.
          *
          *     Requires an API key with the `organization:admin` scope; counts against the `write` rate limit.
          */
@@ -8854,6 +8854,8 @@ export interface operations {
             header?: {
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -8922,7 +8924,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
-            /** @description The organisation is being erased already (`conflict`): a concurrent request asked first. */
+            /** @description The organisation is being erased already (`conflict`): a concurrent request asked first, or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];

@@ -12,6 +12,7 @@ import worker from '../../src/index.ts';
 import { CLOSE_CODES } from '../../src/schemas/realtime.ts';
 import { archiveCount, roomTotals, rowCounts, tablesWithOrgId, watchErasure } from '../helpers/erasure.ts';
 import { eventOfType } from '../helpers/events.ts';
+import { D1_FAILURES, faultyD1, touching } from '../helpers/faults.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { connect, mintToken, openSession, type TestSocket } from '../helpers/realtime.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
@@ -67,6 +68,19 @@ async function snapshot({ tenant, sessions }: Populated) {
 
 function erase(tenant: Tenant, body: unknown = { confirm: `erase ${tenant.orgId}` }) {
   return tenant.api.DELETE('/v1/organization', { body: body as { confirm: string } });
+}
+
+/** The erasure as a raw request under an Idempotency-Key, with bindings overridden (a faulty D1). */
+function sendErase(tenant: Tenant, idempotencyKey: string, overrides: Partial<Record<string, unknown>> = {}): Promise<Response> {
+  return callWorker(
+    '/v1/organization',
+    {
+      method: 'DELETE',
+      headers: { Authorization: `Bearer ${tenant.key.secret}`, 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
+      body: JSON.stringify({ confirm: `erase ${tenant.orgId}` }),
+    },
+    overrides,
+  );
 }
 
 describe('the erasure covers every table', () => {
@@ -188,6 +202,37 @@ describe('DELETE /v1/organization', () => {
     await job.waitForStatus('complete');
 
     expect(await rowCounts(tenant.orgId)).toMatchObject({ organizations: 0, devices: 0, organization_tombstones: 1 });
+  });
+
+  it('fails before its batch reaches D1 with a 503 and nothing changed; the repeat erases', async () => {
+    const populated = await populate();
+    const { tenant } = populated;
+    const before = await snapshot(populated);
+    const faulty = faultyD1({ kind: 'fail', message: D1_FAILURES.objectReset }, touching('UPDATE organizations SET erased_at'));
+
+    const failed = await sendErase(tenant, 'erase-fails-first', { DB: faulty.db });
+
+    await expectProblem(failed, 503, 'service_unavailable');
+    expect(failed.headers.get('Retry-After')).toBe('1');
+    expect(await snapshot(populated)).toEqual(before);
+    expect((await tenant.api.GET('/v1/devices')).response.status).toBe(200);
+    const job = await watchErasure({ kind: 'organization', orgId: tenant.orgId });
+    expect((await sendErase(tenant, 'erase-fails-first')).status).toBe(202);
+    await job.waitForStatus('complete');
+  });
+
+  it('answers its tombstone when the batch committed but its reply was lost, and a repeat is a 401', async () => {
+    const { tenant } = await populate();
+    const job = await watchErasure({ kind: 'organization', orgId: tenant.orgId });
+    const lossy = faultyD1({ kind: 'lose-reply', message: D1_FAILURES.connectionLost }, touching('UPDATE organizations SET erased_at'));
+
+    const answered = await sendErase(tenant, 'erase-lost-reply', { DB: lossy.db });
+
+    expect(answered.status).toBe(202);
+    expect(await answered.json()).toMatchObject({ org_id: tenant.orgId, status: 'erasing', erased_by_key_id: tenant.key.id });
+    await expectProblem(await sendErase(tenant, 'erase-lost-reply'), 401, 'unauthorized');
+    await job.waitForStatus('complete');
+    expect(await rowCounts(tenant.orgId)).toMatchObject({ organizations: 0, organization_tombstones: 1 });
   });
 
   it('needs organization:admin', async () => {

@@ -20,10 +20,13 @@ export const eraseOrganizationRoute = defineRoute({
     'Deletes the organisation and everything it has, for good (GDPR art. 17): its API keys, devices, sessions and their message history, webhook endpoints, deliveries and attempts, events, audit events, saved idempotent responses and export archives. It cannot be undone.',
     'The body must confirm it: `{"confirm": "erase org_…"}` with the organisation’s own id; anything else is a 422 `erasure_not_confirmed` and changes nothing.',
     'At once, in the request: every API key of the organisation is revoked (this one included: the answer is the last thing it gets), the organisation is marked as being erased (so authentication refuses any of its keys, even one a concurrent request created), and its tombstone is written. The key stops working at once on the Worker instance that answers, and within 30 s on every other. Then a background job closes every open session socket (close code 4010 `organization_erased`) within seconds, and deletes the rest in bounded batches: minutes for a small organisation, about an hour for one with 100,000 devices and sessions.',
-    'What remains is the tombstone: the organisation’s id, when, and by which key — nothing else. The answer is that tombstone; keep it, since no key of the organisation can ask anything afterwards.',
+    'What remains is the tombstone: the organisation’s id, when, and by which key — nothing else. The answer is that tombstone; keep it, since no key of the organisation can ask anything afterwards. Send an `Idempotency-Key`: if the database commits but its reply is lost, the answer is still the tombstone. A repeat after a lost answer is a 401, which means the erasure was accepted.',
   ].join('\n\n'),
   scope: 'organization:admin',
   rateLimit: 'write',
+  // Under a key, an answer whose reply is lost after the batch committed is read back and given
+  // (commit.ts): the caller still learns its tombstone. A repeat cannot replay it: the key is revoked.
+  idempotent: 'atomic',
   request: {
     body: { required: true, content: { 'application/json': { schema: OrganizationErasureRequestSchema } } },
   },
