@@ -235,6 +235,20 @@ describe('DELETE /v1/organization', () => {
     expect(await rowCounts(tenant.orgId)).toMatchObject({ organizations: 0, organization_tombstones: 1 });
   });
 
+  it('erases once under concurrent requests with one Idempotency-Key, and every answer is the first', async () => {
+    const { tenant } = await populate();
+    const job = await watchErasure({ kind: 'organization', orgId: tenant.orgId });
+
+    const answers = await Promise.all([1, 2, 3].map(() => sendErase(tenant, 'erase-concurrently')));
+
+    // Each was authenticated before the first committed; the later ones get the first's answer.
+    const bodies = await Promise.all(answers.map((answer) => answer.text()));
+    expect(answers.map((answer) => answer.status)).toEqual([202, 202, 202]);
+    expect(new Set(bodies).size).toBe(1);
+    await job.waitForStatus('complete');
+    expect(await rowCounts(tenant.orgId)).toMatchObject({ organizations: 0, organization_tombstones: 1 });
+  });
+
   it('needs organization:admin', async () => {
     const tenant = await createTenant({ scopes: ['organization:read', 'devices:read'] });
     await expectProblem(await erase(tenant), 403, 'insufficient_scope');
