@@ -1,7 +1,7 @@
 /**
  * The layers of src/, top to bottom; `npm run lint` refuses an import that points up, and any cycle.
  *
- *   index → scheduled → delivery → app → routes → openapi → middleware → durable-objects → db → errors → context → schemas → versions → lib, env → bundle
+ *   index → scheduled → delivery → app → routes → openapi → workflows → middleware → durable-objects → db → errors → context → schemas → versions → lib, env → bundle
  *
  * A module may import from its own layer and from any layer below it. `lib/` holds leaf helpers
  * that know nothing of the API; a cache backed by a table lives beside that table in `db/`.
@@ -23,6 +23,8 @@ const LAYERS = [
   ['app', '^src/app\\.ts$'],
   ['routes', '^src/routes/'],
   ['openapi', '^src/openapi\\.ts$'],
+  // Durable jobs (Workflows): what a route or the hourly run starts, below them.
+  ['workflows', '^src/workflows/'],
   ['middleware', '^src/middleware/'],
   ['durable-objects', '^src/durable-objects/'],
   ['db', '^src/db/'],
@@ -48,7 +50,7 @@ const upwardImports = LAYERS.flatMap(([layer, path], index) =>
 
 const CHAOS = '^src/chaos/';
 
-const OPERATION_FILE = '^src/routes/[^/]+/(get|list|create|update|delete|rotate|revoke|connect|end|publish|resend|recover|test)-[^/]+\\.ts$';
+const OPERATION_FILE = '^src/routes/[^/]+/(get|list|create|update|delete|rotate|revoke|connect|end|publish|resend|recover|test|erase)-[^/]+\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

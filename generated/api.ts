@@ -140,7 +140,21 @@ export interface paths {
         get: operations["getOrganization"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Erase the organisation
+         * @description Deletes the organisation and everything it has, for good (GDPR art. 17): its API keys, devices, sessions and their message history, webhook endpoints, deliveries and attempts, events, audit events, saved idempotent responses and export archives. It cannot be undone.
+         *
+         *     The body must confirm it: `{"confirm": "erase org_…"}` with the organisation’s own id; anything else is a 422 `erasure_not_confirmed` and changes nothing.
+         *
+         *     At once, in the request: every API key of the organisation is revoked (this one included: the answer is the last thing it gets), the organisation is marked as being erased (so authentication refuses any of its keys, even one a concurrent request created), and its tombstone is written. The key stops working at once on the Worker instance that answers, and within 30 s on every other. Then a background job closes every open session socket (close code 4010 `organization_erased`) within seconds, and deletes the rest in bounded batches: minutes for a small organisation, about an hour for one with 100,000 devices and sessions.
+         *
+         *     What remains is the tombstone: the organisation’s id, when, and by which key — nothing else. The answer is that tombstone; keep it, since no key of the organisation can ask anything afterwards. Send an `Idempotency-Key`: if the database commits but its reply is lost, the answer is still the tombstone. A repeat after a lost answer is a 401, which means the erasure was accepted.
+         *
+         *     Requires an API key with the `organization:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
+         */
+        delete: operations["eraseOrganization"];
         options?: never;
         head?: never;
         /**
@@ -265,6 +279,8 @@ export interface paths {
         /**
          * Delete a device
          * @description Removes the device; deleting it again is a 404. With `If-Match`, only if it has not changed since. Its session sockets are closed (close code 4003) before the answer, and its connect tokens stop working.
+         *
+         *     With `erase=true` (GDPR art. 17) the device’s personal data goes too, not only its row. In the same transaction as the deletion: its audit events keep what was done, to which id, by which key and when, but lose the IP hash and User-Agent (`null`); its events (`device.created`, `device.updated`, `device.deleted`, kept 30 days) keep their shape but its name becomes `[erased]` and its `external_id`, `metadata` and `tags` are emptied; the deletion’s own `device.deleted` event carries it so redacted, and its audit event is redacted like the others. Then, in the background (within minutes), a job removes every message and presence announcement it sent from the retained history of every session it connected to; other participants’ messages stay, with their `seq`. Webhooks already delivered cannot be called back.
          *
          *     Requires an API key with the `devices:write` scope; counts against the `write` rate limit.
          */
@@ -407,6 +423,7 @@ export interface paths {
          *     | 4003 | `participant_removed` | The participant (a device) was disabled or deleted. | no |
          *     | 4004 | `token_revoked` | The API key that minted the connect token was revoked; tokens from it are refused. | with a token from another key |
          *     | 4008 | `stale` | No frame or ping for 60 s. | yes |
+         *     | 4010 | `organization_erased` | The organisation was erased (`DELETE /v1/organization`): its sessions, keys and history are gone. | no |
          *     | 4029 | `rate_limited` | Frames kept coming after `rate_limited` errors. | yes, after a backoff |
          */
         get: operations["connectSession"];
@@ -2481,7 +2498,7 @@ export interface components {
             /** @description Each invalid field, for validation problems. */
             errors?: components["schemas"]["FieldError"][];
         };
-        /** @description An RFC 9457 problem document with status 422: `code` is `idempotency_key_reused`. */
+        /** @description An RFC 9457 problem document with status 422: `code` is one of `idempotency_key_reused`, `erasure_not_confirmed`. */
         Problem422: {
             /**
              * Format: uri
@@ -2515,7 +2532,7 @@ export interface components {
              * @example idempotency_key_reused
              * @enum {string}
              */
-            code: "idempotency_key_reused";
+            code: "idempotency_key_reused" | "erasure_not_confirmed";
             /**
              * @description The request id, also in the `X-Request-Id` header; quote it when asking for support.
              * @example req_3f2b0c1e9d8a4f6b
@@ -3356,6 +3373,38 @@ export interface components {
              * @example null
              */
             next_cursor: string | null;
+        };
+        /** @description The organisation’s tombstone: what remains of it once it is erased (its id, when, and by which key), kept so the erasure itself can be shown. Keep this answer: no key of the organisation works any more, so nothing can be asked about it afterwards. */
+        OrganizationErasure: {
+            /**
+             * @description The organisation being erased.
+             * @example org_4Hc9XbQ2LmT7rVz1NpKs3w
+             */
+            org_id: string;
+            /**
+             * @description Always `erasing`: every key is revoked already, and the erasure job is deleting the rest in the background.
+             * @enum {string}
+             */
+            status: "erasing";
+            /**
+             * Format: date-time
+             * @description When the erasure was accepted: the time its tombstone records.
+             * @example 2026-11-29T06:00:00.000Z
+             */
+            erased_at: string;
+            /**
+             * @description The API key that asked for it, as the tombstone records it.
+             * @example key_4Hc9XbQ2LmT7rVz1NpKs3w
+             */
+            erased_by_key_id: string;
+        };
+        /** @description The confirmation that the whole organisation is to be erased. */
+        OrganizationErasureRequest: {
+            /**
+             * @description `erase ` followed by the organisation’s own id, exactly (`erase org_…`). Anything else is a 422 `erasure_not_confirmed` and changes nothing.
+             * @example erase org_4Hc9XbQ2LmT7rVz1NpKs3w
+             */
+            confirm: string;
         };
     };
     responses: never;
@@ -4607,6 +4656,218 @@ export interface operations {
                 };
             };
             /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. */
+            504: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem504"];
+                };
+            };
+        };
+    };
+    eraseOrganization: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
+                "Switchyard-Version"?: components["parameters"]["ApiVersion"];
+                /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
+                "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrganizationErasureRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted: the keys are revoked, and the erasure job deletes the rest. */
+            202: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationErasure"];
+                };
+            };
+            /** @description The request is malformed or a parameter is invalid; `errors` lists each invalid field. */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem400"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Always `Bearer realm="switchyard"`. */
+                    "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem401"];
+                };
+            };
+            /** @description The API key lacks the `organization:admin` scope. */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem403"];
+                };
+            };
+            /** @description The organisation is being erased already (`conflict`): a concurrent request asked first, or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem409"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem413"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem415"];
+                };
+            };
+            /** @description `confirm` is not `erase ` followed by the organisation’s id (`erasure_not_confirmed`); nothing was changed. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
+                };
+            };
+            /** @description A rate limit is used up; see `Retry-After`. */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem429"];
+                };
+            };
+            /** @description An unexpected error; quote the `request_id` when reporting it. */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem500"];
+                };
+            };
+            /** @description A service the request needs (the database, the session's room) is unavailable (`service_unavailable`), or failing and calls to it are paused (`circuit_open`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem503"];
+                };
+            };
+            /** @description A service the request needs did not answer in time (`timeout`); retry after `Retry-After`. A change may have been made: repeat the request with the same `Idempotency-Key` (or read the resource) to learn its outcome. */
             504: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5913,7 +6174,10 @@ export interface operations {
     };
     deleteDevice: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description With `true`, the device’s personal data is erased too: see the operation’s description. `false`, or omitted: only the device is deleted. */
+                erase?: "true" | "false";
+            };
             header?: {
                 /** @description The dated API version to render this request in (docs/versioning.md; the versions and what each changed are in `info.x-api-versions`). Omitted, the organisation's default (`default_api_version` of `GET /v1/organization`) applies, or, without an API key, the newest, `2026-12-08`. Any other value is a 400 `invalid_api_version` naming the versions there are. The typed client sends the one it is pinned to (`apiVersion`). */
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];

@@ -21,6 +21,13 @@ const analyticsBinding = z.custom<AnalyticsEngineDataset>(
 
 const queueBinding = z.custom<Queue>((value) => typeof (value as Queue | undefined)?.sendBatch === 'function', 'a Queue producer binding');
 
+const r2Binding = z.custom<R2Bucket>((value) => typeof (value as R2Bucket | undefined)?.list === 'function', 'an R2 bucket binding');
+
+const workflowBinding = z.custom<Workflow>(
+  (value) => typeof (value as Workflow | undefined)?.createBatch === 'function',
+  'a Workflow binding',
+);
+
 const durableObjectBinding = z.custom<DurableObjectNamespace>(
   (value) => typeof (value as DurableObjectNamespace | undefined)?.idFromName === 'function',
   'a Durable Object namespace binding',
@@ -57,6 +64,10 @@ export const BindingsSchema = z.object({
   WEBHOOK_EGRESS: fetcherBinding.optional(),
   /** Where metrics are written (lib/metrics.ts); without it none are, and nothing else changes. */
   METRICS: analyticsBinding.optional(),
+  /** Organisation export archives, under `orgs/{org_id}/` (the erasure job deletes the prefix). */
+  EXPORTS: r2Binding,
+  /** The erasure job (src/workflows/erasure.ts). */
+  ERASURE: workflowBinding,
 });
 
 /**
@@ -160,6 +171,8 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
     webhookQueue: env.WEBHOOK_QUEUE,
     webhookEgress: env.WEBHOOK_EGRESS,
     metrics: env.METRICS,
+    exports: env.EXPORTS,
+    erasure: env.ERASURE,
   };
 });
 

@@ -15,6 +15,7 @@ import type { DeliveryMessage } from './schemas/webhook-attempts.ts';
 
 export { RateLimiter } from './durable-objects/rate-limiter.ts';
 export { SessionRoom } from './durable-objects/session-room.ts';
+export { ErasureWorkflow } from './workflows/erasure.ts';
 
 const app = createApp();
 

@@ -95,7 +95,7 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
       {
         name: 'Organization',
         description:
-          'The organisation the API key belongs to: its name and the API version a request without `Switchyard-Version` is rendered in (`organization:read`, `organization:admin`).',
+          'The organisation the API key belongs to: its name, the API version a request without `Switchyard-Version` is rendered in (`organization:read`, `organization:admin`), and its erasure (`organization:admin`).',
       },
       { name: 'Audit log', description: 'Every change, with who made it and from where (`audit:read`).' },
       {

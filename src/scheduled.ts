@@ -2,12 +2,13 @@
  * @module
  * The hourly retention run (the Worker's `scheduled` handler): it deletes what the service no
  * longer needs, a bounded amount per run so that one run stays far inside a cron invocation's
- * limits (30 s of CPU by default; at most 393 subrequests here, where the Paid plan allows 1,000 or
+ * limits (30 s of CPU by default; at most 513 subrequests here, where the Paid plan allows 1,000 or
  * more), and leaves the rest to the next hour's run:
  *
  * - idempotency records past their 24 hours;
  * - request-signature nonces past their 5-minute window;
- * - device connections of ended sessions (kept only to reach a device's live sockets);
+ * - device connections of sessions whose messages are purged (kept to reach a device's live sockets
+ *   and, for its erasure, its messages);
  * - session key grants past their session's expiry (kept only to reach the sockets opened with a
  *   revoked key's tokens);
  * - audit events older than the organisation's plan keeps them (`AUDIT_RETENTION_DAYS`);
@@ -15,6 +16,10 @@
  *   deliveries as old;
  * - the message ring of each session over for {@link MESSAGE_RING_GRACE_MS}, in its room;
  * - webhook signing secrets a rotation replaced, once their 24-hour overlap is over.
+ *
+ * It also makes sure every erasure under way has its job at work (workflows/start-erasure.ts
+ * resumeErasure): an organisation marked erased, a device whose erasure is pending, whose job never
+ * started or failed for good, gets it started or restarted.
  *
  * It also re-seals webhook signing secrets sealed under an earlier STORAGE_ENCRYPTION_SECRET with
  * the current one. Unlike saved responses, which expire within 24 hours, they live as long as
@@ -24,9 +29,11 @@
  */
 import * as auditEvents from './db/audit-events.ts';
 import * as deviceConnections from './db/device-connections.ts';
+import * as deviceErasures from './db/device-erasures.ts';
 import * as events from './db/events.ts';
 import { guardD1 } from './db/guarded-d1.ts';
 import * as idempotencyKeys from './db/idempotency-keys.ts';
+import * as organizations from './db/organizations.ts';
 import * as sessionKeyGrants from './db/session-key-grants.ts';
 import * as sessions from './db/sessions.ts';
 import * as signatureNonces from './db/signature-nonces.ts';
@@ -40,6 +47,7 @@ import type { Logger } from './lib/logger.ts';
 import { withTimeout } from './lib/resilience.ts';
 import { webhookSecretSealingContext } from './lib/webhook-secret.ts';
 import { EVENT_RETENTION_DAYS } from './schemas/events.ts';
+import { type ErasureParams, type ErasureResumption, resumeErasure } from './workflows/start-erasure.ts';
 
 /**
  * How long a session's messages outlive its end. Nothing reads the ring once the session is over
@@ -96,9 +104,9 @@ export async function runRetention(config: Config, logger: Logger, now: Date): P
     ],
     [
       'device_connections',
-      'device connections of ended sessions',
+      'device connections of sessions whose messages are purged',
       deviceConnections.DEVICE_CONNECTION_PURGE_BATCH_ROWS,
-      () => deviceConnections.purgeEndedDeviceConnections(db, at),
+      () => deviceConnections.purgeEndedDeviceConnections(db),
     ],
     [
       'session_key_grants',
@@ -136,6 +144,54 @@ export async function runRetention(config: Config, logger: Logger, now: Date): P
     () => webhookEndpoints.clearExpiredPreviousSecrets(db, at),
   );
   await resealWebhookSecrets(db, config, logger);
+  await resumeErasures(db, config, logger, now);
+}
+
+/**
+ * Erasures looked at per run, of each kind: up to three Workflow calls each (find the instance,
+ * read its status, start or restart it), 120 of the run's subrequests with the two D1 reads. An
+ * erasure under way is rare; a backlog drains over the following runs.
+ */
+export const MAX_ERASURES_RESUMED_PER_RUN = 20;
+
+/**
+ * A device erasure younger than this is left to the job its request started: it may not have
+ * removed its row yet. Organisations need no such wait: their row goes only at the very end.
+ */
+const DEVICE_ERASURE_GRACE_MS = 60 * 60 * 1000;
+
+/**
+ * Makes sure each erasure under way (an organisation marked erased, a pending device erasure) has
+ * its job at work, and logs what it did. A failure is logged and left to the next run.
+ */
+async function resumeErasures(db: D1Database, config: Config, logger: Logger, now: Date): Promise<void> {
+  let pending: ErasureParams[];
+  try {
+    const orgIds = await organizations.organizationsBeingErased(db, MAX_ERASURES_RESUMED_PER_RUN);
+    const devices = await deviceErasures.pendingDeviceErasures(
+      db,
+      new Date(now.getTime() - DEVICE_ERASURE_GRACE_MS).toISOString(),
+      MAX_ERASURES_RESUMED_PER_RUN,
+    );
+    pending = [
+      ...orgIds.map((orgId): ErasureParams => ({ kind: 'organization', orgId })),
+      ...devices.map(({ orgId, deviceId }): ErasureParams => ({ kind: 'device', orgId, deviceId })),
+    ];
+  } catch (error) {
+    logger.error('retention: could not list the erasures under way', { table: 'organizations', error });
+    return;
+  }
+  const counts: Record<ErasureResumption | 'failed', number> = { started: 0, restarted: 0, running: 0, failed: 0 };
+  for (const params of pending) {
+    try {
+      counts[await resumeErasure(config.erasure, params)] += 1;
+    } catch (error) {
+      counts.failed += 1;
+      logger.warn('retention: could not resume an erasure; next run tries again', { ...params, error });
+    }
+  }
+  const line = counts.started + counts.restarted + counts.failed > 0 ? logger.warn : logger.info;
+  line.call(logger, 'retention: erasures under way', { table: 'organizations', ...counts });
 }
 
 /**

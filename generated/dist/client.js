@@ -67,6 +67,12 @@ const CLOSE_CODE_TABLE = [
         "reconnect": "yes"
     },
     {
+        "code": 4010,
+        "name": "organization_erased",
+        "meaning": "The organisation was erased (`DELETE /v1/organization`): its sessions, keys and history are gone.",
+        "reconnect": "no"
+    },
+    {
         "code": 4029,
         "name": "rate_limited",
         "meaning": "Frames kept coming after `rate_limited` errors.",

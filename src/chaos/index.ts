@@ -14,7 +14,8 @@ import { chaosD1 } from './d1.ts';
 import { chaosNamespace } from './durable-objects.ts';
 import { chaosSettings, createChaos, FAULT_RATE_VARIABLE, SEED_VARIABLE } from './faults.ts';
 
-export { RateLimiter, SessionRoom } from '../index.ts';
+// The erasure Workflow runs with the plain bindings: its steps retry what a fault would fail.
+export { ErasureWorkflow, RateLimiter, SessionRoom } from '../index.ts';
 
 type ChaosBindings = Bindings & { [FAULT_RATE_VARIABLE]?: string; [SEED_VARIABLE]?: string };
 

@@ -5,9 +5,9 @@
  * see bench/README.md).
  *
  * Revocation bound: a key revoked or rotated through this isolate is forgotten at once
- * ({@link forgetKey}), and so are an organisation's keys when its default API version changes
- * ({@link forgetOrganization}); a change made elsewhere (another isolate, the bootstrap script, SQL by hand)
- * is seen within {@link KEY_CACHE_TTL_MS}, because an entry older than that is never used. Entries
+ * ({@link forgetKey}), and so are an organisation's keys when it requires signed requests or stops,
+ * changes its default API version, or is erased through it ({@link forgetOrganization}); a change
+ * made elsewhere (another isolate, the bootstrap script, SQL by hand) is seen within {@link KEY_CACHE_TTL_MS}, because an entry older than that is never used. Entries
  * are refreshed in the background from {@link KEY_CACHE_REFRESH_MS} on, so busy keys rarely wait for
  * the read. Only keys that exist are kept; an unknown key reads D1 every time (and is limited per IP).
  */
@@ -68,8 +68,8 @@ export async function credentialsFor(
 
 /**
  * Forgets every key of an organisation at once: called when a change to what the key lookup carries
- * of the organisation (whether it requires signed requests, its default API version) is made through
- * this isolate.
+ * of the organisation (whether it requires signed requests, its default API version, its erasure) is
+ * made through this isolate.
  */
 export function forgetOrganization(orgId: string): void {
   forgets += 1;

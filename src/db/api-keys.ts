@@ -67,6 +67,8 @@ export interface KeyCredentials {
   revokedAt: string | null;
   lastUsedAt: string | null;
   isDemo: boolean;
+  /** Whether its organisation is being erased (DELETE /v1/organization): every key of it is refused. */
+  organizationErased: boolean;
   plan: Plan;
   limits: { read: number; write: number; token: number };
   /** Whether the organisation requires signed requests for its sensitive operations (middleware/request-signature.ts). */
@@ -79,7 +81,7 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
   const row = await db
     .prepare(
       `SELECT k.id, k.org_id, k.mode, k.scopes, k.expires_at, k.revoked_at, k.last_used_at,
-              o.is_demo, o.plan, o.rate_limit_read, o.rate_limit_write, o.rate_limit_token, o.require_signed_requests, o.api_version
+              o.is_demo, o.erased_at, o.plan, o.rate_limit_read, o.rate_limit_write, o.rate_limit_token, o.require_signed_requests, o.api_version
          FROM api_keys k JOIN organizations o ON o.id = k.org_id
         WHERE k.hash = ?1`,
     )
@@ -93,6 +95,7 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
       revoked_at: string | null;
       last_used_at: string | null;
       is_demo: number;
+      erased_at: string | null;
       plan: Plan;
       rate_limit_read: number;
       rate_limit_write: number;
@@ -110,6 +113,7 @@ export async function findCredentialsByHash(db: D1Database, hash: string): Promi
     revokedAt: row.revoked_at,
     lastUsedAt: row.last_used_at,
     isDemo: row.is_demo === 1,
+    organizationErased: row.erased_at !== null,
     plan: row.plan,
     limits: { read: row.rate_limit_read, write: row.rate_limit_write, token: row.rate_limit_token },
     requireSignedRequests: row.require_signed_requests === 1,
@@ -214,4 +218,18 @@ export function stampLastUsed(db: D1Database, id: string, now: string, notSince:
   return db
     .prepare('UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)')
     .bind(id, now, notSince);
+}
+
+/**
+ * Revokes every key of the organisation in one statement, for its erasure: only in the batch that
+ * marked it erased at `at` (db/organizations.ts markOrganizationErased), so a refused erasure revokes nothing.
+ */
+export function revokeOrganizationKeys(db: D1Database, orgId: string, at: string): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE api_keys SET revoked_at = ?2
+        WHERE org_id = ?1 AND revoked_at IS NULL
+          AND EXISTS (SELECT 1 FROM organizations WHERE id = ?1 AND erased_at = ?2)`,
+    )
+    .bind(orgId, at);
 }

@@ -176,3 +176,21 @@ export async function purgeExpiredAuditEvents(db: D1Database, now: string): Prom
     .run();
   return result.meta.changes;
 }
+
+/**
+ * Redacts, in place, the personal data of the events about one device, for its erasure: the keyed
+ * hash of the client IP and the User-Agent of whoever acted on it. The rows stay (what was done,
+ * to which id, by which key, when), so the log keeps its shape and the erasure does not erase the
+ * record of what happened before it. Only once the erasure is recorded (db/device-erasures.ts,
+ * earlier in the same batch), so a deletion refused in that batch redacts nothing. One range of
+ * audit_events_by_target.
+ */
+export function redactDeviceAuditEvents(db: D1Database, orgId: string, deviceId: string): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE audit_events SET ip_hash = NULL, user_agent = NULL
+        WHERE org_id = ?1 AND target_type = 'device' AND target_id = ?2 AND (ip_hash IS NOT NULL OR user_agent IS NOT NULL)
+          AND EXISTS (SELECT 1 FROM device_erasures WHERE org_id = ?1 AND device_id = ?2)`,
+    )
+    .bind(orgId, deviceId);
+}

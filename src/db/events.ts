@@ -147,3 +147,21 @@ export async function undispatchedEvents(
 export function markDispatched(db: D1Database, id: string, at: string): D1PreparedStatement {
   return db.prepare('UPDATE events SET dispatched_at = ?2 WHERE id = ?1 AND dispatched_at IS NULL').bind(id, at);
 }
+
+/**
+ * Redacts, in place, what the events about one device carry of it, for its erasure: its name
+ * becomes `erasedName`, and its `external_id`, `metadata` and `tags` are emptied (the fields
+ * routes/devices/present.ts erasedDevice blanks). The events stay, with the device's id, kind,
+ * status, times and version, so the event history keeps its shape. Only once the erasure is
+ * recorded (db/device-erasures.ts, earlier in the same batch). One range of events_by_org_type per
+ * device event type: the organisation's device events of the last 30 days.
+ */
+export function redactDeviceEvents(db: D1Database, orgId: string, deviceId: string, erasedName: string): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE events SET data = json_set(data, '$.name', ?3, '$.external_id', NULL, '$.metadata', json('{}'), '$.tags', json('[]'))
+        WHERE org_id = ?1 AND type IN ('device.created', 'device.updated', 'device.deleted') AND json_extract(data, '$.id') = ?2
+          AND EXISTS (SELECT 1 FROM device_erasures WHERE org_id = ?1 AND device_id = ?2)`,
+    )
+    .bind(orgId, deviceId, erasedName);
+}

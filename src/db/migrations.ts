@@ -7,7 +7,7 @@
  * The newest migration this code needs. A test checks it against the last file in migrations/,
  * so adding a migration without bumping it fails.
  */
-export const REQUIRED_MIGRATION = '0016_api_versions.sql';
+export const REQUIRED_MIGRATION = '0018_organization_erasure.sql';
 
 /** Whether `name` has been applied. Throws when the table is missing (nothing applied at all). */
 export async function isMigrationApplied(db: D1Database, name: string): Promise<boolean> {

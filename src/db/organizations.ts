@@ -138,3 +138,26 @@ export function updateOrganization(db: D1Database, next: OrganizationRecord, exp
     .prepare('UPDATE organizations SET name = ?3, api_version = ?4, updated_at = ?5, version = ?6 WHERE id = ?1 AND version = ?2')
     .bind(next.id, expectedVersion, next.name, next.apiVersion, next.updatedAt, next.version);
 }
+
+/**
+ * Marks the organisation as being erased at `at`, the first statement of the erasure's batch: it
+ * changes a row only if the organisation is not being erased already, and the batch's other
+ * statements depend on it (they check `erased_at = at`).
+ */
+export function markOrganizationErased(db: D1Database, orgId: string, at: string): D1PreparedStatement {
+  return db.prepare('UPDATE organizations SET erased_at = ?2 WHERE id = ?1 AND erased_at IS NULL').bind(orgId, at);
+}
+
+/** Organisations whose erasure is under way (the erasure job deletes the row last), oldest first. */
+export async function organizationsBeingErased(db: D1Database, limit: number): Promise<string[]> {
+  const { results } = await db
+    .prepare('SELECT id FROM organizations WHERE erased_at IS NOT NULL ORDER BY erased_at LIMIT ?1')
+    .bind(limit)
+    .all<{ id: string }>();
+  return results.map((row) => row.id);
+}
+
+/** The organisation's own row, the erasure job's last deletion; only once it is marked erased. */
+export function deleteErasedOrganization(db: D1Database, orgId: string): D1PreparedStatement {
+  return db.prepare('DELETE FROM organizations WHERE id = ?1 AND erased_at IS NOT NULL').bind(orgId);
+}

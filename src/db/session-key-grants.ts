@@ -51,3 +51,10 @@ export async function purgeExpiredSessionKeyGrants(db: D1Database, now: string):
     .run();
   return result.meta.changes;
 }
+
+/** Every grant into these sessions, for the erasure of their organisation (db/organization-erasure.ts). */
+export function deleteGrantsOfSessions(db: D1Database, sessionIds: readonly string[]): D1PreparedStatement {
+  return db
+    .prepare('DELETE FROM session_key_grants WHERE session_id IN (SELECT value FROM json_each(?1))')
+    .bind(JSON.stringify(sessionIds));
+}

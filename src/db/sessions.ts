@@ -152,3 +152,10 @@ export async function markMessagesPurged(db: D1Database, ids: string[], at: stri
     .bind(JSON.stringify(ids), at)
     .run();
 }
+
+/** The organisation's sessions of these ids, for its erasure, once their rooms are erased (db/organization-erasure.ts). */
+export function deleteSessions(db: D1Database, orgId: string, sessionIds: readonly string[]): D1PreparedStatement {
+  return db
+    .prepare('DELETE FROM sessions WHERE org_id = ?1 AND id IN (SELECT value FROM json_each(?2))')
+    .bind(orgId, JSON.stringify(sessionIds));
+}

@@ -131,7 +131,7 @@ export class SessionRoom extends DurableObject {
   private lastSeq: number;
   private ended: 'ended' | 'expired' | undefined;
   private settings: RoomSettings;
-  private readonly epoch: string;
+  private epochValue: string | undefined;
   // Each socket's attachment as last written, so a frame does not deserialize it again.
   private readonly attachments = new WeakMap<WebSocket, Attachment>();
   private readonly budgets = new WeakMap<WebSocket, FrameBudget>();
@@ -177,13 +177,22 @@ export class SessionRoom extends DurableObject {
     const settings = this.meta('settings');
     // Written by configure() from a typed RoomSettings.
     this.settings = settings === undefined ? DEFAULT_SETTINGS : (JSON.parse(settings) as RoomSettings);
+  }
+
+  /**
+   * The stream's epoch, made and stored when first needed rather than when the object wakes, so
+   * that waking an erased room (a count of what it holds, a late call) writes nothing into it.
+   */
+  private get epoch(): string {
+    if (this.epochValue !== undefined) return this.epochValue;
     let epoch = this.meta('epoch');
     if (epoch === undefined) {
       // A room with messages but no epoch predates epochs: its stream did not restart, so it keeps one from now on.
       epoch = `ep_${randomBase62(22)}`;
       this.setMeta('epoch', epoch);
     }
-    this.epoch = epoch;
+    this.epochValue = epoch;
+    return epoch;
   }
 
   private meta(key: string): string | undefined {
@@ -512,6 +521,45 @@ export class SessionRoom extends DurableObject {
     this.sql.exec('DELETE FROM removed');
     this.sql.exec('DELETE FROM revoked_keys');
     await this.ctx.storage.deleteAlarm();
+    return erased;
+  }
+
+  /**
+   * Erases everything the room keeps, for the erasure of its organisation: every socket is closed
+   * with 4010 (`organization_erased`) and told nothing more, the alarm is cleared and the storage
+   * deleted (`deleteAll`: every table, with the end, the messages, the outbox). Sockets lose their
+   * attachment before they close, so their close handlers announce no departure (which would write
+   * a message and an outbox row into the emptied storage), whether this instance or a later one
+   * runs them. This instance then refuses everything as ended; nothing reaches it anyway, since
+   * every key of the organisation is revoked first. Repeating it is harmless.
+   */
+  async erase(): Promise<void> {
+    this.ended = 'ended';
+    for (const socket of this.ctx.getWebSockets()) {
+      try {
+        socket.serializeAttachment(null);
+      } catch {
+        // Already closed: nothing will be announced for it.
+      }
+    }
+    closeAll(this.ctx.getWebSockets(), CLOSE_CODES.organizationErased, 'organization erased');
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+  }
+
+  /**
+   * Removes a participant's messages and presence announcements from the history, the ids of its
+   * publishes and its presence events not yet written to D1, for the erasure of its device
+   * (`DELETE /v1/devices/{id}?erase=true`). The history is bounded (`historyMaxMessages`, pruned as
+   * it grows), so one call deletes a bounded number of rows. Sequence numbers are not reused: the
+   * stream goes on from its last `seq`, which is kept (`lastSeq` is in memory and the next broadcast
+   * follows it). Returns how many messages were removed; repeating it is harmless.
+   */
+  eraseParticipant(participant: string): number {
+    const erased = this.sql.exec('DELETE FROM messages WHERE sender = ?', participant).rowsWritten;
+    this.sql.exec('DELETE FROM published_ids WHERE sender = ?', participant);
+    this.sql.exec('DELETE FROM pending_leaves WHERE participant = ?', participant);
+    this.sql.exec(`DELETE FROM outbox WHERE json_extract(data, '$.participant') = ?`, participant);
     return erased;
   }
 

@@ -41,6 +41,7 @@ type AuthFailure =
   | 'malformed_key'
   | 'unknown_key'
   | 'revoked_key'
+  | 'organization_erased'
   | 'expired_key'
   | 'demo_key_in_production';
 
@@ -65,6 +66,8 @@ async function refuseGuess(c: Context<AppEnv>, reason: AuthFailure, detail = MIS
 function failureOf(credentials: KeyCredentials | undefined, now: string, production: boolean): AuthFailure | undefined {
   if (!credentials) return 'unknown_key';
   if (credentials.revokedAt !== null) return 'revoked_key';
+  // Its keys are revoked in the erasure's batch too; this also refuses one a racing request created.
+  if (credentials.organizationErased) return 'organization_erased';
   if (credentials.expiresAt !== null && credentials.expiresAt <= now) return 'expired_key';
   if (credentials.isDemo && production) return 'demo_key_in_production';
   return undefined;

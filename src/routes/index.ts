@@ -19,6 +19,7 @@ import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
 import { getEvent, getEventRoute } from './events/get-event.ts';
 import { listEvents, listEventsRoute } from './events/list-events.ts';
+import { eraseOrganization, eraseOrganizationRoute } from './organization/erase-organization.ts';
 import { getOrganization, getOrganizationRoute } from './organization/get-organization.ts';
 import { updateOrganization, updateOrganizationRoute } from './organization/update-organization.ts';
 import { registerProblemPages } from './problems/problem-pages.ts';
@@ -124,6 +125,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, revokeSigningKeyRoute, revokeSigningKey);
   openapiRoute(app, getRequestSigningRoute, getRequestSigning);
   openapiRoute(app, updateRequestSigningRoute, updateRequestSigning, authorizeUpdateRequestSigning);
+  openapiRoute(app, eraseOrganizationRoute, eraseOrganization);
 
   registerDocs(app);
   registerProblemPages(app);

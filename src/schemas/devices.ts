@@ -158,6 +158,15 @@ export const DEVICE_ETAG_HEADER = {
 } as const;
 
 // No example: only the ETag of the device's current version is valid, so any fixed one is a 412.
+export const DeleteDeviceQuerySchema = z
+  .object({
+    erase: queryFilter(
+      z.enum(['true', 'false']),
+      'With `true`, the device’s personal data is erased too: see the operation’s description. `false`, or omitted: only the device is deleted.',
+    ),
+  })
+  .strict();
+
 export const DeviceIfMatchHeaderSchema = z.object({
   'If-Match': z.string().max(1024).optional().openapi({
     description: 'The `ETag` you last read: the change is made only if the device is still at that version (else 412).',

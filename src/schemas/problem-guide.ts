@@ -212,6 +212,12 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     meaning: 'The request was made, but the response saved for its `Idempotency-Key` can no longer be read (the storage key changed).',
     action: 'Read the resource to learn the outcome; do not repeat the request under a new key.',
   },
+  erasure_not_confirmed: {
+    meaning:
+      'Erasing the organisation (`DELETE /v1/organization`) needs `confirm` to be `erase ` followed by the organisation’s own id, exactly; it was not. Nothing was changed.',
+    action:
+      'Only if you mean to delete everything the organisation has, for good: send `{"confirm": "erase org_…"}` with its id (the `org_id` of any of its objects, or `GET /v1/organization`).',
+  },
   upgrade_required: {
     meaning: 'The endpoint is a WebSocket; the request did not ask to upgrade.',
     action: 'Open it as a WebSocket (`Upgrade: websocket`), or use the client’s `connectSession`.',

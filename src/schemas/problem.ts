@@ -58,6 +58,7 @@ export const ERROR_CATALOG = {
   idempotency_key_in_use: { status: 409, title: 'A request with this idempotency key is still in progress' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
   idempotency_record_unreadable: { status: 409, title: 'The response saved for this idempotency key cannot be read' },
+  erasure_not_confirmed: { status: 422, title: 'The erasure was not confirmed' },
   upgrade_required: { status: 426, title: 'This endpoint is a WebSocket' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal server error' },

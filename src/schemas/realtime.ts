@@ -59,6 +59,12 @@ export const CLOSE_CODE_TABLE = [
     reconnect: 'with a token from another key',
   },
   { code: 4008, name: 'stale', meaning: 'No frame or ping for 60 s.', reconnect: 'yes' },
+  {
+    code: 4010,
+    name: 'organization_erased',
+    meaning: 'The organisation was erased (`DELETE /v1/organization`): its sessions, keys and history are gone.',
+    reconnect: 'no',
+  },
   { code: 4029, name: 'rate_limited', meaning: 'Frames kept coming after `rate_limited` errors.', reconnect: 'yes, after a backoff' },
 ] as const;
 
@@ -77,6 +83,8 @@ export const CLOSE_CODES = {
   /** The API key that minted the connect token was revoked. */
   tokenRevoked: 4004,
   stale: 4008,
+  /** The organisation was erased. */
+  organizationErased: 4010,
   rateLimited: 4029,
 } as const satisfies Record<string, CloseCode>;
 

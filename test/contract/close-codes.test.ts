@@ -25,6 +25,6 @@ describe('the close-code table', () => {
   it('lists every code the server closes with, and says which ones are final', () => {
     const listed = new Set<number>(CLOSE_CODE_TABLE.map((row) => row.code));
     for (const code of Object.values(CLOSE_CODES)) expect(listed.has(code)).toBe(true);
-    expect(FINAL_CLOSE_CODES).toEqual([1000, 4000, 4001, 4003]);
+    expect(FINAL_CLOSE_CODES).toEqual([1000, 4000, 4001, 4003, 4010]);
   });
 });

@@ -88,6 +88,11 @@ export const OPERATION_FIXTURES: Record<string, OperationFixture> = {
   revokeSigningKey: { target: 'signingKey' },
   getRequestSigning: {},
   updateRequestSigning: { body: { required: false } },
+  // The body names another organisation: it reaches the confirmation check and changes nothing.
+  eraseOrganization: {
+    body: { confirm: 'erase org_4Hc9XbQ2LmT7rVz1NpKs3w' },
+    succeedingBody: (tenant) => Promise.resolve({ confirm: `erase ${tenant.orgId}` }),
+  },
 };
 
 /** The body that makes the operation succeed on the tenant's `target`. */

@@ -728,18 +728,33 @@ function fixtureOf(operation: WriteOperation): WriteFixture {
   return fixture;
 }
 
+/**
+ * Write operations this harness cannot drive, each with why and where its faults are tested instead:
+ * the harness repeats every request with the same key and the same API key, which these refuse by design.
+ */
+const NOT_REPEATABLE: Record<string, string> = {
+  eraseOrganization:
+    'it revokes the key that sends it, so every repeat is a 401; its faults are tested in test/workflows/organization-erasure.test.ts',
+};
+
 it('has a fixture for every write operation in the spec, each documenting 503 and 504 with Retry-After', () => {
   expect(writeOperations.length).toBeGreaterThanOrEqual(10);
   for (const operation of writeOperations) {
+    for (const status of ['503', '504']) {
+      expect(operation.responses[status]?.headers?.['Retry-After']?.required, `${operation.operationId} ${status}`).toBe(true);
+    }
+    if (operation.operationId in NOT_REPEATABLE) continue;
     const fixture = WRITE_FIXTURES[operation.operationId];
     expect(fixture, `add a fixture for ${operation.operationId}`).toBeDefined();
     expect([fixture?.method, fixture?.path], operation.operationId).toEqual([operation.method, operation.path]);
     expect(operation.idempotent, `${operation.operationId} holds its Idempotency-Key as`).toBe(fixture?.idempotent);
-    for (const status of ['503', '504']) {
-      expect(operation.responses[status]?.headers?.['Retry-After']?.required, `${operation.operationId} ${status}`).toBe(true);
-    }
   }
-  expect(Object.keys(WRITE_FIXTURES).sort()).toEqual(writeOperations.map((operation) => operation.operationId).sort());
+  expect(Object.keys(WRITE_FIXTURES).sort()).toEqual(
+    writeOperations
+      .map((operation) => operation.operationId)
+      .filter((operationId) => !(operationId in NOT_REPEATABLE))
+      .sort(),
+  );
 });
 
 const coveredByName = covered.map((operation) => [`${operation.operationId} (${operation.method} ${operation.path})`, operation] as const);

@@ -419,13 +419,14 @@ describe('retention: a failing purge', () => {
 });
 
 describe('retention: device connections', () => {
-  it('deletes the rows of ended sessions batch by batch, and keeps those of open ones', async () => {
+  it('deletes the rows of sessions whose messages are purged batch by batch, and keeps those of open ones and of ended ones whose rooms still hold messages', async () => {
     await drain('device_connections');
     const tenant = await createTenant();
     const open = await openSession(tenant);
-    const [ended] = await insertEndedSessions(tenant.orgId, 1, Date.now() - MINUTE_MS);
+    const [ended, endedUnpurged] = await insertEndedSessions(tenant.orgId, 2, Date.now() - MINUTE_MS);
+    await env.DB.prepare('UPDATE sessions SET messages_purged_at = ?2 WHERE id = ?1').bind(ended, iso(Date.now())).run();
     const rows = DEVICE_CONNECTION_PURGE_BATCH_ROWS + 3;
-    for (const sessionId of [open, ended]) {
+    for (const sessionId of [open, ended, endedUnpurged]) {
       await env.DB.prepare(
         `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
          INSERT INTO device_connections (org_id, device_id, session_id, connected_at) SELECT ?1, 'dev_bulk' || i, ?2, ?4 FROM n`,
@@ -441,6 +442,8 @@ describe('retention: device connections', () => {
     expect(line).toMatchObject({ deleted: rows, batches: 2, more_left: false });
     expect(await left(ended)).toBe(0);
     expect(await left(open)).toBe(rows);
+    // A device erased now must still reach its messages in that room.
+    expect(await left(endedUnpurged)).toBe(rows);
   });
 });
 

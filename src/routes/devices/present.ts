@@ -37,3 +37,15 @@ export function externalIdConflict(externalId: string | null): (error: unknown) 
         })
       : undefined;
 }
+
+/** The name an erased device has in what is kept of it (its events): a placeholder, never its own. */
+export const ERASED_DEVICE_NAME = '[erased]';
+
+/**
+ * The device as its deletion's event presents it when it is erased (`erase=true`): without what may
+ * identify a person (its name, `external_id`, `metadata`, `tags`); the fields db/events.ts
+ * redactDeviceEvents blanks in its earlier events.
+ */
+export function erasedDevice(device: devices.DeviceRecord): z.infer<typeof DeviceSchema> {
+  return { ...presentDevice(device), name: ERASED_DEVICE_NAME, external_id: null, metadata: {}, tags: [] };
+}

@@ -1,0 +1,29 @@
+/**
+ * @module
+ * The `organization_tombstones` table: what remains of an erased organisation (its id, when, and
+ * the key that asked), so the erasure itself can be shown to have happened. Never deleted.
+ */
+
+export interface Tombstone {
+  orgId: string;
+  erasedAt: string;
+  erasedByKeyId: string;
+}
+
+/** The tombstone's INSERT, for the erasure's batch: written only if that batch marked the organisation erased at `erasedAt`. */
+export function insertTombstone(db: D1Database, tombstone: Tombstone): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO organization_tombstones (org_id, erased_at, erased_by_key_id)
+       SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM organizations WHERE id = ?1 AND erased_at = ?2)`,
+    )
+    .bind(tombstone.orgId, tombstone.erasedAt, tombstone.erasedByKeyId);
+}
+
+export async function getTombstone(db: D1Database, orgId: string): Promise<Tombstone | undefined> {
+  const row = await db
+    .prepare('SELECT org_id, erased_at, erased_by_key_id FROM organization_tombstones WHERE org_id = ?1')
+    .bind(orgId)
+    .first<{ org_id: string; erased_at: string; erased_by_key_id: string }>();
+  return row ? { orgId: row.org_id, erasedAt: row.erased_at, erasedByKeyId: row.erased_by_key_id } : undefined;
+}
