@@ -5,7 +5,7 @@
 
 import createClient, { type ClientOptions, type FetchOptions, type Middleware } from 'openapi-fetch';
 import type { components, operations, paths } from '../generated/api.ts';
-import { importSigningKey, type RequestSigner, signRequest } from '../src/lib/http-signature.ts';
+import { importSigningKey, type PrivateJwk, type RequestSigner, type SigningKey, signRequest } from '../src/lib/http-signature.ts';
 import { API_VERSION } from '../src/openapi.ts';
 import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
 
@@ -147,7 +147,7 @@ export interface SwitchyardClientOptions extends ClientOptions {
    * retry is never refused as a replay. Needed for sensitive operations once the organisation
    * requires signed requests; harmless on the others. The private key stays in the client.
    */
-  signing?: { keyId: string; privateKey: CryptoKey | JsonWebKey };
+  signing?: { keyId: string; privateKey: SigningKey | PrivateJwk };
 }
 
 /**
@@ -248,14 +248,13 @@ interface ResilientFetchSettings {
 }
 
 /** What signs a client's attempts: a JWK is imported once, on the first request that needs it. */
-function requestSigner(signing: { keyId: string; privateKey: CryptoKey | JsonWebKey }) {
+function requestSigner(signing: { keyId: string; privateKey: SigningKey | PrivateJwk }) {
   let signer: Promise<RequestSigner> | undefined;
+  // A JWK names its key type; a CryptoKey has no `kty`.
+  const isJwk = (key: SigningKey | PrivateJwk): key is PrivateJwk => typeof (key as PrivateJwk).kty === 'string';
   return async (request: Request, body: Uint8Array<ArrayBuffer>): Promise<void> => {
     const { keyId, privateKey } = signing;
-    signer ??= Promise.resolve(privateKey instanceof CryptoKey ? privateKey : importSigningKey(privateKey)).then((key) => ({
-      keyId,
-      privateKey: key,
-    }));
+    signer ??= Promise.resolve(isJwk(privateKey) ? importSigningKey(privateKey) : privateKey).then((key) => ({ keyId, privateKey: key }));
     await signRequest(request, body, await signer);
   };
 }

@@ -1604,7 +1604,7 @@ export interface components {
             crv: "Ed25519";
             /**
              * @description The public key: its 32 bytes as unpadded base64url (RFC 8037).
-             * @example JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs
+             * @example YcZXLxRzXSMw1Po4uVd4Kbn9QR3oHS5l5ZqXN1Kdw0k
              */
             x: string;
         };
@@ -1632,7 +1632,7 @@ export interface components {
         RequestSigning: {
             /**
              * @description Whether sensitive operations (API keys, webhook endpoints, signing keys, this policy, exports, erasure) must be signed by one of the organisation’s signing keys.
-             * @example true
+             * @example false
              */
             required: boolean;
         };
@@ -3204,7 +3204,7 @@ export interface components {
             crv: "Ed25519";
             /**
              * @description The public key: its 32 bytes as unpadded base64url (RFC 8037).
-             * @example JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs
+             * @example YcZXLxRzXSMw1Po4uVd4Kbn9QR3oHS5l5ZqXN1Kdw0k
              */
             x: string;
             /**
@@ -9323,6 +9323,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "deploy pipeline",
+                 *       "public_key": {
+                 *         "kty": "OKP",
+                 *         "crv": "Ed25519",
+                 *         "x": "YcZXLxRzXSMw1Po4uVd4Kbn9QR3oHS5l5ZqXN1Kdw0k"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["SigningKeyCreate"];
             };
         };

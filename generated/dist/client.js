@@ -213,12 +213,11 @@ function bookmarkKeeper() {
 /** What signs a client's attempts: a JWK is imported once, on the first request that needs it. */
 function requestSigner(signing) {
     let signer;
+    // A JWK names its key type; a CryptoKey has no `kty`.
+    const isJwk = (key) => typeof key.kty === 'string';
     return async (request, body) => {
         const { keyId, privateKey } = signing;
-        signer ??= Promise.resolve(privateKey instanceof CryptoKey ? privateKey : importSigningKey(privateKey)).then((key) => ({
-            keyId,
-            privateKey: key,
-        }));
+        signer ??= Promise.resolve(isJwk(privateKey) ? importSigningKey(privateKey) : privateKey).then((key) => ({ keyId, privateKey: key }));
         await signRequest(request, body, await signer);
     };
 }

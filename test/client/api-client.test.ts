@@ -177,7 +177,9 @@ describe('signing', () => {
     expect(seen.map((attempt) => attempt.method)).toEqual(['POST', 'POST', 'GET']);
     const [first, retry, read] = seen;
     expect(first?.input).toMatch(
-      new RegExp(`^sig1=\\("@method" "@target-uri" "content-digest"\\);created=\\d+;keyid="${signer.keyId}";nonce="[\\w-]{22}";alg="ed25519"$`),
+      new RegExp(
+        `^sig1=\\("@method" "@target-uri" "content-digest"\\);created=\\d+;keyid="${signer.keyId}";nonce="[\\w-]{22}";alg="ed25519"$`,
+      ),
     );
     expect(first?.digest).toMatch(/^sha-256=:[\w+/]+=:$/);
     expect(retry?.input).not.toBe(first?.input);
