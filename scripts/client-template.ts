@@ -93,7 +93,7 @@ export interface RetryPolicy {
 const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Methods that change something: each call gets an Idempotency-Key, so that it is safe to retry. */
-const KEYED_METHODS = new Set(['POST', 'PATCH', 'DELETE']);
+const KEYED_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Methods safe to repeat without a key. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const RETRIED_STATUSES = new Set([429, 503, 504]);
@@ -107,7 +107,7 @@ export interface SwitchyardClientOptions extends ClientOptions {
   /** An API key (`sy_live_…` / `sy_test_…`), sent as `Authorization: Bearer <key>` on every request. */
   apiKey?: string;
   /**
-   * Each POST, PATCH and DELETE without an `Idempotency-Key` header gets a random one (a UUID), kept
+   * Each POST, PUT, PATCH and DELETE without an `Idempotency-Key` header gets a random one (a UUID), kept
    * across the client's retries of that call, so a retry after a lost reply replays the first
    * answer instead of making the change twice. A key the caller sets is kept. Default true.
    */

@@ -85,7 +85,7 @@ export interface SwitchyardClientOptions extends ClientOptions {
     /** An API key (`sy_live_…` / `sy_test_…`), sent as `Authorization: Bearer <key>` on every request. */
     apiKey?: string;
     /**
-     * Each POST, PATCH and DELETE without an `Idempotency-Key` header gets a random one (a UUID), kept
+     * Each POST, PUT, PATCH and DELETE without an `Idempotency-Key` header gets a random one (a UUID), kept
      * across the client's retries of that call, so a retry after a lost reply replays the first
      * answer instead of making the change twice. A key the caller sets is kept. Default true.
      */

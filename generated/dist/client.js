@@ -122,7 +122,7 @@ function isProblem(body) {
 const DEFAULT_RETRY = { maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Methods that change something: each call gets an Idempotency-Key, so that it is safe to retry. */
-const KEYED_METHODS = new Set(['POST', 'PATCH', 'DELETE']);
+const KEYED_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Methods safe to repeat without a key. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const RETRIED_STATUSES = new Set([429, 503, 504]);
