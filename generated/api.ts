@@ -1669,7 +1669,7 @@ export interface components {
             crv: "Ed25519";
             /**
              * @description The public key: its 32 bytes as unpadded base64url (RFC 8037).
-             * @example JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs
+             * @example YcZXLxRzXSMw1Po4uVd4Kbn9QR3oHS5l5ZqXN1Kdw0k
              */
             x: string;
         };
@@ -1697,7 +1697,7 @@ export interface components {
         RequestSigning: {
             /**
              * @description Whether sensitive operations (API keys, webhook endpoints, signing keys, this policy, exports, erasure) must be signed by one of the organisation’s signing keys.
-             * @example true
+             * @example false
              */
             required: boolean;
         };
@@ -3344,7 +3344,7 @@ export interface components {
             crv: "Ed25519";
             /**
              * @description The public key: its 32 bytes as unpadded base64url (RFC 8037).
-             * @example JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs
+             * @example YcZXLxRzXSMw1Po4uVd4Kbn9QR3oHS5l5ZqXN1Kdw0k
              */
             x: string;
             /**
@@ -10558,6 +10558,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "deploy pipeline",
+                 *       "public_key": {
+                 *         "kty": "OKP",
+                 *         "crv": "Ed25519",
+                 *         "x": "YcZXLxRzXSMw1Po4uVd4Kbn9QR3oHS5l5ZqXN1Kdw0k"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["SigningKeyCreate"];
             };
         };
@@ -11279,6 +11289,8 @@ export interface operations {
                 "Switchyard-Version"?: components["parameters"]["ApiVersion"];
                 /** @description The `Switchyard-Bookmark` of an earlier response: this request reads data at least as fresh as that response saw (read-your-writes, whichever database replica serves it). Only a bookmark this API issued is accepted: any other value, an empty one included, is a 400 `invalid_bookmark` and nothing is done. A change always starts from the latest data, with or without one. The typed client sends the latest one it received on its own. */
                 "Switchyard-Bookmark"?: components["parameters"]["Bookmark"];
+                /** @description A unique key (1–255 visible ASCII characters, e.g. a UUID) that makes retries safe: for 24 hours the same key from the same API key with the same request replays the first response (`Idempotent-Replayed: true`); with a different request, or from another API key, it is a 422; while the first is in progress, a 409 `idempotency_key_in_use` on the operations that document it, and the first response once it is done on the others. */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -11353,7 +11365,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem403"];
                 };
             };
-            /** @description The organisation has no signing key that is not revoked, so it cannot require signatures (`no_signing_key`). */
+            /** @description The organisation has no signing key that is not revoked, so it cannot require signatures (`no_signing_key`), or the response saved for this `Idempotency-Key` can no longer be read (`idempotency_record_unreadable`). */
             409: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11396,6 +11408,21 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem415"];
+                };
+            };
+            /** @description The `Idempotency-Key` was already used with a different request, or by a different API key. */
+            422: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    "Switchyard-Bookmark": components["headers"]["Bookmark"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    traceparent: components["headers"]["Traceparent"];
+                    "Switchyard-Version": components["headers"]["ApiVersion"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem422"];
                 };
             };
             /** @description A rate limit is used up; see `Retry-After`. */

@@ -4,8 +4,9 @@
  * into an empty project with TypeScript, type-checks a consumer script strictly (and broken copies
  * of it, which must fail naming what is wrong), and runs the script against a local Worker: it
  * creates a device, pages 250 devices with `for await`, survives an injected 429 with
- * Retry-After, and catches a typed 404; and the installed client carries the `Switchyard-Bookmark`
- * of a change to the read after it. The Worker starts (and is seeded) while npm installs.
+ * Retry-After, catches a typed 404, and signs a request (RFC 9421) with an Ed25519 key pair it
+ * makes with WebCrypto; and the installed client carries the `Switchyard-Bookmark` of a change to
+ * the read after it. The Worker starts (and is seeded) while npm installs.
  * Ends with `package: N passed, N failed`.
  */
 import { spawn } from 'node:child_process';
@@ -66,6 +67,20 @@ try {
   if (!(error instanceof SwitchyardApiError) || error.code !== 'not_found') throw error;
   console.log(\`caught \${error.status} \${error.code}\`);
 }
+
+// Signed requests (RFC 9421): a key pair made with WebCrypto, its public key registered, and the
+// organisation's requirement turned on by a request the client signs with the private key.
+const pair = await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify']);
+if (!('privateKey' in pair)) throw new Error('generateKey gave no key pair');
+const { x = '' } = await crypto.subtle.exportKey('jwk', pair.publicKey);
+const signingKey = unwrap(await api.POST('/v1/signing-keys', { body: { name: 'package check', public_key: { kty: 'OKP', crv: 'Ed25519', x } } }));
+const signer = createSwitchyardClient({
+  baseUrl: process.env.SWITCHYARD_URL,
+  apiKey: process.env.SWITCHYARD_API_KEY,
+  signing: { keyId: signingKey.id, privateKey: pair.privateKey },
+});
+const policy = unwrap(await signer.PUT('/v1/organization/request-signing', { body: { required: true } }));
+console.log(\`signed: required \${policy.required}\`);
 
 // A webhook receiver: the verified event is typed by its \`type\`.
 export async function onDelivery(request: Request): Promise<string> {
@@ -356,6 +371,11 @@ async function checkRun(consumerDir: string, seeded: SeededWorker): Promise<void
     'the consumer pages 250 devices with for await',
     /^paged 250 devices$/m.test(output),
     `${output.match(/^paged.*$/m)?.[0] ?? 'did not page'}${failure}`,
+  );
+  record(
+    'the consumer signs a request with its signing option (Ed25519, WebCrypto in Node)',
+    /^signed: required true$/m.test(output),
+    `${output.match(/^signed.*$/m)?.[0] ?? 'signed nothing'}${failure}`,
   );
   record(
     'the consumer catches a typed 404',

@@ -5,7 +5,7 @@
 
 import createClient, { type ClientOptions, type FetchOptions, type Middleware } from 'openapi-fetch';
 import type { components, operations, paths } from '../generated/api.ts';
-import { importSigningKey, type RequestSigner, signRequest } from '../src/lib/http-signature.ts';
+import { importSigningKey, type PrivateJwk, type RequestSigner, type SigningKey, signRequest } from '../src/lib/http-signature.ts';
 import { API_VERSION } from '../src/openapi.ts';
 import { CLOSE_CODE_TABLE, SUBPROTOCOL } from '../src/schemas/realtime.ts';
 import { NEWEST_API_VERSION } from '../src/versions/versions.ts';
@@ -94,7 +94,7 @@ export interface RetryPolicy {
 const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Methods that change something: each call gets an Idempotency-Key, so that it is safe to retry. */
-const KEYED_METHODS = new Set(['POST', 'PATCH', 'DELETE']);
+const KEYED_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Methods safe to repeat without a key. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const RETRIED_STATUSES = new Set([429, 503, 504]);
@@ -116,7 +116,7 @@ export interface SwitchyardClientOptions extends ClientOptions {
   /** An API key (`sy_live_…` / `sy_test_…`), sent as `Authorization: Bearer <key>` on every request. */
   apiKey?: string;
   /**
-   * Each POST, PATCH and DELETE without an `Idempotency-Key` header gets a random one (a UUID), kept
+   * Each POST, PUT, PATCH and DELETE without an `Idempotency-Key` header gets a random one (a UUID), kept
    * across the client's retries of that call, so a retry after a lost reply replays the first
    * answer instead of making the change twice. A key the caller sets is kept. Default true.
    */
@@ -156,7 +156,7 @@ export interface SwitchyardClientOptions extends ClientOptions {
    * retry is never refused as a replay. Needed for sensitive operations once the organisation
    * requires signed requests; harmless on the others. The private key stays in the client.
    */
-  signing?: { keyId: string; privateKey: CryptoKey | JsonWebKey };
+  signing?: { keyId: string; privateKey: SigningKey | PrivateJwk };
   /**
    * The dated API version every request is rendered in, sent as `Switchyard-Version`. Default
    * {@link CLIENT_API_VERSION}, the one this client's types describe: pin an older one while you
@@ -266,14 +266,13 @@ interface ResilientFetchSettings {
 }
 
 /** What signs a client's attempts: a JWK is imported once, on the first request that needs it. */
-function requestSigner(signing: { keyId: string; privateKey: CryptoKey | JsonWebKey }) {
+function requestSigner(signing: { keyId: string; privateKey: SigningKey | PrivateJwk }) {
   let signer: Promise<RequestSigner> | undefined;
+  // A JWK names its key type; a CryptoKey has no `kty`.
+  const isJwk = (key: SigningKey | PrivateJwk): key is PrivateJwk => typeof (key as PrivateJwk).kty === 'string';
   return async (request: Request, body: Uint8Array<ArrayBuffer>): Promise<void> => {
     const { keyId, privateKey } = signing;
-    signer ??= Promise.resolve(privateKey instanceof CryptoKey ? privateKey : importSigningKey(privateKey)).then((key) => ({
-      keyId,
-      privateKey: key,
-    }));
+    signer ??= Promise.resolve(isJwk(privateKey) ? importSigningKey(privateKey) : privateKey).then((key) => ({ keyId, privateKey: key }));
     await signRequest(request, body, await signer);
   };
 }

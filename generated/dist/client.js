@@ -130,7 +130,7 @@ function isProblem(body) {
 const DEFAULT_RETRY = { maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Methods that change something: each call gets an Idempotency-Key, so that it is safe to retry. */
-const KEYED_METHODS = new Set(['POST', 'PATCH', 'DELETE']);
+const KEYED_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Methods safe to repeat without a key. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const RETRIED_STATUSES = new Set([429, 503, 504]);
@@ -227,12 +227,11 @@ function bookmarkKeeper() {
 /** What signs a client's attempts: a JWK is imported once, on the first request that needs it. */
 function requestSigner(signing) {
     let signer;
+    // A JWK names its key type; a CryptoKey has no `kty`.
+    const isJwk = (key) => typeof key.kty === 'string';
     return async (request, body) => {
         const { keyId, privateKey } = signing;
-        signer ??= Promise.resolve(privateKey instanceof CryptoKey ? privateKey : importSigningKey(privateKey)).then((key) => ({
-            keyId,
-            privateKey: key,
-        }));
+        signer ??= Promise.resolve(isJwk(privateKey) ? importSigningKey(privateKey) : privateKey).then((key) => ({ keyId, privateKey: key }));
         await signRequest(request, body, await signer);
     };
 }

@@ -50,13 +50,25 @@ export interface SignatureParameters {
  * verifier's re-serialisation gives back byte for byte).
  */
 export declare function signatureParamsValue(components: readonly string[], params: SignatureParameters): string;
+/**
+ * WebCrypto's `CryptoKey`, named through `crypto` so that these declarations compile with Node's
+ * types alone, which declare no global `CryptoKey` (the client package's declarations must).
+ */
+export type SigningKey = Parameters<typeof crypto.subtle.sign>[1];
+/** A private key as a JWK: for Ed25519, `{ kty: 'OKP', crv: 'Ed25519', d, x }`, as `crypto.subtle.exportKey('jwk', …)` gives it. */
+export interface PrivateJwk {
+    kty?: string;
+    crv?: string;
+    d?: string;
+    x?: string;
+}
 /** A signer: the id of a signing key registered with the organisation, and its Ed25519 private key. */
 export interface RequestSigner {
     keyId: string;
-    privateKey: CryptoKey;
+    privateKey: SigningKey;
 }
-/** An Ed25519 private key from a JWK (`{ kty: 'OKP', crv: 'Ed25519', d, x }`), usable only to sign. */
-export declare function importSigningKey(jwk: JsonWebKey): Promise<CryptoKey>;
+/** An Ed25519 private key from a JWK, usable only to sign. */
+export declare function importSigningKey(jwk: PrivateJwk): Promise<SigningKey>;
 /**
  * Signs a request in place: sets `Content-Digest` (SHA-256 of `body`, empty when there is none),
  * `Signature-Input` and `Signature`, covering {@link SIGNED_COMPONENTS} with a fresh nonce and the

@@ -53,8 +53,9 @@ export function signatureParamsValue(components, params) {
     const list = `(${components.map(sfString).join(' ')})`;
     return `${list};created=${Math.trunc(params.created)};keyid=${sfString(params.keyid)};nonce=${sfString(params.nonce)};alg=${sfString(SIGNATURE_ALGORITHM)}`;
 }
-/** An Ed25519 private key from a JWK (`{ kty: 'OKP', crv: 'Ed25519', d, x }`), usable only to sign. */
+/** An Ed25519 private key from a JWK, usable only to sign. */
 export function importSigningKey(jwk) {
+    // Workers' JsonWebKey requires `kty`, the DOM's does not: this type takes either, and WebCrypto checks it.
     return crypto.subtle.importKey('jwk', jwk, { name: 'Ed25519' }, false, ['sign']);
 }
 /** A fresh nonce: 16 random bytes as base64url (22 characters). */

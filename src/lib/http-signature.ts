@@ -76,15 +76,30 @@ export function signatureParamsValue(components: readonly string[], params: Sign
   return `${list};created=${Math.trunc(params.created)};keyid=${sfString(params.keyid)};nonce=${sfString(params.nonce)};alg=${sfString(SIGNATURE_ALGORITHM)}`;
 }
 
+/**
+ * WebCrypto's `CryptoKey`, named through `crypto` so that these declarations compile with Node's
+ * types alone, which declare no global `CryptoKey` (the client package's declarations must).
+ */
+export type SigningKey = Parameters<typeof crypto.subtle.sign>[1];
+
+/** A private key as a JWK: for Ed25519, `{ kty: 'OKP', crv: 'Ed25519', d, x }`, as `crypto.subtle.exportKey('jwk', …)` gives it. */
+export interface PrivateJwk {
+  kty?: string;
+  crv?: string;
+  d?: string;
+  x?: string;
+}
+
 /** A signer: the id of a signing key registered with the organisation, and its Ed25519 private key. */
 export interface RequestSigner {
   keyId: string;
-  privateKey: CryptoKey;
+  privateKey: SigningKey;
 }
 
-/** An Ed25519 private key from a JWK (`{ kty: 'OKP', crv: 'Ed25519', d, x }`), usable only to sign. */
-export function importSigningKey(jwk: JsonWebKey): Promise<CryptoKey> {
-  return crypto.subtle.importKey('jwk', jwk, { name: 'Ed25519' }, false, ['sign']);
+/** An Ed25519 private key from a JWK, usable only to sign. */
+export function importSigningKey(jwk: PrivateJwk): Promise<SigningKey> {
+  // Workers' JsonWebKey requires `kty`, the DOM's does not: this type takes either, and WebCrypto checks it.
+  return crypto.subtle.importKey('jwk', jwk as JsonWebKey, { name: 'Ed25519' }, false, ['sign']);
 }
 
 /** A fresh nonce: 16 random bytes as base64url (22 characters). */

@@ -160,8 +160,10 @@ export async function verifyRequestSignature(c: Context<AppEnv>): Promise<void> 
   // From the primary: a key revoked a moment ago verifies nothing, whatever a replica has seen.
   const key = await signingKeys.getSigningKey(db, orgId, params.keyId);
   if (key === undefined) {
-    throw refuse('signing_key_unknown', 'unknown_key', `No signing key ${params.keyId} of this organisation (or it is revoked).`, {
-      signing_key_id: params.keyId.slice(0, 64),
+    // Cut: the key id is the caller's text, and the detail must not grow with it.
+    const named = params.keyId.slice(0, 64);
+    throw refuse('signing_key_unknown', 'unknown_key', `No signing key ${named} of this organisation (or it is revoked).`, {
+      signing_key_id: named,
     });
   }
   const base = signatureBaseOf(c.req.raw, signature);

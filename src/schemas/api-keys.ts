@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { KEY_MODES } from '../lib/api-key.ts';
-import { idSchema, NextCursorSchema, TimestampSchema } from './common.ts';
+import { idSchema, NextCursorSchema, nameSchema, TimestampSchema } from './common.ts';
 import { SCOPES, ScopeSchema } from './scopes.ts';
 
 export const API_KEY_EXAMPLE_ID = 'key_4Hc9XbQ2LmT7rVz1NpKs3w';
@@ -39,12 +39,7 @@ export const MAX_KEY_LIFETIME_SECONDS = 5 * 366 * 24 * 60 * 60;
 
 export const ApiKeyCreateSchema = z
   .object({
-    name: z
-      .string()
-      .min(1)
-      .max(100)
-      .regex(/\S/, 'Must contain a non-space character')
-      .openapi({ description: 'What the key is for, 1–100 characters, not only spaces.', example: 'CI deploy bot' }),
+    name: nameSchema('What the key is for', 'CI deploy bot'),
     scopes: z
       .array(ScopeSchema)
       .min(1)

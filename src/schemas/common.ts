@@ -13,6 +13,16 @@ export const TimestampInputSchema = z.iso
   .transform((value) => new Date(value).toISOString())
   .openapi({ type: 'string', format: 'date-time', example: '2026-11-29T06:00:00Z' });
 
+/** A name the customer gives an object: 1–100 characters, not only spaces; `what` says what it is for. */
+export function nameSchema(what: string, example: string) {
+  return z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/\S/, 'Must contain a non-space character')
+    .openapi({ description: `${what}, 1–100 characters, not only spaces.`, example });
+}
+
 export function idSchema(kind: IdKind, description: string, example: string) {
   return z.string().regex(idPattern(kind)).openapi({ description, example });
 }

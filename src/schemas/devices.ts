@@ -4,7 +4,7 @@
  * read-only fields appear only in `Device`, writable ones in `DeviceCreate` / `DeviceUpdate`.
  */
 import { z } from '@hono/zod-openapi';
-import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampSchema } from './common.ts';
+import { idSchema, NextCursorSchema, nameSchema, PaginationQuerySchema, queryFilter, TimestampSchema } from './common.ts';
 
 export const DEVICE_KINDS = ['phone', 'browser', 'iot', 'server', 'other'] as const;
 export const DEVICE_STATUSES = ['active', 'disabled'] as const;
@@ -21,12 +21,7 @@ export const DevicePathSchema = z.object({
   id: DeviceIdSchema.openapi({ param: { name: 'id', in: 'path' } }),
 });
 
-const NameSchema = z
-  .string()
-  .min(1)
-  .max(100)
-  .regex(/\S/, 'Must contain a non-space character')
-  .openapi({ description: 'A human name, 1–100 characters, not only spaces.', example: 'Front desk tablet' });
+const NameSchema = nameSchema('A human name', 'Front desk tablet');
 
 const KindSchema = z.enum(DEVICE_KINDS).openapi({ description: 'What sort of device it is.', example: 'browser' });
 

@@ -5,7 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { ApiKeyIdSchema } from './api-keys.ts';
-import { idSchema, NextCursorSchema, TimestampSchema } from './common.ts';
+import { idSchema, NextCursorSchema, nameSchema, TimestampSchema } from './common.ts';
 
 export const SIGNING_KEY_EXAMPLE_ID = 'sig_7Lq2Wn5Rt8Yb1Xc4Vz9Km3';
 
@@ -19,8 +19,11 @@ export const SigningKeyPathSchema = z.object({
   id: SigningKeyIdSchema.openapi({ param: { name: 'id', in: 'path' } }),
 });
 
-// RFC 9421 Appendix B.1.4's test key: an example anyone can check, and one nobody should register.
-const EXAMPLE_X = 'JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs';
+// Not RFC 9421's test key, which is refused (its private half is published): the reference's "Test Request" must succeed.
+const EXAMPLE_X = 'YcZXLxRzXSMw1Po4uVd4Kbn9QR3oHS5l5ZqXN1Kdw0k';
+
+/** The create body the reference pre-fills and the code samples send. */
+export const SIGNING_KEY_CREATE_EXAMPLE = { name: 'deploy pipeline', public_key: { kty: 'OKP', crv: 'Ed25519', x: EXAMPLE_X } } as const;
 
 const PublicKeyXSchema = z
   .string()
@@ -66,12 +69,7 @@ export const SigningKeySchema = z
 
 export const SigningKeyCreateSchema = z
   .object({
-    name: z
-      .string()
-      .min(1)
-      .max(100)
-      .regex(/\S/, 'Must contain a non-space character')
-      .openapi({ description: 'What or who signs with it, 1–100 characters, not only spaces.', example: 'deploy pipeline' }),
+    name: nameSchema('What or who signs with it', 'deploy pipeline'),
     public_key: PublicKeyInputSchema,
   })
   .strict()
@@ -89,7 +87,8 @@ export const RequestSigningSchema = z
     required: z.boolean().openapi({
       description:
         'Whether sensitive operations (API keys, webhook endpoints, signing keys, this policy, exports, erasure) must be signed by one of the organisation’s signing keys.',
-      example: true,
+      // `false`: what an unsigned request (the reference's "Test Request") may set.
+      example: false,
     }),
   })
   .strict()

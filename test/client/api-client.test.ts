@@ -130,7 +130,7 @@ describe('Idempotency-Key', () => {
     expect(new Set((await devicesNamed(tenant, name)).map((device) => device.id))).toEqual(new Set([first.id, second.id, own.id]));
   });
 
-  it('is added to PATCH and DELETE, not to GET', async () => {
+  it('is added to PUT, PATCH and DELETE, not to GET', async () => {
     const tenant = await createTenant();
     const net = network();
     const api = client(tenant, { fetch: net.fetch });
@@ -138,12 +138,14 @@ describe('Idempotency-Key', () => {
     unwrap(await api.PATCH('/v1/devices/{id}', { params: { path: { id: device.id } }, body: { name: 'Keyed too' } }));
     unwrap(await api.GET('/v1/devices/{id}', { params: { path: { id: device.id } } }));
     unwrap(await api.DELETE('/v1/devices/{id}', { params: { path: { id: device.id } } }));
+    unwrap(await api.PUT('/v1/organization/request-signing', { body: { required: false } }));
 
     expect(net.attempts.map((attempt) => [attempt.method, UUID.test(attempt.idempotencyKey ?? '')])).toEqual([
       ['POST', true],
       ['PATCH', true],
       ['GET', false],
       ['DELETE', true],
+      ['PUT', true],
     ]);
   });
 });

@@ -14,6 +14,7 @@ import { verifyWebhook } from '../../src/lib/webhook-signature.ts';
 import { EMITTED_EVENT_TYPES } from '../../src/schemas/events.ts';
 import { type DeliveryMessage, DISABLE_AFTER_FAILING_MS, RETRY_SCHEDULE_SECONDS } from '../../src/schemas/webhook-attempts.ts';
 import { eventOfType, eventsOf } from '../helpers/events.ts';
+import { FIXTURE_PUBLIC_KEY } from '../helpers/operations.ts';
 import { connect, mintToken } from '../helpers/realtime.ts';
 import { createTenant } from '../helpers/tenants.ts';
 import {
@@ -52,10 +53,13 @@ describe('webhook delivery', () => {
       body: { grace_period_seconds: 60 },
     });
     await tenant.api.DELETE('/v1/api-keys/{id}', { params: { path: { id: rotated.data?.id ?? '' } } });
+    const signingKey = (await tenant.api.POST('/v1/signing-keys', { body: { name: 'ci', public_key: FIXTURE_PUBLIC_KEY } })).data?.id ?? '';
+    await tenant.api.PUT('/v1/organization/request-signing', { body: { required: false } });
+    await tenant.api.DELETE('/v1/signing-keys/{id}', { params: { path: { id: signingKey } } });
     await dispatched(tenant);
 
     const { result } = await runDueDeliveries(tenant);
-    expect(result?.explicitAcks).toHaveLength(10);
+    expect(result?.explicitAcks).toHaveLength(13);
     const received = await receivedBy(inbox);
     const listed = await eventsOf(tenant);
     expect(received.map((request) => JSON.parse(request.body).type)).toEqual(listed.map((event) => event.type));
@@ -80,7 +84,7 @@ describe('webhook delivery', () => {
     expect((await deliveriesOf(tenant)).every((delivery) => delivery.status === 'succeeded' && delivery.attempts === 1)).toBe(true);
     expect(
       (await attemptsOf(tenant, endpoint.id)).map((attempt) => [attempt.outcome, attempt.status_code, attempt.next_attempt_at]),
-    ).toEqual(Array.from({ length: 10 }, () => ['succeeded', 200, null]));
+    ).toEqual(Array.from({ length: 13 }, () => ['succeeded', 200, null]));
   });
 
   it('sends only the types an endpoint subscribes to, and nothing to a disabled one', async () => {

@@ -13,7 +13,7 @@ export function postWithKey(tenant: Tenant, path: string, idempotencyKey: string
 /** A request with an `Idempotency-Key`; a JSON body only when there is one (a DELETE has none). */
 export function sendWithKey(
   tenant: Tenant,
-  method: 'POST' | 'PATCH' | 'DELETE',
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   path: string,
   idempotencyKey: string,
   body?: unknown,
@@ -42,7 +42,7 @@ export async function ageRecords(tenant: Tenant): Promise<void> {
 }
 
 export async function countRows(
-  table: 'api_keys' | 'devices' | 'sessions' | 'audit_events' | 'webhook_endpoints' | 'events',
+  table: 'api_keys' | 'devices' | 'sessions' | 'audit_events' | 'webhook_endpoints' | 'events' | 'signing_keys',
   tenant: Tenant,
   where = '1 = 1',
 ): Promise<number> {

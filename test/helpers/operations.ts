@@ -5,6 +5,7 @@
 import spec from '../../openapi/openapi.json';
 import { EVENT_EXAMPLE_ID } from '../../src/schemas/events.ts';
 import type { Scope } from '../../src/schemas/scopes.ts';
+import { SIGNING_KEY_CREATE_EXAMPLE } from '../../src/schemas/signing-keys.ts';
 import type { Tenant } from './tenants.ts';
 
 export interface Operation {
@@ -28,8 +29,8 @@ export const operations: Operation[] = Object.entries(spec.paths as Record<strin
 
 export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint' | 'event' | 'signingKey';
 
-/** A public key the fixtures register (any 32 bytes are a well-formed Ed25519 public key). */
-export const FIXTURE_PUBLIC_KEY = { kty: 'OKP', crv: 'Ed25519', x: 'YcZXLxRzXSMw1Po4uVd4Kbn9QR3oHS5l5ZqXN1Kdw0k' } as const;
+/** A public key the fixtures register: the reference's example. */
+export const FIXTURE_PUBLIC_KEY = SIGNING_KEY_CREATE_EXAMPLE.public_key;
 
 interface OperationFixture {
   /** A body the route accepts, whatever it then finds (the suites that only reach authentication and authorisation send it). */

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import spec from '../../openapi/openapi.json';
 import type { AuditAction } from '../../src/schemas/audit-events.ts';
+import { SIGNING_KEY_CREATE_EXAMPLE } from '../../src/schemas/signing-keys.ts';
 import { ageRecords, countRows, postWithKey, savedRecords, sendWithKey } from '../helpers/idempotency.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { openSession } from '../helpers/realtime.ts';
@@ -19,7 +20,7 @@ interface AtomicCase {
   /** The request's path, with whatever it acts on created first. */
   path(tenant: Tenant): Promise<string>;
   /** POST when absent. */
-  method?: 'PATCH' | 'DELETE';
+  method?: 'PUT' | 'PATCH' | 'DELETE';
   body?: unknown;
   /** The body, when it names something made for this request's target (at `path`). */
   bodyFor?(tenant: Tenant, path: string): Promise<unknown>;
@@ -104,6 +105,23 @@ const ATOMIC: Record<string, AtomicCase> = {
     action: 'webhook_endpoint.tested',
     path: async (tenant) => `/v1/webhook-endpoints/${await createWebhookEndpoint(tenant)}/test`,
     status: 202,
+  },
+  createSigningKey: { action: 'signing_key.created', path: async () => '/v1/signing-keys', body: SIGNING_KEY_CREATE_EXAMPLE },
+  revokeSigningKey: {
+    action: 'signing_key.revoked',
+    method: 'DELETE',
+    path: async (tenant) => {
+      const { data } = await tenant.api.POST('/v1/signing-keys', { body: SIGNING_KEY_CREATE_EXAMPLE });
+      return `/v1/signing-keys/${data?.id ?? ''}`;
+    },
+    status: 204,
+  },
+  updateRequestSigning: {
+    action: 'request_signing.updated',
+    method: 'PUT',
+    path: async () => '/v1/organization/request-signing',
+    body: { required: false },
+    status: 200,
   },
 };
 

@@ -22,6 +22,7 @@ import { verifyConnectToken } from '../../src/lib/session-token.ts';
 import type { AuditAction } from '../../src/schemas/audit-events.ts';
 import { EMITTED_EVENT_TYPES } from '../../src/schemas/events.ts';
 import type { SessionMessage } from '../../src/schemas/realtime.ts';
+import { SIGNING_KEY_CREATE_EXAMPLE } from '../../src/schemas/signing-keys.ts';
 import {
   D1_FAILURES,
   type D1Call,
@@ -46,7 +47,7 @@ const WRITE_DEADLINE_MS = 2_000;
 /** A room call's deadline (ROOM_CALL_TIMEOUT_MS in routes/sessions/room.ts). */
 const ROOM_DEADLINE_MS = 2_000;
 
-type Method = 'POST' | 'PATCH' | 'DELETE';
+type Method = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 interface WriteOperation {
   operationId: string;
@@ -447,6 +448,78 @@ const WRITE_FIXTURES: Record<string, WriteFixture> = {
       };
     },
   },
+  createSigningKey: {
+    method: 'POST',
+    path: '/v1/signing-keys',
+    idempotent: 'atomic',
+    status: 201,
+    action: 'signing_key.created',
+    afterLostReply: 'replayed',
+    write: batchTouching('INSERT INTO signing_keys'),
+    async prepare(tenant) {
+      return {
+        path: '/v1/signing-keys',
+        body: SIGNING_KEY_CREATE_EXAMPLE,
+        auditTarget: (answer) => field(answer, 'id'),
+        async madeOnce(answer) {
+          expect(await countRows('signing_keys', tenant)).toBe(1);
+          expect((await tenant.api.GET('/v1/signing-keys/{id}', { params: { path: { id: field(answer, 'id') } } })).data).toEqual(answer);
+        },
+        async notMade() {
+          expect(await countRows('signing_keys', tenant)).toBe(0);
+        },
+      };
+    },
+  },
+  revokeSigningKey: {
+    method: 'DELETE',
+    path: '/v1/signing-keys/{id}',
+    idempotent: 'atomic',
+    status: 204,
+    action: 'signing_key.revoked',
+    afterLostReply: 'replayed',
+    write: batchTouching('UPDATE signing_keys SET revoked_at'),
+    async prepare(tenant) {
+      const id = (await tenant.api.POST('/v1/signing-keys', { body: SIGNING_KEY_CREATE_EXAMPLE })).data?.id ?? '';
+      const read = () => tenant.api.GET('/v1/signing-keys/{id}', { params: { path: { id } } });
+      return {
+        path: `/v1/signing-keys/${id}`,
+        auditTarget: () => id,
+        async madeOnce() {
+          await expectProblem(await read(), 404, 'not_found');
+          expect(await countRows('signing_keys', tenant, 'revoked_at IS NOT NULL')).toBe(1);
+        },
+        async notMade() {
+          expect((await read()).response.status).toBe(200);
+        },
+      };
+    },
+  },
+  updateRequestSigning: {
+    method: 'PUT',
+    path: '/v1/organization/request-signing',
+    idempotent: 'atomic',
+    status: 200,
+    action: 'request_signing.updated',
+    afterLostReply: 'replayed',
+    write: batchTouching('SET require_signed_requests'),
+    async prepare(tenant) {
+      // Off, which needs no signature: the change shows as its audit row and event.
+      const set = "action = 'request_signing.updated'";
+      return {
+        path: '/v1/organization/request-signing',
+        body: { required: false },
+        auditTarget: () => tenant.orgId,
+        async madeOnce(answer) {
+          expect(answer).toEqual({ required: false });
+          expect(await countRows('audit_events', tenant, set)).toBe(1);
+        },
+        async notMade() {
+          expect(await countRows('audit_events', tenant, set)).toBe(0);
+        },
+      };
+    },
+  },
   resendWebhookEvent: {
     method: 'POST',
     path: '/v1/webhook-endpoints/{id}/resend',
@@ -673,7 +746,8 @@ async function expectMayHaveChanged(response: Response, status: 503 | 504) {
  */
 async function expectEventsMatchAudit(tenant: Tenant): Promise<void> {
   // A test event is audited as the endpoint tested; every other event's type is its audit action,
-  // but for presence events, which a session's participants make, not a request.
+  // but for presence events, which a session's participants make, not a request. The request-signing
+  // policy is the organisation's own, with no id of its own: its audit target is the organisation.
   const types = JSON.stringify([...EMITTED_EVENT_TYPES.filter((type) => type !== 'webhook.test'), 'webhook_endpoint.tested']);
   const audited = await env.DB.prepare(
     `SELECT action || ' ' || target_id AS change FROM audit_events
@@ -682,7 +756,7 @@ async function expectEventsMatchAudit(tenant: Tenant): Promise<void> {
     .bind(tenant.orgId, types)
     .all<{ change: string }>();
   const evented = await env.DB.prepare(
-    `SELECT iif(type = 'webhook.test', 'webhook_endpoint.tested', type) || ' ' || json_extract(data, '$.id') AS change
+    `SELECT iif(type = 'webhook.test', 'webhook_endpoint.tested', type) || ' ' || coalesce(json_extract(data, '$.id'), org_id) AS change
        FROM events WHERE org_id = ?1 AND type NOT LIKE 'session.participant_%' ORDER BY change`,
   )
     .bind(tenant.orgId)

@@ -23,6 +23,7 @@ export const updateRequestSigningRoute = defineRoute({
   ].join('\n\n'),
   scope: 'organization:admin',
   rateLimit: 'write',
+  idempotent: 'atomic',
   signed: true,
   request: { body: { required: true, content: { 'application/json': { schema: RequestSigningSchema } } } },
   responses: {

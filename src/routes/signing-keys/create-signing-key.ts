@@ -4,7 +4,7 @@ import { nowIso } from '../../lib/clock.ts';
 import { newId } from '../../lib/ids.ts';
 import { importVerifyingKey } from '../../lib/signature-verification.ts';
 import { locationHeader, problemResponse } from '../../schemas/responses.ts';
-import { SigningKeyCreateSchema, SigningKeySchema } from '../../schemas/signing-keys.ts';
+import { SIGNING_KEY_CREATE_EXAMPLE, SigningKeyCreateSchema, SigningKeySchema } from '../../schemas/signing-keys.ts';
 import { auditEvent } from '../audit.ts';
 import { commit } from '../commit.ts';
 import { type AppRouteHandler, defineRoute } from '../define-route.ts';
@@ -25,7 +25,9 @@ export const createSigningKeyRoute = defineRoute({
   rateLimit: 'write',
   idempotent: 'atomic',
   signed: true,
-  request: { body: { required: true, content: { 'application/json': { schema: SigningKeyCreateSchema } } } },
+  request: {
+    body: { required: true, content: { 'application/json': { schema: SigningKeyCreateSchema, example: SIGNING_KEY_CREATE_EXAMPLE } } },
+  },
   responses: {
     201: {
       description: 'The key.',
