@@ -52,10 +52,11 @@ describe('webhook delivery', () => {
       body: { grace_period_seconds: 60 },
     });
     await tenant.api.DELETE('/v1/api-keys/{id}', { params: { path: { id: rotated.data?.id ?? '' } } });
+    await tenant.api.PATCH('/v1/organization', { body: { name: 'renamed' } });
     await dispatched(tenant);
 
     const { result } = await runDueDeliveries(tenant);
-    expect(result?.explicitAcks).toHaveLength(10);
+    expect(result?.explicitAcks).toHaveLength(11);
     const received = await receivedBy(inbox);
     const listed = await eventsOf(tenant);
     expect(received.map((request) => JSON.parse(request.body).type)).toEqual(listed.map((event) => event.type));
@@ -80,7 +81,7 @@ describe('webhook delivery', () => {
     expect((await deliveriesOf(tenant)).every((delivery) => delivery.status === 'succeeded' && delivery.attempts === 1)).toBe(true);
     expect(
       (await attemptsOf(tenant, endpoint.id)).map((attempt) => [attempt.outcome, attempt.status_code, attempt.next_attempt_at]),
-    ).toEqual(Array.from({ length: 10 }, () => ['succeeded', 200, null]));
+    ).toEqual(Array.from({ length: 11 }, () => ['succeeded', 200, null]));
   });
 
   it('sends only the types an endpoint subscribes to, and nothing to a disabled one', async () => {

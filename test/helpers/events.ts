@@ -67,6 +67,7 @@ export async function emitEveryEventType(tenant: Tenant): Promise<Record<Emitted
     data,
     createdAt: disabledAt,
   }).run();
+  await tenant.api.PATCH('/v1/organization', { body: { name: 'every event' } });
   await tenant.api.POST('/v1/webhook-endpoints/{id}/test', { params: { path: { id: endpoint.id } } });
   const events = await eventsOf(tenant);
   expect(events.map((event) => event.type).sort()).toEqual([...EMITTED_EVENT_TYPES].sort());
