@@ -24,13 +24,20 @@ check stays on and still means something. A value generated to break the schema 
   test/lib/webhook-url.test.ts holds to every spelling of a private address); a schema-valid string
   almost never does, and is rightly a 400. It is kept, percent-encoded, as the path of a public
   https URL, so that the URL parser and normaliser still see what the fuzzer generated.
+- The spec describes the newest API version; a request that names an older one in
+  `Switchyard-Version` is rightly answered in that version's shapes (docs/versioning.md), which the
+  spec does not describe. A valid older version is replaced with the newest, in the header and in
+  the organisation's `default_api_version` (which every later request without the header would
+  get). A value generated to break the schema is left, and is rightly a 400.
 
 Two more adapt schemathesis itself (4.32.5, which scripts/fuzz.ts pins) to what it runs against;
 see `_refused_by_auth_failure_guard` and `_parse_one_at_a_time`.
 """
 
 import ast
+import json
 import os
+import pathlib
 import re
 import threading
 import urllib.parse
@@ -55,6 +62,13 @@ WEBHOOK_URL_MAX_LENGTH = 2048
 # Under .invalid (RFC 6761), which never resolves: the endpoints pass the URL rule as public https
 # names do, and every delivery the run causes fails at its DNS lookup, so no request reaches anyone.
 PUBLIC_RECEIVER = "https://hooks.switchyard.invalid/fuzz/"
+
+# The dated API versions the spec lists, oldest first; it describes the last.
+_VERSION_PARAMETER = json.loads((pathlib.Path(__file__).parent.parent / "openapi" / "openapi.json").read_text())["components"][
+    "parameters"
+]["ApiVersion"]
+API_VERSIONS = _VERSION_PARAMETER["schema"]["enum"]
+NEWEST_API_VERSION = API_VERSIONS[-1]
 
 # (list path, cursor) for every `next_cursor` the API returned: a cursor is bound to its list.
 # Shared by the request workers' threads; a set's add and lookup are atomic under the GIL.
@@ -116,7 +130,11 @@ def before_call(context, case, kwargs):
             path = urllib.parse.quote(url.encode("utf-8", "surrogatepass"), safe="")
             # Cut to the limit, then drop an escape the cut split (`%2`), which no URI may hold.
             case.body["url"] = re.sub(r"%[0-9A-Fa-f]?$", "", (PUBLIC_RECEIVER + path)[:WEBHOOK_URL_MAX_LENGTH])
+    if case.path == "/v1/organization" and isinstance(case.body, dict) and case.body.get("default_api_version") in API_VERSIONS:
+        case.body["default_api_version"] = NEWEST_API_VERSION
     headers = case.headers or {}
+    if headers.get("Switchyard-Version") in API_VERSIONS:
+        headers["Switchyard-Version"] = NEWEST_API_VERSION
     key = headers.get("Idempotency-Key")
     if isinstance(key, str) and IDEMPOTENCY_KEY.match(key):
         headers["Idempotency-Key"] = str(uuid.uuid4())

@@ -39,6 +39,8 @@ const RULES: Record<string, Rule> = {
   createConnectToken: { kind: 'participant' },
   listApiKeys: { kind: 'scope-only', reason: 'key metadata only: a secret is shown once, at creation or rotation' },
   getApiKey: { kind: 'scope-only', reason: 'key metadata only: a secret is shown once, at creation or rotation' },
+  getOrganization: { kind: 'scope-only', reason: 'its name, plan and default version: no credential, nothing of another organisation' },
+  updateOrganization: { kind: 'scope-only', reason: 'organization:admin changes only the name and the default API version' },
   listAuditEvents: { kind: 'scope-only', reason: 'audit rows hold ids and hashes, never a secret or an IP' },
   listEvents: { kind: 'event-types' },
   getEvent: { kind: 'event-types' },

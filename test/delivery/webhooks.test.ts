@@ -56,10 +56,11 @@ describe('webhook delivery', () => {
     const signingKey = (await tenant.api.POST('/v1/signing-keys', { body: { name: 'ci', public_key: FIXTURE_PUBLIC_KEY } })).data?.id ?? '';
     await tenant.api.PUT('/v1/organization/request-signing', { body: { required: false } });
     await tenant.api.DELETE('/v1/signing-keys/{id}', { params: { path: { id: signingKey } } });
+    await tenant.api.PATCH('/v1/organization', { body: { name: 'renamed' } });
     await dispatched(tenant);
 
     const { result } = await runDueDeliveries(tenant);
-    expect(result?.explicitAcks).toHaveLength(13);
+    expect(result?.explicitAcks).toHaveLength(14);
     const received = await receivedBy(inbox);
     const listed = await eventsOf(tenant);
     expect(received.map((request) => JSON.parse(request.body).type)).toEqual(listed.map((event) => event.type));
@@ -84,7 +85,7 @@ describe('webhook delivery', () => {
     expect((await deliveriesOf(tenant)).every((delivery) => delivery.status === 'succeeded' && delivery.attempts === 1)).toBe(true);
     expect(
       (await attemptsOf(tenant, endpoint.id)).map((attempt) => [attempt.outcome, attempt.status_code, attempt.next_attempt_at]),
-    ).toEqual(Array.from({ length: 13 }, () => ['succeeded', 200, null]));
+    ).toEqual(Array.from({ length: 14 }, () => ['succeeded', 200, null]));
   });
 
   it('sends only the types an endpoint subscribes to, and nothing to a disabled one', async () => {

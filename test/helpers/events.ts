@@ -73,6 +73,7 @@ export async function emitEveryEventType(tenant: Tenant): Promise<Record<Emitted
   });
   await tenant.api.PUT('/v1/organization/request-signing', { body: { required: false } });
   await tenant.api.DELETE('/v1/signing-keys/{id}', { params: { path: { id: signingKey.data?.id ?? '' } } });
+  await tenant.api.PATCH('/v1/organization', { body: { name: 'every event' } });
   await tenant.api.POST('/v1/webhook-endpoints/{id}/test', { params: { path: { id: endpoint.id } } });
   const events = await eventsOf(tenant);
   expect(events.map((event) => event.type).sort()).toEqual([...EMITTED_EVENT_TYPES].sort());

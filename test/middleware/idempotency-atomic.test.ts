@@ -49,6 +49,13 @@ const ATOMIC: Record<string, AtomicCase> = {
     body: { name: 'renamed' },
     status: 200,
   },
+  updateOrganization: {
+    action: 'organization.updated',
+    method: 'PATCH',
+    path: async () => '/v1/organization',
+    body: { name: 'renamed' },
+    status: 200,
+  },
   deleteDevice: {
     action: 'device.deleted',
     method: 'DELETE',

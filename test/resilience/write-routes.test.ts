@@ -323,6 +323,31 @@ const WRITE_FIXTURES: Record<string, WriteFixture> = {
       };
     },
   },
+  updateOrganization: {
+    method: 'PATCH',
+    path: '/v1/organization',
+    idempotent: 'atomic',
+    status: 200,
+    action: 'organization.updated',
+    afterLostReply: 'replayed',
+    write: batchTouching('UPDATE organizations SET name'),
+    async prepare(tenant) {
+      const read = () => tenant.api.GET('/v1/organization');
+      return {
+        path: '/v1/organization',
+        body: { name: 'renamed under faults' },
+        auditTarget: () => tenant.orgId,
+        async madeOnce(answer) {
+          const { data } = await read();
+          expect(data).toMatchObject({ name: 'renamed under faults', version: 2 });
+          expect(data).toEqual(answer);
+        },
+        async notMade() {
+          expect((await read()).data).toMatchObject({ name: 'Test org', version: 1 });
+        },
+      };
+    },
+  },
   deleteDevice: {
     method: 'DELETE',
     path: '/v1/devices/{id}',

@@ -5,6 +5,7 @@
  */
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { newId } from '../../../src/lib/ids.ts';
 import { API_VERSIONS, NEWEST_API_VERSION } from '../../../src/versions/versions.ts';
 import { expectProblem } from '../../helpers/problem.ts';
 import { createTenant } from '../../helpers/tenants.ts';
@@ -38,12 +39,19 @@ describe('GET /v1/organization', () => {
     await expectProblem(await tenant.api.GET('/v1/organization'), 403, 'insufficient_scope');
   });
 
-  it('reads an organisation made before versions existed as pinned to the first', async () => {
+  it('reads an organisation made before versions existed as pinned to the first (migration 0016)', async () => {
     const tenant = await createTenant();
-    // What migration 0016 gives an existing row: the column's default.
-    await env.DB.prepare("UPDATE organizations SET api_version = '2026-12-01' WHERE id = ?1").bind(tenant.orgId).run();
-    const fresh = apiClient({ apiKey: (await tenant.addKey()).secret });
-    expect((await fresh.GET('/v1/organization')).data?.default_api_version).toBe(FIRST);
+    // A row written as the code before 0016 wrote it, naming no version: the column's default applies.
+    const orgId = newId('organization');
+    await env.DB.prepare(
+      "INSERT INTO organizations (id, name, plan, rate_limit_read, rate_limit_write, rate_limit_token, is_demo, created_at) VALUES (?1, 'Old', 'free', 600, 120, 60, 0, ?2)",
+    )
+      .bind(orgId, new Date().toISOString())
+      .run();
+    await env.DB.prepare('UPDATE api_keys SET org_id = ?2 WHERE id = ?1').bind(tenant.key.id, orgId).run();
+    const { data, response } = await apiClient({ apiKey: tenant.key.secret, apiVersion: null }).GET('/v1/organization');
+    expect(data).toMatchObject({ id: orgId, default_api_version: FIRST, version: 1, updated_at: null });
+    expect(response.headers.get('Switchyard-Version')).toBe(FIRST);
   });
 });
 
