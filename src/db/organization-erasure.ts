@@ -28,6 +28,8 @@ export const ORGANIZATION_TABLES = [
   'idempotency_keys',
   'device_erasures',
   'devices',
+  'signature_nonces',
+  'signing_keys',
   'api_keys',
 ] as const;
 

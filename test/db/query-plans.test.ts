@@ -1019,6 +1019,7 @@ const STATEMENTS: PlannedStatement[] = [
     plan: [
       'SEARCH organizations USING INDEX sqlite_autoindex_organizations_1 (id=?)',
       'SEARCH device_erasures USING COVERING INDEX sqlite_autoindex_device_erasures_1 (org_id=?)',
+      'SEARCH signing_keys USING COVERING INDEX signing_keys_by_org (org_id=?)',
       'SEARCH webhook_attempts USING COVERING INDEX webhook_attempts_by_endpoint (org_id=?)',
       'SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_by_endpoint (org_id=?)',
       'SEARCH events USING COVERING INDEX events_by_org_type (org_id=?)',
@@ -1109,6 +1110,26 @@ const STATEMENTS: PlannedStatement[] = [
       'SEARCH devices USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
       '  SEARCH devices USING COVERING INDEX devices_by_org (org_id=?)',
+    ],
+  },
+  {
+    name: 'organization-erasure.ts deleteOrganizationRows, signature_nonces',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'signature_nonces', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
+    plan: [
+      'SEARCH signature_nonces USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SEARCH signature_nonces USING COVERING INDEX sqlite_autoindex_signature_nonces_1 (org_id=?)',
+    ],
+  },
+  {
+    name: 'organization-erasure.ts deleteOrganizationRows, signing_keys',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'signing_keys', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
+    plan: [
+      'SEARCH signing_keys USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SEARCH signing_keys USING COVERING INDEX signing_keys_by_org (org_id=?)',
     ],
   },
   {

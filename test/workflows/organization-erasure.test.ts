@@ -15,6 +15,7 @@ import { eventOfType } from '../helpers/events.ts';
 import { D1_FAILURES, faultyD1, touching } from '../helpers/faults.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { connect, mintToken, openSession, type TestSocket } from '../helpers/realtime.ts';
+import { requireSignedRequests } from '../helpers/signing.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
 import { createReceivingEndpoint, dispatched, runDueDeliveries } from '../helpers/webhooks.ts';
 import { apiClient, callWorker } from '../helpers/worker.ts';
@@ -29,7 +30,7 @@ interface Populated {
  * Gives the organisation a row in every table that has one: devices (one made under an
  * Idempotency-Key), an endpoint with deliveries and attempts, events, audit events, two sessions
  * with a device connected and messages in their rooms (connect tokens: key grants and device
- * connections), a pending device erasure, and export archives.
+ * connections), a pending device erasure, a signing key with its signatures' nonces, and export archives.
  */
 async function populate(): Promise<Populated> {
   const tenant = await createTenant();
@@ -54,6 +55,9 @@ async function populate(): Promise<Populated> {
   await eventOfType(tenant, 'session.participant_joined');
   await dispatched(tenant);
   await runDueDeliveries(tenant);
+  // A signing key, and the nonces of the signed requests that turned signing on and off again.
+  const signer = await requireSignedRequests(tenant);
+  await signer.api.PUT('/v1/organization/request-signing', { body: { required: false } });
   await env.DB.prepare("INSERT INTO device_erasures (org_id, device_id, requested_at) VALUES (?1, 'dev_pending', ?2)")
     .bind(tenant.orgId, new Date().toISOString())
     .run();
@@ -247,6 +251,20 @@ describe('DELETE /v1/organization', () => {
     expect(new Set(bodies).size).toBe(1);
     await job.waitForStatus('complete');
     expect(await rowCounts(tenant.orgId)).toMatchObject({ organizations: 0, organization_tombstones: 1 });
+  });
+
+  it('needs a signature once the organisation requires signed requests, and erases with one', async () => {
+    const populated = await populate();
+    const { tenant } = populated;
+    const signer = await requireSignedRequests(tenant);
+    const before = await snapshot(populated);
+
+    await expectProblem(await erase(tenant), 401, 'signature_missing');
+    expect(await snapshot(populated)).toEqual(before);
+
+    const erased = await signer.api.DELETE('/v1/organization', { body: { confirm: `erase ${tenant.orgId}` } });
+    expect(erased.response.status, JSON.stringify(erased.error)).toBe(202);
+    expect((await tenant.api.GET('/v1/devices')).response.status).toBe(401);
   });
 
   it('needs organization:admin', async () => {

@@ -30,6 +30,7 @@ export const updateOrganizationRoute = defineRoute({
     'Changes the given fields only; with `If-Match`, only if the organisation has not changed since. A new `default_api_version` applies to requests without `Switchyard-Version` at once on this Worker and within 30 seconds everywhere (API keys are cached that long); this answer is rendered in the version the request was made in.',
   scope: 'organization:admin',
   rateLimit: 'write',
+  signed: true,
   idempotent: 'atomic',
   request: {
     headers: OrganizationIfMatchHeaderSchema,
