@@ -162,6 +162,8 @@ export interface paths {
          * @description Changes the given fields only; with `If-Match`, only if the organisation has not changed since. A new `default_api_version` applies to requests without `Switchyard-Version` at once on this Worker and within 30 seconds everywhere (API keys are cached that long); this answer is rendered in the version the request was made in.
          *
          *     Requires an API key with the `organization:admin` scope; counts against the `write` rate limit.
+         *
+         *     A sensitive operation: when the organisation requires signed requests (`PUT /v1/organization/request-signing`), it must be signed (RFC 9421) by one of its signing keys.
          */
         patch: operations["updateOrganization"];
         trace?: never;
@@ -4945,7 +4947,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem400"];
                 };
             };
-            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each). */
+            /** @description The API key is missing, malformed, unknown, revoked or expired (the same answer for each); or the organisation requires signed requests and the signature is missing (`signature_missing`), cannot be read (`signature_malformed`), does not cover `@method`, `@target-uri` and, with a body, `content-digest` (`signature_component_missing`), is older than 5 minutes or ahead of the clock (`signature_expired`), names no signing key of the organisation that is not revoked (`signing_key_unknown`), does not verify (`signature_invalid`), signs a `Content-Digest` the body does not match (`content_digest_mismatch`), or reuses a nonce (`signature_replayed`). */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4956,6 +4958,8 @@ export interface operations {
                     "Switchyard-Version": components["headers"]["ApiVersion"];
                     /** @description Always `Bearer realm="switchyard"`. */
                     "WWW-Authenticate": string;
+                    /** @description On a signature refusal: what a signature must cover and include (RFC 9421 §5.1), `sig1=("@method" "@target-uri" "content-digest");created;keyid;nonce;alg="ed25519"`. */
+                    "Accept-Signature"?: string;
                     [name: string]: unknown;
                 };
                 content: {
