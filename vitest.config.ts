@@ -25,6 +25,8 @@ export default defineConfig({
         // messages the queue would hand it, since the retry schedule's delays (minutes to hours) are
         // passed with the test clock, not waited for (test/helpers/webhooks.ts).
         queueProducers: { WEBHOOK_QUEUE: 'switchyard-webhooks-test' },
+        // Export archives (the Workflow itself comes from wrangler.toml, run by the local engine).
+        r2Buckets: { EXPORTS: 'switchyard-exports-test' },
         // Every webhook request goes to the receiver Worker, and the tests read what it got.
         serviceBindings: { WEBHOOK_EGRESS: 'receiver', RECEIVER: 'receiver' },
         workers: [{ name: 'receiver', modules: true, scriptPath: './test/receiver/receiver.mjs', compatibilityDate: '2026-10-01' }],

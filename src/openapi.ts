@@ -88,6 +88,11 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
           'The changes a customer may follow, kept 30 days: the bodies of the webhooks (see `webhooks`), listed for a receiver that was down or prefers to pull (`events:read`, plus the scope that reads each type).',
       },
       { name: 'Audit log', description: 'Every change, with who made it and from where (`audit:read`).' },
+      {
+        name: 'Organization exports',
+        description:
+          "An archive of all the organisation's data, for access and portability requests (`organization:export`): docs/data-export.md.",
+      },
     ],
     security: [{ ApiKey: [] }],
   });

@@ -14,7 +14,8 @@ import { chaosD1 } from './d1.ts';
 import { chaosNamespace } from './durable-objects.ts';
 import { chaosSettings, createChaos, FAULT_RATE_VARIABLE, SEED_VARIABLE } from './faults.ts';
 
-export { RateLimiter, SessionRoom } from '../index.ts';
+// The export Workflow runs unwrapped: the runtime hands it its env directly, not through this entry.
+export { OrganizationExportWorkflow, RateLimiter, SessionRoom } from '../index.ts';
 
 type ChaosBindings = Bindings & { [FAULT_RATE_VARIABLE]?: string; [SEED_VARIABLE]?: string };
 

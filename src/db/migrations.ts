@@ -7,7 +7,7 @@
  * The newest migration this code needs. A test checks it against the last file in migrations/,
  * so adding a migration without bumping it fails.
  */
-export const REQUIRED_MIGRATION = '0014_audit_event_filters.sql';
+export const REQUIRED_MIGRATION = '0017_organization_exports.sql';
 
 /** Whether `name` has been applied. Throws when the table is missing (nothing applied at all). */
 export async function isMigrationApplied(db: D1Database, name: string): Promise<boolean> {

@@ -15,6 +15,7 @@ export const ID_PREFIXES = {
   event: 'msg',
   webhookDelivery: 'whd',
   webhookAttempt: 'wha',
+  organizationExport: 'exp',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

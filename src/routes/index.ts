@@ -19,6 +19,10 @@ import { updateDevice, updateDeviceRoute } from './devices/update-device.ts';
 import { registerDocs } from './docs/docs.ts';
 import { getEvent, getEventRoute } from './events/get-event.ts';
 import { listEvents, listEventsRoute } from './events/list-events.ts';
+import { createOrganizationExport, createOrganizationExportRoute } from './organization-exports/create-organization-export.ts';
+import { getOrganizationExport, getOrganizationExportRoute } from './organization-exports/get-organization-export.ts';
+import { getOrganizationExportArchive, getOrganizationExportArchiveRoute } from './organization-exports/get-organization-export-archive.ts';
+import { listOrganizationExports, listOrganizationExportsRoute } from './organization-exports/list-organization-exports.ts';
 import { registerProblemPages } from './problems/problem-pages.ts';
 import { connectSession, connectSessionRoute } from './sessions/connect-session.ts';
 import { authorizeConnectToken, createConnectToken, createConnectTokenRoute } from './sessions/create-connect-token.ts';
@@ -75,6 +79,11 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, listAuditEventsRoute, listAuditEvents);
   openapiRoute(app, listEventsRoute, listEvents);
   openapiRoute(app, getEventRoute, getEvent);
+
+  openapiRoute(app, createOrganizationExportRoute, createOrganizationExport);
+  openapiRoute(app, listOrganizationExportsRoute, listOrganizationExports);
+  openapiRoute(app, getOrganizationExportRoute, getOrganizationExport);
+  openapiRoute(app, getOrganizationExportArchiveRoute, getOrganizationExportArchive);
 
   openapiRoute(app, createDeviceRoute, createDevice);
   openapiRoute(app, listDevicesRoute, listDevices);

@@ -24,9 +24,11 @@ export const AUDIT_ACTIONS = [
   'webhook_endpoint.event_resent',
   'webhook_endpoint.recovered',
   'webhook_endpoint.tested',
+  'organization_export.requested',
+  'organization_export.downloaded',
 ] as const;
 
-export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session', 'webhook_endpoint'] as const;
+export const AUDIT_TARGET_TYPES = ['api_key', 'device', 'session', 'webhook_endpoint', 'organization_export'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];
 

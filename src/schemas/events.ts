@@ -9,6 +9,7 @@ import { z } from '@hono/zod-openapi';
 import { ApiKeyIdSchema, ApiKeySchema } from './api-keys.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampInputSchema, TimestampSchema } from './common.ts';
 import { DeviceSchema } from './devices.ts';
+import { OrganizationExportSchema } from './organization-exports.ts';
 import { SessionIdSchema, SessionSchema } from './sessions.ts';
 import { WebhookEndpointSchema } from './webhook-endpoints.ts';
 import type { TEST_EVENT_TYPE, WebhookEventType } from './webhook-events.ts';
@@ -63,6 +64,9 @@ export const EVENT_DESCRIPTIONS = {
   'api_key.revoked': 'An API key was revoked: `data` is the key as it was last.',
   'webhook_endpoint.disabled':
     'A webhook endpoint was disabled after 5 days of failed deliveries: `data` is the endpoint, now `enabled: false`. Its other events are not delivered to it until it is enabled again.',
+  'organization_export.created': 'An export of the organisation was asked for: `data` is the export, `queued`.',
+  'organization_export.succeeded': 'An export finished: its archive can be downloaded from `data.archive_url` until `data.expires_at`.',
+  'organization_export.failed': 'An export failed (`data.error_code` says why); nothing can be downloaded. Ask for a new one.',
   'webhook.test':
     'A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it.',
 } as const satisfies Partial<Record<WebhookEventType | typeof TEST_EVENT_TYPE, string>>;
@@ -92,6 +96,13 @@ export const EVENT_SCHEMAS = {
   'api_key.rotated': eventSchema('api_key.rotated', 'ApiKeyRotatedEvent', RotatedApiKeySchema),
   'api_key.revoked': eventSchema('api_key.revoked', 'ApiKeyRevokedEvent', ApiKeySchema),
   'webhook_endpoint.disabled': eventSchema('webhook_endpoint.disabled', 'WebhookEndpointDisabledEvent', WebhookEndpointSchema),
+  'organization_export.created': eventSchema('organization_export.created', 'OrganizationExportCreatedEvent', OrganizationExportSchema),
+  'organization_export.succeeded': eventSchema(
+    'organization_export.succeeded',
+    'OrganizationExportSucceededEvent',
+    OrganizationExportSchema,
+  ),
+  'organization_export.failed': eventSchema('organization_export.failed', 'OrganizationExportFailedEvent', OrganizationExportSchema),
   'webhook.test': eventSchema('webhook.test', 'WebhookTestEvent', WebhookEndpointSchema),
 } as const;
 
@@ -112,6 +123,9 @@ export const EventSchema = z
     EVENT_SCHEMAS['api_key.rotated'],
     EVENT_SCHEMAS['api_key.revoked'],
     EVENT_SCHEMAS['webhook_endpoint.disabled'],
+    EVENT_SCHEMAS['organization_export.created'],
+    EVENT_SCHEMAS['organization_export.succeeded'],
+    EVENT_SCHEMAS['organization_export.failed'],
     EVENT_SCHEMAS['webhook.test'],
   ])
   .openapi('Event', { description: 'One change, as a webhook delivers it and GET /v1/events lists it.' });

@@ -19,6 +19,9 @@ export const WEBHOOK_EVENT_TYPES = [
   'api_key.rotated',
   'api_key.revoked',
   'webhook_endpoint.disabled',
+  'organization_export.created',
+  'organization_export.succeeded',
+  'organization_export.failed',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -49,5 +52,8 @@ export const EVENT_TYPE_SCOPES: Record<WebhookEventType | typeof TEST_EVENT_TYPE
   'api_key.rotated': 'keys:admin',
   'api_key.revoked': 'keys:admin',
   'webhook_endpoint.disabled': 'webhooks:admin',
+  'organization_export.created': 'organization:export',
+  'organization_export.succeeded': 'organization:export',
+  'organization_export.failed': 'organization:export',
   'webhook.test': 'webhooks:admin',
 };
