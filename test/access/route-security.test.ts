@@ -20,6 +20,7 @@ const TARGETS: Record<Target, { table: string; missingId: string }> = {
   session: { table: 'sessions', missingId: `ses_${'0'.repeat(22)}` },
   webhookEndpoint: { table: 'webhook_endpoints', missingId: `whe_${'0'.repeat(22)}` },
   event: { table: 'events', missingId: `msg_${'0'.repeat(22)}` },
+  organizationExport: { table: 'organization_exports', missingId: `exp_${'0'.repeat(22)}` },
 };
 
 let owner: Tenant;
@@ -38,6 +39,7 @@ beforeAll(async () => {
   ownersIds.webhookEndpoint = endpoint.data?.id ?? '';
   const events = await owner.api.GET('/v1/events', { params: { query: { type: 'device.created' } } });
   ownersIds.event = events.data?.data[0]?.id ?? '';
+  ownersIds.organizationExport = (await owner.api.POST('/v1/organization/exports')).data?.id ?? '';
 });
 
 function targetOf(operation: Operation): Target {

@@ -26,7 +26,7 @@ export const operations: Operation[] = Object.entries(spec.paths as Record<strin
       })),
 );
 
-export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint' | 'event';
+export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint' | 'event' | 'organizationExport';
 
 interface OperationFixture {
   /** A body the route accepts, whatever it then finds (the suites that only reach authentication and authorisation send it). */
@@ -77,6 +77,10 @@ export const OPERATION_FIXTURES: Record<string, OperationFixture> = {
   resendWebhookEvent: { target: 'webhookEndpoint', body: { event_id: EVENT_EXAMPLE_ID }, succeedingBody: testEventOf },
   recoverWebhookDeliveries: { target: 'webhookEndpoint', body: { since: '2026-01-01T00:00:00Z' } },
   testWebhookEndpoint: { target: 'webhookEndpoint' },
+  createOrganizationExport: {},
+  listOrganizationExports: {},
+  getOrganizationExport: { target: 'organizationExport' },
+  getOrganizationExportArchive: { target: 'organizationExport' },
 };
 
 /** The body that makes the operation succeed on the tenant's `target`. */
