@@ -56,25 +56,26 @@ interface StepTiming {
 async function stepTimings(stateDir: string): Promise<StepTiming[]> {
   const { DatabaseSync } = await import('node:sqlite');
   const timings: StepTiming[] = [];
-  const doDir = join(stateDir, 'do');
-  for (const dir of await readdir(doDir)) {
-    for (const file of (await readdir(join(doDir, dir))).filter((name) => name.endsWith('.sqlite') && name !== 'metadata.sqlite')) {
-      const db = new DatabaseSync(join(doDir, dir, file), { readOnly: true });
-      try {
-        const hasStates = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'states'").get();
-        if (!hasStates) continue;
-        const rows = db
-          .prepare('SELECT event, target, timestamp FROM states WHERE event IN (?, ?) ORDER BY id')
-          .all(ATTEMPT_START, ATTEMPT_SUCCESS) as Array<{ event: number; target: string; timestamp: string }>;
-        const started = new Map<string, number>();
-        for (const row of rows) {
-          const at = Date.parse(`${row.timestamp.replace(' ', 'T')}Z`);
-          if (row.event === ATTEMPT_START) started.set(row.target, at);
-          else timings.push({ name: row.target, startMs: started.get(row.target) ?? at, endMs: at });
-        }
-      } finally {
-        db.close();
+  // Wherever the engine keeps it (miniflare puts Workflows' storage beside the Durable Objects').
+  const files = (await readdir(stateDir, { recursive: true })).filter(
+    (name) => name.endsWith('.sqlite') && !name.endsWith('metadata.sqlite'),
+  );
+  for (const file of files) {
+    const db = new DatabaseSync(join(stateDir, file), { readOnly: true });
+    try {
+      const hasStates = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'states'").get();
+      if (!hasStates) continue;
+      const rows = db
+        .prepare('SELECT event, target, timestamp FROM states WHERE event IN (?, ?) ORDER BY id')
+        .all(ATTEMPT_START, ATTEMPT_SUCCESS) as Array<{ event: number; target: string; timestamp: string }>;
+      const started = new Map<string, number>();
+      for (const row of rows) {
+        const at = Date.parse(`${row.timestamp.replace(' ', 'T')}Z`);
+        if (row.event === ATTEMPT_START) started.set(row.target, at);
+        else timings.push({ name: row.target, startMs: started.get(row.target) ?? at, endMs: at });
       }
+    } finally {
+      db.close();
     }
   }
   return timings;
