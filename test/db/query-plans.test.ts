@@ -23,12 +23,12 @@ import * as idempotencyKeys from '../../src/db/idempotency-keys.ts';
 import * as migrations from '../../src/db/migrations.ts';
 import * as organizationExports from '../../src/db/organization-exports.ts';
 import * as organizations from '../../src/db/organizations.ts';
-import { EMPTY_PROGRESS } from '../../src/schemas/organization-exports.ts';
 import * as sessionKeyGrants from '../../src/db/session-key-grants.ts';
 import * as sessions from '../../src/db/sessions.ts';
 import * as webhookAttempts from '../../src/db/webhook-attempts.ts';
 import * as webhookDeliveries from '../../src/db/webhook-deliveries.ts';
 import * as webhookEndpoints from '../../src/db/webhook-endpoints.ts';
+import { EMPTY_PROGRESS } from '../../src/schemas/organization-exports.ts';
 import { createTenant } from '../helpers/tenants.ts';
 
 // ---------------------------------------------------------------------------------------------
