@@ -2625,7 +2625,7 @@ export interface components {
              * @example api_key.created
              * @enum {string}
              */
-            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "organization_export.requested" | "organization_export.downloaded";
+            action: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "organization_export.created" | "organization_export.downloaded";
             /**
              * @description The kind of object it happened to.
              * @example api_key
@@ -4268,7 +4268,7 @@ export interface operations {
                 /** @description The `next_cursor` of the previous page; omit it for the first page. */
                 cursor?: string;
                 /** @description Only events of this action. */
-                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "organization_export.requested" | "organization_export.downloaded";
+                action?: "api_key.created" | "api_key.rotated" | "api_key.revoked" | "device.created" | "device.updated" | "device.deleted" | "session.created" | "session.ended" | "session.token_issued" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.disabled" | "webhook_endpoint.event_resent" | "webhook_endpoint.recovered" | "webhook_endpoint.tested" | "organization_export.created" | "organization_export.downloaded";
                 /** @description Only events about objects of this kind. */
                 target_type?: "api_key" | "device" | "session" | "webhook_endpoint" | "organization_export";
                 /** @description Only events about this object. */

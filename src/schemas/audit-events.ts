@@ -24,7 +24,7 @@ export const AUDIT_ACTIONS = [
   'webhook_endpoint.event_resent',
   'webhook_endpoint.recovered',
   'webhook_endpoint.tested',
-  'organization_export.requested',
+  'organization_export.created',
   'organization_export.downloaded',
 ] as const;
 

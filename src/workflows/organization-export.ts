@@ -34,7 +34,6 @@ import { createLogger } from '../lib/logger.ts';
 import { API_VERSION } from '../openapi.ts';
 import { archiveSize } from '../routes/organization-exports/archive.ts';
 import { presentExport } from '../routes/organization-exports/present.ts';
-import type { EmittedEventType } from '../schemas/events.ts';
 import {
   ARCHIVE_FORMAT_VERSION,
   EMPTY_PROGRESS,
@@ -70,16 +69,13 @@ function configOf(env: Bindings): Config {
  * Writes the export's change of status and its event in one batch, the event only if the status
  * changed (so a step that runs again emits nothing), then dispatches the organisation's events; a
  * dispatch that fails is left to the minutely sweep. `after` is the export as the change leaves it.
+ * No audit row: the audit log records what API keys asked for (the export's request, each
+ * download); the job's outcome is the export's own status and this event.
  */
 async function changeStatus(config: Config, change: D1PreparedStatement, after: organizationExports.ExportRecord): Promise<void> {
-  const type: EmittedEventType = after.status === 'succeeded' ? 'organization_export.succeeded' : 'organization_export.failed';
-  const event = {
-    id: newId('event'),
-    orgId: after.orgId,
-    type,
-    data: JSON.stringify(presentExport(after)),
-    createdAt: after.completedAt ?? nowIso(),
-  };
+  const type = after.status === 'succeeded' ? ('organization_export.succeeded' as const) : ('organization_export.failed' as const);
+  const at = after.completedAt ?? nowIso();
+  const event = { id: newId('event'), orgId: after.orgId, type, data: JSON.stringify(presentExport(after)), createdAt: at };
   await config.db.batch([change, events.insertEvent(config.db, event, { onlyIfChanged: true })]);
   await dispatchEvents(config, { orgId: after.orgId }).catch((error: unknown) =>
     createLogger(config.logLevel, { export_id: after.id }).warn('could not dispatch events; the sweep will', { error }),

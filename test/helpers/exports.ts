@@ -8,8 +8,10 @@ import { env } from 'cloudflare:workers';
 import { unpackTar } from 'modern-tar';
 import { expect } from 'vitest';
 import type { components } from '../../generated/api.ts';
+import * as organizationExports from '../../src/db/organization-exports.ts';
 import { toHex } from '../../src/lib/encoding.ts';
-import { EXPORT_RESOURCES, type ExportManifest, type ExportResource } from '../../src/schemas/organization-exports.ts';
+import { newId } from '../../src/lib/ids.ts';
+import { EMPTY_PROGRESS, EXPORT_RESOURCES, type ExportManifest, type ExportResource } from '../../src/schemas/organization-exports.ts';
 import type { Tenant } from './tenants.ts';
 
 export type OrganizationExport = components['schemas']['OrganizationExport'];
@@ -81,4 +83,25 @@ export async function readArchive(download: Awaited<ReturnType<typeof downloadAr
     expect(lines[resource]).toHaveLength(manifest.resources[resource].lines);
   }
   return { manifest, files, lines };
+}
+
+/** An export row written straight to D1, queued, with no job: for the states a test sets up itself. */
+export async function insertQueuedExport(tenant: Tenant, createdAt = new Date().toISOString()): Promise<string> {
+  const id = newId('organizationExport');
+  await organizationExports
+    .insertExport(env.DB, {
+      id,
+      orgId: tenant.orgId,
+      status: 'queued',
+      progress: EMPTY_PROGRESS,
+      createdAt,
+      createdBy: tenant.key.id,
+      startedAt: null,
+      completedAt: null,
+      expiresAt: null,
+      sizeBytes: null,
+      errorCode: null,
+    })
+    .run();
+  return id;
 }

@@ -65,7 +65,7 @@ export const createOrganizationExport: AppRouteHandler<typeof createOrganization
     {
       statements: [
         organizationExports.insertExport(db, record),
-        await auditEvent(c, 'organization_export.requested', record.id, now),
+        await auditEvent(c, 'organization_export.created', record.id, now),
         changeEvent(c, 'organization_export.created', presented, now),
       ],
       conflict: (error) =>

@@ -4,15 +4,17 @@
  * line; progress is recorded part by part; an export whose step keeps failing ends `failed`, with
  * its event, and frees the organisation to ask again.
  */
+import { introspectWorkflow, introspectWorkflowInstance } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { insertDevices } from '../../../scripts/lib/bench-scale/seed-rows.ts';
 import * as organizationExports from '../../../src/db/organization-exports.ts';
 import { loadConfig } from '../../../src/env.ts';
-import { newId } from '../../../src/lib/ids.ts';
+import { createLogger } from '../../../src/lib/logger.ts';
+import { runRetention } from '../../../src/scheduled.ts';
 import { EMPTY_PROGRESS } from '../../../src/schemas/organization-exports.ts';
 import { PART_MAX_LINES, writePart } from '../../../src/workflows/export-parts.ts';
-import { downloadArchive, readArchive, readExport, runExport } from '../../helpers/exports.ts';
+import { downloadArchive, insertQueuedExport, readArchive, readExport, runExport } from '../../helpers/exports.ts';
 import { expectProblem } from '../../helpers/problem.ts';
 import { createTenant } from '../../helpers/tenants.ts';
 
@@ -48,23 +50,8 @@ describe('the export Workflow', () => {
   it('writes the same part, once, when a step runs twice, and records progress as it goes', async () => {
     const tenant = await createTenant();
     await insertDevices(env.DB, tenant.orgId, DEVICES + 1, DEVICES + 20);
-    const exportId = newId('organizationExport');
+    const exportId = await insertQueuedExport(tenant);
     const now = new Date().toISOString();
-    await organizationExports
-      .insertExport(env.DB, {
-        id: exportId,
-        orgId: tenant.orgId,
-        status: 'queued',
-        progress: EMPTY_PROGRESS,
-        createdAt: now,
-        createdBy: tenant.key.id,
-        startedAt: null,
-        completedAt: null,
-        expiresAt: null,
-        sizeBytes: null,
-        errorCode: null,
-      })
-      .run();
     await organizationExports.startExport(env.DB, exportId, now);
     const request = {
       orgId: tenant.orgId,
@@ -103,5 +90,40 @@ describe('the export Workflow', () => {
     expect(next.status).toBe('succeeded');
     const succeeded = await tenant.api.GET('/v1/events', { params: { query: { type: 'organization_export.succeeded' } } });
     expect(succeeded.data?.data.map((event) => event.data)).toEqual([next]);
+  });
+
+  it('the hourly run starts the job of an export left queued, and fails one whose job ended without finishing it', async () => {
+    const tenant = await createTenant();
+    const longAgo = new Date(Date.now() - 60 * 60 * 1000).toISOString();
+    // Queued an hour ago, and its request never started its job.
+    const orphan = await insertQueuedExport(tenant, longAgo);
+    const introspector = await introspectWorkflow(env.EXPORT_WORKFLOW);
+    try {
+      await runRetention(config(), createLogger('error'), new Date());
+      const [instance] = await introspector.get();
+      await instance?.waitForStatus('complete');
+    } finally {
+      await introspector.dispose();
+    }
+    expect((await readExport(tenant, orphan)).status).toBe('succeeded');
+
+    // A job that ended (here: its first step kept failing, before the export was marked running) while the row still says queued.
+    const stalled = await insertQueuedExport(tenant, longAgo);
+    const instance = await introspectWorkflowInstance(env.EXPORT_WORKFLOW, stalled);
+    try {
+      await instance.modify(async (m) => {
+        await m.disableRetryDelays();
+        await m.mockStepError({ name: 'start' }, new Error('D1 down'));
+      });
+      await env.EXPORT_WORKFLOW.create({ id: stalled, params: { orgId: tenant.orgId, exportId: stalled } });
+      await instance.waitForStatus('errored');
+      // While the instance is still introspected: disposing of it forgets the instance.
+      await runRetention(config(), createLogger('error'), new Date());
+    } finally {
+      await instance.dispose();
+    }
+    expect(await readExport(tenant, stalled)).toMatchObject({ status: 'failed', error_code: 'stalled' });
+    const failed = await tenant.api.GET('/v1/events', { params: { query: { type: 'organization_export.failed' } } });
+    expect(failed.data?.data.map((event) => (event.data as { id: string }).id)).toEqual([stalled]);
   });
 });

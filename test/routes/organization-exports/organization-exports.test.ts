@@ -4,13 +4,10 @@
  */
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { insertExport as insertExportRow } from '../../../src/db/organization-exports.ts';
 import { loadConfig } from '../../../src/env.ts';
-import { newId } from '../../../src/lib/ids.ts';
 import { createLogger } from '../../../src/lib/logger.ts';
 import { runRetention } from '../../../src/scheduled.ts';
-import { EMPTY_PROGRESS } from '../../../src/schemas/organization-exports.ts';
-import { downloadArchive, readArchive, readExport, runExport } from '../../helpers/exports.ts';
+import { downloadArchive, insertQueuedExport, readArchive, readExport, runExport } from '../../helpers/exports.ts';
 import { expectProblem } from '../../helpers/problem.ts';
 import { createTenant, type Tenant } from '../../helpers/tenants.ts';
 
@@ -109,7 +106,7 @@ describe('POST /v1/organization/exports', () => {
     expect(first.response.status).toBe(202);
     expect(first.response.headers.get('Location')).toBe(`/v1/organization/exports/${first.data?.id}`);
     expect(first.data).toMatchObject({ status: 'queued', created_by: tenant.key.id, archive_url: null, expires_at: null });
-    const audit = await tenant.api.GET('/v1/audit-events', { params: { query: { action: 'organization_export.requested' } } });
+    const audit = await tenant.api.GET('/v1/audit-events', { params: { query: { action: 'organization_export.created' } } });
     expect(audit.data?.data[0]).toMatchObject({
       target_type: 'organization_export',
       target_id: first.data?.id,
@@ -203,21 +200,8 @@ describe('GET /v1/organization/exports…', () => {
 });
 
 async function insertExport(tenant: Tenant, status: 'queued' | 'running' | 'failed'): Promise<string> {
-  const id = newId('organizationExport');
+  const id = await insertQueuedExport(tenant);
   const now = new Date().toISOString();
-  await insertExportRow(env.DB, {
-    id,
-    orgId: tenant.orgId,
-    status: 'queued',
-    progress: EMPTY_PROGRESS,
-    createdAt: now,
-    createdBy: tenant.key.id,
-    startedAt: null,
-    completedAt: null,
-    expiresAt: null,
-    sizeBytes: null,
-    errorCode: null,
-  }).run();
   if (status === 'running')
     await env.DB.prepare("UPDATE organization_exports SET status = 'running', started_at = ?2 WHERE id = ?1").bind(id, now).run();
   if (status === 'failed') {
