@@ -9,6 +9,7 @@ import { unpackTar } from 'modern-tar';
 import { expect } from 'vitest';
 import type { components } from '../../generated/api.ts';
 import * as organizationExports from '../../src/db/organization-exports.ts';
+import { type Config, loadConfig } from '../../src/env.ts';
 import { toHex } from '../../src/lib/encoding.ts';
 import { newId } from '../../src/lib/ids.ts';
 import { EMPTY_PROGRESS, EXPORT_RESOURCES, type ExportManifest, type ExportResource } from '../../src/schemas/organization-exports.ts';
@@ -104,4 +105,11 @@ export async function insertQueuedExport(tenant: Tenant, createdAt = new Date().
     })
     .run();
   return id;
+}
+
+/** The Worker's parsed configuration, for calling the scheduled run or a step directly. */
+export function workerConfig(): Config {
+  const loaded = loadConfig(env);
+  if (!loaded.ok) throw new Error(loaded.problems.join('; '));
+  return loaded.config;
 }

@@ -9,22 +9,15 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { insertDevices } from '../../../scripts/lib/bench-scale/seed-rows.ts';
 import * as organizationExports from '../../../src/db/organization-exports.ts';
-import { loadConfig } from '../../../src/env.ts';
 import { createLogger } from '../../../src/lib/logger.ts';
 import { runRetention } from '../../../src/scheduled.ts';
 import { EMPTY_PROGRESS } from '../../../src/schemas/organization-exports.ts';
 import { PART_MAX_LINES, writePart } from '../../../src/workflows/export-parts.ts';
-import { downloadArchive, insertQueuedExport, readArchive, readExport, runExport } from '../../helpers/exports.ts';
+import { downloadArchive, insertQueuedExport, readArchive, readExport, runExport, workerConfig } from '../../helpers/exports.ts';
 import { expectProblem } from '../../helpers/problem.ts';
 import { createTenant } from '../../helpers/tenants.ts';
 
 const DEVICES = PART_MAX_LINES + 700;
-
-function config() {
-  const loaded = loadConfig(env);
-  if (!loaded.ok) throw new Error(loaded.problems.join('; '));
-  return loaded.config;
-}
 
 describe('the export Workflow', () => {
   it('splits a resource into parts, and a part retried after a failure repeats and loses no line', async () => {
@@ -62,8 +55,8 @@ describe('the export Workflow', () => {
       readAt: now,
       progress: EMPTY_PROGRESS,
     };
-    const first = await writePart(config(), request);
-    const again = await writePart(config(), request);
+    const first = await writePart(workerConfig(), request);
+    const again = await writePart(workerConfig(), request);
     expect(again).toEqual(first);
     expect(first).toMatchObject({ lines: 20, next: null });
     const objects = await env.EXPORTS.list({ prefix: `orgs/${tenant.orgId}/exports/${exportId}/` });
@@ -99,7 +92,7 @@ describe('the export Workflow', () => {
     const orphan = await insertQueuedExport(tenant, longAgo);
     const introspector = await introspectWorkflow(env.EXPORT_WORKFLOW);
     try {
-      await runRetention(config(), createLogger('error'), new Date());
+      await runRetention(workerConfig(), createLogger('error'), new Date());
       const [instance] = await introspector.get();
       await instance?.waitForStatus('complete');
     } finally {
@@ -118,7 +111,7 @@ describe('the export Workflow', () => {
       await env.EXPORT_WORKFLOW.create({ id: stalled, params: { orgId: tenant.orgId, exportId: stalled } });
       await instance.waitForStatus('errored');
       // While the instance is still introspected: disposing of it forgets the instance.
-      await runRetention(config(), createLogger('error'), new Date());
+      await runRetention(workerConfig(), createLogger('error'), new Date());
     } finally {
       await instance.dispose();
     }

@@ -4,10 +4,9 @@
  */
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/env.ts';
 import { createLogger } from '../../../src/lib/logger.ts';
 import { runRetention } from '../../../src/scheduled.ts';
-import { downloadArchive, insertQueuedExport, readArchive, readExport, runExport } from '../../helpers/exports.ts';
+import { downloadArchive, insertQueuedExport, readArchive, readExport, runExport, workerConfig } from '../../helpers/exports.ts';
 import { expectProblem } from '../../helpers/problem.ts';
 import { createTenant, type Tenant } from '../../helpers/tenants.ts';
 
@@ -30,12 +29,6 @@ async function populate(tenant: Tenant, label: string) {
     await tenant.api.POST('/v1/webhook-endpoints', { body: { url: `https://hooks.example.com/${label}`, event_types: ['device.created'] } })
   ).data;
   return { devices, session, quiet, keySecret: key?.secret ?? '', endpointSecret: endpoint?.secret ?? '' };
-}
-
-function config() {
-  const loaded = loadConfig(env);
-  if (!loaded.ok) throw new Error(loaded.problems.join('; '));
-  return loaded.config;
 }
 
 describe('POST /v1/organization/exports', () => {
@@ -189,10 +182,10 @@ describe('GET /v1/organization/exports…', () => {
     expect((await env.EXPORTS.list({ prefix })).objects.length).toBeGreaterThan(1);
 
     // Not yet due: an hour's run leaves it.
-    await runRetention(config(), createLogger('error'), new Date());
+    await runRetention(workerConfig(), createLogger('error'), new Date());
     expect((await readExport(tenant, done.id)).status).toBe('succeeded');
     // Past its expiry, before the run: already refused.
-    await runRetention(config(), createLogger('error'), new Date(Date.parse(done.expires_at ?? '') + 1000));
+    await runRetention(workerConfig(), createLogger('error'), new Date(Date.parse(done.expires_at ?? '') + 1000));
     expect((await readExport(tenant, done.id)).status).toBe('expired');
     expect((await env.EXPORTS.list({ prefix })).objects).toEqual([]);
     await expectProblem(await downloadArchive(tenant, done.id), 410, 'export_expired');
