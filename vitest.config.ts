@@ -25,7 +25,7 @@ export default defineConfig({
         // messages the queue would hand it, since the retry schedule's delays (minutes to hours) are
         // passed with the test clock, not waited for (test/helpers/webhooks.ts).
         queueProducers: { WEBHOOK_QUEUE: 'switchyard-webhooks-test' },
-        // Export archives: a bucket of the tests' own.
+        // Export archives (the Workflow itself comes from wrangler.toml, run by the local engine).
         r2Buckets: { EXPORTS: 'switchyard-exports-test' },
         // Every webhook request goes to the receiver Worker, and the tests read what it got.
         serviceBindings: { WEBHOOK_EGRESS: 'receiver', RECEIVER: 'receiver' },

@@ -10,11 +10,13 @@
  *    created when there is none, and written into wrangler.toml;
  * 4. the webhook queues it produces to and consumes (and their dead-letter queues) exist: those
  *    missing are created;
- * 5. the migrations are applied, before the code that needs them;
- * 6. the Worker is deployed, minified.
+ * 5. the R2 bucket of organisation exports exists: created when missing (the export Workflow itself
+ *    is created by the deploy);
+ * 6. the migrations are applied, before the code that needs them;
+ * 7. the Worker is deployed, minified.
  *
- * `--dry-run` makes no remote call: it runs the checks that need none (1), says what 2–5 would do,
- * and builds the bundle as step 6 would (`wrangler deploy --dry-run`). CI runs it (npm run test:deploy).
+ * `--dry-run` makes no remote call: it runs the checks that need none (1), says what 2–6 would do,
+ * and builds the bundle as step 7 would (`wrangler deploy --dry-run`). CI runs it (npm run test:deploy).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -73,11 +75,14 @@ function readEnvironment(environment: DeployEnvironment) {
     throw new DeployRefused(`[env.${environment}.observability.traces] must be enabled with a head_sampling_rate in (0, 1]`);
   }
   step(`metrics to dataset ${metrics.dataset}; traces sampled at ${sampling}`);
+  const exportsBucket = config.r2_buckets.find((binding: { binding: string }) => binding.binding === 'EXPORTS');
+  if (exportsBucket?.bucket_name === undefined) throw new DeployRefused(`[env.${environment}] declares no R2 bucket bound as EXPORTS`);
   return {
     workerName: config.name,
     vars: config.vars as Record<string, unknown>,
     database: { name: database.database_name, id: database.database_id },
     queues: [...queues].sort(),
+    bucket: exportsBucket.bucket_name,
   };
 }
 
@@ -137,6 +142,16 @@ async function ensureQueues(names: readonly string[]): Promise<void> {
   }
 }
 
+/** Creates the R2 bucket unless the account has it (`wrangler r2 bucket info` fails for one it has not). */
+async function ensureBucket(name: string): Promise<void> {
+  const exists = await wrangler(['r2', 'bucket', 'info', name]).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) await wrangler(['r2', 'bucket', 'create', name]);
+  step(`R2 bucket ${name}: ${exists ? 'found' : 'created'}`);
+}
+
 async function writeDatabaseId(environment: DeployEnvironment, name: string, id: string): Promise<void> {
   const text = await readFile(CONFIG_PATH, 'utf8');
   const header = `[[env.${environment}.d1_databases]]`;
@@ -183,11 +198,13 @@ async function main(): Promise<void> {
           : `D1 ${target.database.name}: ${target.database.id}`,
       );
       step(`would create whichever of the queues ${target.queues.join(', ')} does not exist`);
+      step(`would create the R2 bucket ${target.bucket} unless it exists`);
       step('would apply the migrations in migrations/ that are not applied yet, before the code');
     } else {
       await checkSecrets(environment);
       await ensureDatabase(environment, target.database);
       await ensureQueues(target.queues);
+      await ensureBucket(target.bucket);
       step('applying migrations');
       console.log(await wrangler(['d1', 'migrations', 'apply', 'DB', '--remote', '--env', environment]));
     }

@@ -5,6 +5,12 @@
  */
 import { z } from 'zod';
 
+/** What the export Workflow is started with (workflows/organization-export.ts). */
+export interface ExportJobParams {
+  orgId: string;
+  exportId: string;
+}
+
 const MIN_SECRET_BYTES = 32;
 const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
@@ -21,12 +27,15 @@ const analyticsBinding = z.custom<AnalyticsEngineDataset>(
 
 const queueBinding = z.custom<Queue>((value) => typeof (value as Queue | undefined)?.sendBatch === 'function', 'a Queue producer binding');
 
-const r2Binding = z.custom<R2Bucket>((value) => typeof (value as R2Bucket | undefined)?.list === 'function', 'an R2 bucket binding');
-
-const workflowBinding = z.custom<Workflow>(
-  (value) => typeof (value as Workflow | undefined)?.createBatch === 'function',
-  'a Workflow binding',
+const r2Binding = z.custom<R2Bucket>(
+  (value) => typeof (value as R2Bucket | undefined)?.put === 'function' && typeof (value as R2Bucket | undefined)?.list === 'function',
+  'an R2 bucket binding',
 );
+
+/** A Workflow binding, typed by what its instances are started with. */
+function workflowBinding<Params>() {
+  return z.custom<Workflow<Params>>((value) => typeof (value as Workflow | undefined)?.create === 'function', 'a Workflow binding');
+}
 
 const durableObjectBinding = z.custom<DurableObjectNamespace>(
   (value) => typeof (value as DurableObjectNamespace | undefined)?.idFromName === 'function',
@@ -57,6 +66,10 @@ export const BindingsSchema = z.object({
   SESSION_ROOM: durableObjectBinding,
   /** Where each change's webhook deliveries are sent, one message each (src/delivery/). */
   WEBHOOK_QUEUE: queueBinding,
+  /** Where organisation exports' archives are written (db/export-objects.ts), under `orgs/{org_id}/` (the erasure job deletes the prefix). */
+  EXPORTS: r2Binding,
+  /** The Workflow that writes an export's archive (workflows/organization-export.ts). */
+  EXPORT_WORKFLOW: workflowBinding<ExportJobParams>(),
   /**
    * Optional: a service binding that webhook requests go out through instead of the global fetch (an
    * egress Worker with fixed addresses a receiver can allow-list). The tests bind a receiver Worker.
@@ -64,10 +77,8 @@ export const BindingsSchema = z.object({
   WEBHOOK_EGRESS: fetcherBinding.optional(),
   /** Where metrics are written (lib/metrics.ts); without it none are, and nothing else changes. */
   METRICS: analyticsBinding.optional(),
-  /** Organisation export archives, under `orgs/{org_id}/` (the erasure job deletes the prefix). */
-  EXPORTS: r2Binding,
   /** The erasure job (src/workflows/erasure.ts). */
-  ERASURE: workflowBinding,
+  ERASURE: workflowBinding<unknown>(),
 });
 
 /**
@@ -169,9 +180,10 @@ const ConfigSchema = BindingsSchema.superRefine((env, ctx) => {
     rateLimiter: env.RATE_LIMITER,
     sessionRooms: env.SESSION_ROOM,
     webhookQueue: env.WEBHOOK_QUEUE,
+    exports: env.EXPORTS,
+    exportWorkflow: env.EXPORT_WORKFLOW,
     webhookEgress: env.WEBHOOK_EGRESS,
     metrics: env.METRICS,
-    exports: env.EXPORTS,
     erasure: env.ERASURE,
   };
 });

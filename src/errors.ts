@@ -91,7 +91,10 @@ export class ApiError extends Error {
 }
 
 /** The 404 of a resource that is not in the caller's organisation (or nowhere): the same answer for both. */
-export function notFound(kind: 'API key' | 'device' | 'event' | 'session' | 'signing key' | 'webhook endpoint', id: string): ApiError {
+export function notFound(
+  kind: 'API key' | 'device' | 'event' | 'export' | 'session' | 'signing key' | 'webhook endpoint',
+  id: string,
+): ApiError {
   return new ApiError('not_found', { detail: `No ${kind} ${id}.` });
 }
 

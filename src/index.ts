@@ -1,7 +1,7 @@
 /**
  * @module
  * The Worker entry: HTTP requests, the hourly retention run (scheduled.ts), the minutely webhook
- * sweep and the webhook queues' consumers (delivery/), and the Durable Object classes. The app is built once per isolate; configuration is checked on the first request that
+ * sweep and the webhook queues' consumers (delivery/), and the Durable Object and Workflow classes. The app is built once per isolate; configuration is checked on the first request that
  * uses an env (see middleware/config.ts) and cached for the isolate.
  */
 import { createApp } from './app.ts';
@@ -16,6 +16,7 @@ import type { DeliveryMessage } from './schemas/webhook-attempts.ts';
 export { RateLimiter } from './durable-objects/rate-limiter.ts';
 export { SessionRoom } from './durable-objects/session-room.ts';
 export { ErasureWorkflow } from './workflows/erasure.ts';
+export { OrganizationExportWorkflow } from './workflows/organization-export.ts';
 
 const app = createApp();
 

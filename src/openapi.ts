@@ -103,6 +103,11 @@ export function buildOpenApiDocument(app: OpenAPIHono<AppEnv>) {
         description:
           'Ed25519 public keys the organisation signs sensitive requests with (RFC 9421), and whether it requires those signatures (`organization:admin`).',
       },
+      {
+        name: 'Organization exports',
+        description:
+          "An archive of all the organisation's data, for access and portability requests (`organization:export`): docs/data-export.md.",
+      },
     ],
     security: [{ ApiKey: [] }],
   });

@@ -15,7 +15,13 @@
  * - events older than `EVENT_RETENTION_DAYS` (30), whatever the plan, and webhook attempts and settled
  *   deliveries as old;
  * - the message ring of each session over for {@link MESSAGE_RING_GRACE_MS}, in its room;
- * - webhook signing secrets a rotation replaced, once their 24-hour overlap is over.
+ * - webhook signing secrets a rotation replaced, once their 24-hour overlap is over;
+ * - the archives of organisation exports past their 7 days (and what failed exports wrote), whose
+ *   rows are then marked `expired`.
+ *
+ * It also looks after exports still in progress after {@link EXPORT_START_GRACE_MS}: it starts the
+ * job of one whose request could not start it, and fails (`stalled`) one whose job ended without
+ * finishing it, so that the organisation can ask for another.
  *
  * It also makes sure every erasure under way has its job at work (workflows/start-erasure.ts
  * resumeErasure): an organisation marked erased, a device whose erasure is pending, whose job never
@@ -31,8 +37,10 @@ import * as auditEvents from './db/audit-events.ts';
 import * as deviceConnections from './db/device-connections.ts';
 import * as deviceErasures from './db/device-erasures.ts';
 import * as events from './db/events.ts';
+import * as exportObjects from './db/export-objects.ts';
 import { guardD1 } from './db/guarded-d1.ts';
 import * as idempotencyKeys from './db/idempotency-keys.ts';
+import * as organizationExports from './db/organization-exports.ts';
 import * as organizations from './db/organizations.ts';
 import * as sessionKeyGrants from './db/session-key-grants.ts';
 import * as sessions from './db/sessions.ts';
@@ -46,7 +54,9 @@ import { currentKeyPrefix, open, seal, storageKeyring } from './lib/encryption.t
 import type { Logger } from './lib/logger.ts';
 import { withTimeout } from './lib/resilience.ts';
 import { webhookSecretSealingContext } from './lib/webhook-secret.ts';
+import { startExportJob } from './routes/organization-exports/job.ts';
 import { EVENT_RETENTION_DAYS } from './schemas/events.ts';
+import { failOrganizationExport } from './workflows/organization-export.ts';
 import { type ErasureParams, type ErasureResumption, resumeErasure } from './workflows/start-erasure.ts';
 
 /**
@@ -82,6 +92,19 @@ const ROOM_PURGE_CONCURRENCY = 20;
  * short enough that a whole run of stuck rooms ends within a minute.
  */
 export const ROOM_PURGE_TIMEOUT_MS = 5_000;
+
+/**
+ * Exports expired per run, and R2 batches (1,000 keys listed and deleted) each may take: an export of
+ * a million messages has ~250 objects, one batch; one of 25,000 parts takes five runs.
+ */
+export const MAX_EXPORT_EXPIRIES_PER_RUN = 20;
+export const EXPORT_DELETE_BATCHES = 5;
+
+/** How long an export may stay queued before the hourly run starts its job itself. */
+export const EXPORT_START_GRACE_MS = 10 * 60 * 1000;
+
+/** Exports in progress the hourly run looks after at most: each is a Workflow call or two. */
+const MAX_EXPORTS_SUPERVISED_PER_RUN = 20;
 
 export async function runRetention(config: Config, logger: Logger, now: Date): Promise<void> {
   // Per-query timeouts, read retries and the isolate's D1 breaker, as for requests; no deadline:
@@ -145,6 +168,8 @@ export async function runRetention(config: Config, logger: Logger, now: Date): P
   );
   await resealWebhookSecrets(db, config, logger);
   await resumeErasures(db, config, logger, now);
+  await expireExports(db, config, logger, at);
+  await superviseExports(db, config, logger, now);
 }
 
 /**
@@ -192,6 +217,73 @@ async function resumeErasures(db: D1Database, config: Config, logger: Logger, no
   }
   const line = counts.started + counts.restarted + counts.failed > 0 ? logger.warn : logger.info;
   line.call(logger, 'retention: erasures under way', { table: 'organizations', ...counts });
+}
+
+/** Deletes the objects of exports past their expiry and marks them expired; one left half-deleted is finished next run. */
+async function expireExports(db: D1Database, config: Config, logger: Logger, at: string): Promise<void> {
+  let expired = 0;
+  let objects = 0;
+  let unfinished = 0;
+  try {
+    const due = await organizationExports.exportsToExpire(db, at, MAX_EXPORT_EXPIRIES_PER_RUN);
+    for (const { id, orgId } of due) {
+      const deleted = await exportObjects.deleteExportObjects(config.exports, orgId, id, EXPORT_DELETE_BATCHES);
+      objects += deleted.deleted;
+      if (!deleted.done) {
+        unfinished += 1;
+        continue;
+      }
+      await organizationExports.markExpired(db, id).run();
+      expired += 1;
+    }
+    logger.info('retention: deleted expired export archives', {
+      table: 'organization_exports',
+      expired,
+      objects_deleted: objects,
+      unfinished,
+      more_left: due.length === MAX_EXPORT_EXPIRIES_PER_RUN,
+    });
+  } catch (error) {
+    logger.error('retention: could not delete expired export archives', {
+      table: 'organization_exports',
+      expired,
+      objects_deleted: objects,
+      error,
+    });
+  }
+}
+
+/**
+ * For each export queued or running since before the grace period: its job is started if it has
+ * none (the request that queued it could not start it), and the export failed as `stalled` if its
+ * job has ended (errored, terminated, or done without finishing it).
+ */
+async function superviseExports(db: D1Database, config: Config, logger: Logger, now: Date): Promise<void> {
+  let started = 0;
+  let stalled = 0;
+  try {
+    const due = await organizationExports.exportsInProgressSince(
+      db,
+      new Date(now.getTime() - EXPORT_START_GRACE_MS).toISOString(),
+      MAX_EXPORTS_SUPERVISED_PER_RUN,
+    );
+    for (const { id, orgId } of due) {
+      const params = { orgId, exportId: id };
+      const instance = await config.exportWorkflow.get(id).catch(() => undefined);
+      if (instance === undefined) {
+        if (await startExportJob(config.exportWorkflow, params)) started += 1;
+        continue;
+      }
+      const { status } = await instance.status();
+      if (status === 'errored' || status === 'terminated' || status === 'complete') {
+        await failOrganizationExport({ ...config, db }, params, 'stalled');
+        stalled += 1;
+      }
+    }
+    logger.info('retention: looked after exports in progress', { table: 'organization_exports', checked: due.length, started, stalled });
+  } catch (error) {
+    logger.error('retention: could not look after exports in progress', { table: 'organization_exports', started, stalled, error });
+  }
 }
 
 /**

@@ -14,8 +14,9 @@ import { chaosD1 } from './d1.ts';
 import { chaosNamespace } from './durable-objects.ts';
 import { chaosSettings, createChaos, FAULT_RATE_VARIABLE, SEED_VARIABLE } from './faults.ts';
 
-// The erasure Workflow runs with the plain bindings: its steps retry what a fault would fail.
-export { ErasureWorkflow, RateLimiter, SessionRoom } from '../index.ts';
+// The Workflows run with the plain bindings: the runtime hands them their env directly, not through
+// this entry, and their steps retry what a fault would fail.
+export { ErasureWorkflow, OrganizationExportWorkflow, RateLimiter, SessionRoom } from '../index.ts';
 
 type ChaosBindings = Bindings & { [FAULT_RATE_VARIABLE]?: string; [SEED_VARIABLE]?: string };
 

@@ -30,6 +30,7 @@ export const ORGANIZATION_TABLES = [
   'devices',
   'signature_nonces',
   'signing_keys',
+  'organization_exports',
   'api_keys',
 ] as const;
 

@@ -16,6 +16,7 @@ export const ID_PREFIXES = {
   webhookDelivery: 'whd',
   webhookAttempt: 'wha',
   signingKey: 'sig',
+  organizationExport: 'exp',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

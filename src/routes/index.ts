@@ -22,6 +22,10 @@ import { listEvents, listEventsRoute } from './events/list-events.ts';
 import { eraseOrganization, eraseOrganizationRoute } from './organization/erase-organization.ts';
 import { getOrganization, getOrganizationRoute } from './organization/get-organization.ts';
 import { updateOrganization, updateOrganizationRoute } from './organization/update-organization.ts';
+import { createOrganizationExport, createOrganizationExportRoute } from './organization-exports/create-organization-export.ts';
+import { getOrganizationExport, getOrganizationExportRoute } from './organization-exports/get-organization-export.ts';
+import { getOrganizationExportArchive, getOrganizationExportArchiveRoute } from './organization-exports/get-organization-export-archive.ts';
+import { listOrganizationExports, listOrganizationExportsRoute } from './organization-exports/list-organization-exports.ts';
 import { registerProblemPages } from './problems/problem-pages.ts';
 import { getRequestSigning, getRequestSigningRoute } from './request-signing/get-request-signing.ts';
 import {
@@ -91,6 +95,11 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiRoute(app, listAuditEventsRoute, listAuditEvents);
   openapiRoute(app, listEventsRoute, listEvents);
   openapiRoute(app, getEventRoute, getEvent);
+
+  openapiRoute(app, createOrganizationExportRoute, createOrganizationExport);
+  openapiRoute(app, listOrganizationExportsRoute, listOrganizationExports);
+  openapiRoute(app, getOrganizationExportRoute, getOrganizationExport);
+  openapiRoute(app, getOrganizationExportArchiveRoute, getOrganizationExportArchive);
 
   openapiRoute(app, createDeviceRoute, createDevice);
   openapiRoute(app, listDevicesRoute, listDevices);

@@ -28,6 +28,8 @@ export const AUDIT_ACTIONS = [
   'signing_key.created',
   'signing_key.revoked',
   'request_signing.updated',
+  'organization_export.created',
+  'organization_export.downloaded',
 ] as const;
 
 export const AUDIT_TARGET_TYPES = [
@@ -38,6 +40,7 @@ export const AUDIT_TARGET_TYPES = [
   'webhook_endpoint',
   'signing_key',
   'request_signing',
+  'organization_export',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];

@@ -10,6 +10,7 @@ import { ApiKeyIdSchema, ApiKeySchema } from './api-keys.ts';
 import { idSchema, NextCursorSchema, PaginationQuerySchema, queryFilter, TimestampInputSchema, TimestampSchema } from './common.ts';
 import { DeviceSchema } from './devices.ts';
 import { OrganizationSchema } from './organization.ts';
+import { OrganizationExportSchema } from './organization-exports.ts';
 import { SessionIdSchema, SessionSchema } from './sessions.ts';
 import { RequestSigningSchema, SigningKeySchema } from './signing-keys.ts';
 import { WebhookEndpointSchema } from './webhook-endpoints.ts';
@@ -71,6 +72,9 @@ export const EVENT_DESCRIPTIONS = {
   'signing_key.revoked': 'A signing key was revoked: `data` is the key as it was last. Signatures made with it no longer verify.',
   'organization.updated':
     'The organisation was changed (its name, or its default API version): `data` is the organisation after the change.',
+  'organization_export.created': 'An export of the organisation was asked for: `data` is the export, `queued`.',
+  'organization_export.succeeded': 'An export finished: its archive can be downloaded from `data.archive_url` until `data.expires_at`.',
+  'organization_export.failed': 'An export failed (`data.error_code` says why); nothing can be downloaded. Ask for a new one.',
   'webhook.test':
     'A test, asked for by POST /v1/webhook-endpoints/{id}/test and sent to that endpoint only: `data` is the endpoint. No change happened; no endpoint subscribes to it.',
 } as const satisfies Partial<Record<WebhookEventType | typeof TEST_EVENT_TYPE, string>>;
@@ -104,6 +108,13 @@ export const EVENT_SCHEMAS = {
   'request_signing.updated': eventSchema('request_signing.updated', 'RequestSigningUpdatedEvent', RequestSigningSchema),
   'signing_key.revoked': eventSchema('signing_key.revoked', 'SigningKeyRevokedEvent', SigningKeySchema),
   'organization.updated': eventSchema('organization.updated', 'OrganizationUpdatedEvent', OrganizationSchema),
+  'organization_export.created': eventSchema('organization_export.created', 'OrganizationExportCreatedEvent', OrganizationExportSchema),
+  'organization_export.succeeded': eventSchema(
+    'organization_export.succeeded',
+    'OrganizationExportSucceededEvent',
+    OrganizationExportSchema,
+  ),
+  'organization_export.failed': eventSchema('organization_export.failed', 'OrganizationExportFailedEvent', OrganizationExportSchema),
   'webhook.test': eventSchema('webhook.test', 'WebhookTestEvent', WebhookEndpointSchema),
 } as const;
 
@@ -133,6 +144,9 @@ export const EventSchema = z
     EVENT_SCHEMAS['request_signing.updated'],
     EVENT_SCHEMAS['signing_key.revoked'],
     EVENT_SCHEMAS['organization.updated'],
+    EVENT_SCHEMAS['organization_export.created'],
+    EVENT_SCHEMAS['organization_export.succeeded'],
+    EVENT_SCHEMAS['organization_export.failed'],
     EVENT_SCHEMAS['webhook.test'],
   ])
   .openapi('Event', { description: 'One change, as a webhook delivers it and GET /v1/events lists it.' });

@@ -200,6 +200,20 @@ export const PROBLEM_GUIDE: Record<ErrorCode, ProblemGuide> = {
     meaning: "The event's type is not among the endpoint's `event_types`: it was never sent there, and is not resent there.",
     action: 'Add the type to the endpoint first, or resend to an endpoint that receives it.',
   },
+  export_in_progress: {
+    meaning: 'The organisation already has an export queued or running; it may have one at a time.',
+    action:
+      'Follow that export (`GET /v1/organization/exports`, the newest first page) until it has succeeded or failed, then ask again if you still need to.',
+  },
+  export_not_ready: {
+    meaning: 'The export is still queued or running, or it failed: there is no archive to download.',
+    action:
+      'Read the export: while `status` is `queued` or `running`, try again later; a `failed` export never has one, so ask for a new export.',
+  },
+  export_expired: {
+    meaning: 'The export succeeded, but its archive was kept 7 days and is deleted (or about to be).',
+    action: 'Ask for a new export with `POST /v1/organization/exports`.',
+  },
   idempotency_key_in_use: {
     meaning: 'A request with this `Idempotency-Key` is still being processed.',
     action: 'Wait for `Retry-After` and repeat the request with the same key: you then get its result.',

@@ -23,6 +23,9 @@ export const WEBHOOK_EVENT_TYPES = [
   'request_signing.updated',
   'signing_key.revoked',
   'organization.updated',
+  'organization_export.created',
+  'organization_export.succeeded',
+  'organization_export.failed',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -57,5 +60,8 @@ export const EVENT_TYPE_SCOPES: Record<WebhookEventType | typeof TEST_EVENT_TYPE
   'request_signing.updated': 'organization:admin',
   'signing_key.revoked': 'organization:admin',
   'organization.updated': 'organization:read',
+  'organization_export.created': 'organization:export',
+  'organization_export.succeeded': 'organization:export',
+  'organization_export.failed': 'organization:export',
   'webhook.test': 'webhooks:admin',
 };

@@ -20,6 +20,7 @@ import { EMITTED_EVENT_TYPES, type EmittedEventType } from '../../src/schemas/ev
 import { SCOPES, type Scope } from '../../src/schemas/scopes.ts';
 import { EVENT_TYPE_SCOPES, WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../src/schemas/webhook-events.ts';
 import { emitEveryEventType, eventsOf } from '../helpers/events.ts';
+import { runExport } from '../helpers/exports.ts';
 import { FIXTURE_PUBLIC_KEY, OPERATION_FIXTURES, operations, succeedingBody, type Target } from '../helpers/operations.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { createTenant, type Tenant } from '../helpers/tenants.ts';
@@ -68,6 +69,13 @@ const RULES: Record<string, Rule> = {
   listWebhookAttempts: { kind: 'scope-only', reason: "ids, statuses and timings of requests made, never an event's data" },
   resendWebhookEvent: { kind: 'event-scopes' },
   recoverWebhookDeliveries: { kind: 'event-scopes' },
+  createOrganizationExport: {
+    kind: 'scope-only',
+    reason: "the archive holds the organisation's data, never a secret or hash; organization:export is a scope of its own for that reason",
+  },
+  listOrganizationExports: { kind: 'scope-only', reason: 'export status and counts only' },
+  getOrganizationExport: { kind: 'scope-only', reason: 'export status and counts only' },
+  getOrganizationExportArchive: { kind: 'scope-only', reason: 'the archive organization:export asked for, without secrets or hashes' },
   testWebhookEndpoint: {
     kind: 'scope-only',
     reason: 'the test event carries the endpoint itself (never its secret), which webhooks:admin reads anyway',
@@ -412,19 +420,24 @@ describe.each(operations.filter((operation) => RULES[operation.operationId]?.kin
   (operation) => {
     it('a key holding only that scope is not refused', async () => {
       const tenant = await createTenant();
-      const targets: Record<Target, string> = {
-        apiKey: (await tenant.addKey({ scopes: SCOPES })).id,
-        device: (await tenant.api.POST('/v1/devices', { body: { name: 'target', kind: 'iot' } })).data?.id ?? '',
-        session: (await tenant.api.POST('/v1/sessions', { body: {} })).data?.id ?? '',
-        webhookEndpoint:
+      // Made only for the operation that needs it: an export takes its Workflow's whole run.
+      const targets: Record<Target, () => Promise<string>> = {
+        apiKey: async () => (await tenant.addKey({ scopes: SCOPES })).id,
+        device: async () => (await tenant.api.POST('/v1/devices', { body: { name: 'target', kind: 'iot' } })).data?.id ?? '',
+        session: async () => (await tenant.api.POST('/v1/sessions', { body: {} })).data?.id ?? '',
+        webhookEndpoint: async () =>
           (await tenant.api.POST('/v1/webhook-endpoints', { body: { url: 'https://hooks.example.com/target' } })).data?.id ?? '',
-        event: (await eventsOf(tenant))[0]?.id ?? '',
-        signingKey:
+        event: async () => {
+          await tenant.api.POST('/v1/devices', { body: { name: 'target', kind: 'iot' } });
+          return (await eventsOf(tenant))[0]?.id ?? '';
+        },
+        organizationExport: async () => (await runExport(tenant)).id,
+        signingKey: async () =>
           (await tenant.api.POST('/v1/signing-keys', { body: { name: 'target', public_key: FIXTURE_PUBLIC_KEY } })).data?.id ?? '',
       };
       const fixture = OPERATION_FIXTURES[operation.operationId] ?? {};
       const caller = await tenant.addKey({ scopes: [operation.scope] });
-      const target = targets[fixture.target ?? 'apiKey'];
+      const target = await targets[fixture.target ?? 'apiKey']();
       const path = operation.path.replace('{id}', target);
       const response = await send(caller.secret, operation.method, path, await succeedingBody(tenant, operation.operationId, target));
       expect(response.status, await response.clone().text()).toBeLessThan(300);

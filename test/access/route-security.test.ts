@@ -21,6 +21,7 @@ const TARGETS: Record<Target, { table: string; missingId: string }> = {
   webhookEndpoint: { table: 'webhook_endpoints', missingId: `whe_${'0'.repeat(22)}` },
   event: { table: 'events', missingId: `msg_${'0'.repeat(22)}` },
   signingKey: { table: 'signing_keys', missingId: `sig_${'0'.repeat(22)}` },
+  organizationExport: { table: 'organization_exports', missingId: `exp_${'0'.repeat(22)}` },
 };
 
 let owner: Tenant;
@@ -41,6 +42,7 @@ beforeAll(async () => {
   ownersIds.event = events.data?.data[0]?.id ?? '';
   const signingKey = await owner.api.POST('/v1/signing-keys', { body: { name: 'the target', public_key: FIXTURE_PUBLIC_KEY } });
   ownersIds.signingKey = signingKey.data?.id ?? '';
+  ownersIds.organizationExport = (await owner.api.POST('/v1/organization/exports')).data?.id ?? '';
 });
 
 function targetOf(operation: Operation): Target {

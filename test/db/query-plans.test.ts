@@ -23,6 +23,7 @@ import * as events from '../../src/db/events.ts';
 import * as idempotencyKeys from '../../src/db/idempotency-keys.ts';
 import * as migrations from '../../src/db/migrations.ts';
 import * as organizationErasure from '../../src/db/organization-erasure.ts';
+import * as organizationExports from '../../src/db/organization-exports.ts';
 import * as tombstones from '../../src/db/organization-tombstones.ts';
 import * as organizations from '../../src/db/organizations.ts';
 import * as sessionKeyGrants from '../../src/db/session-key-grants.ts';
@@ -32,6 +33,7 @@ import * as signingKeys from '../../src/db/signing-keys.ts';
 import * as webhookAttempts from '../../src/db/webhook-attempts.ts';
 import * as webhookDeliveries from '../../src/db/webhook-deliveries.ts';
 import * as webhookEndpoints from '../../src/db/webhook-endpoints.ts';
+import { EMPTY_PROGRESS } from '../../src/schemas/organization-exports.ts';
 import { NEWEST_API_VERSION } from '../../src/versions/versions.ts';
 import { createTenant } from '../helpers/tenants.ts';
 
@@ -147,6 +149,19 @@ const ATTEMPT: webhookAttempts.AttemptRecord = {
 const AUDIT_CONTEXT: auditEvents.AuditContext = { orgId: ORG, actorKeyId: 'key_1', requestId: 'req_1', ipHash: null, userAgent: null };
 const AUDITED_CHANGE: auditEvents.AuditedChange = { action: 'device.created', targetType: 'device', targetId: 'dev_1', at: AT };
 const EVENT = { id: 'msg_1', orgId: ORG, type: 'device.created', data: '{}', createdAt: AT } as const;
+const ORGANIZATION_EXPORT: organizationExports.ExportRecord = {
+  id: 'exp_1',
+  orgId: ORG,
+  status: 'queued',
+  progress: EMPTY_PROGRESS,
+  createdAt: AT,
+  createdBy: 'key_1',
+  startedAt: null,
+  completedAt: null,
+  expiresAt: null,
+  sizeBytes: null,
+  errorCode: null,
+};
 const IDEMPOTENT_RESULT = {
   orgId: ORG,
   key: 'idem_1',
@@ -897,6 +912,60 @@ const STATEMENTS: PlannedStatement[] = [
     make: (db) => webhookEndpoints.recordEndpointSuccess(db, ORG, 'whe_1'),
     plan: ['SEARCH webhook_endpoints USING INDEX sqlite_autoindex_webhook_endpoints_1 (id=?)'],
   },
+  { name: 'organization-exports.ts insertExport', make: (db) => organizationExports.insertExport(db, ORGANIZATION_EXPORT), plan: [] },
+  {
+    name: 'organization-exports.ts getExport',
+    make: (db) => organizationExports.getExport(db, ORG, 'exp_1'),
+    plan: ['SEARCH organization_exports USING INDEX sqlite_autoindex_organization_exports_1 (id=?)'],
+  },
+  {
+    name: 'organization-exports.ts listExports, first page',
+    make: (db) => organizationExports.listExports(db, ORG, 10, undefined),
+    plan: ['SEARCH organization_exports USING INDEX organization_exports_by_org (org_id=?)'],
+    expands: PAGE,
+  },
+  {
+    name: 'organization-exports.ts listExports, after a cursor',
+    make: (db) => organizationExports.listExports(db, ORG, 10, CURSOR),
+    plan: ['SEARCH organization_exports USING INDEX organization_exports_by_org (org_id=? AND (created_at,id)>(?,?))'],
+    expands: PAGE,
+    afterCursor: true,
+  },
+  {
+    name: 'organization-exports.ts startExport',
+    make: (db) => organizationExports.startExport(db, 'exp_1', AT),
+    plan: ['SEARCH organization_exports USING INDEX sqlite_autoindex_organization_exports_1 (id=?)'],
+  },
+  {
+    name: 'organization-exports.ts recordProgress',
+    make: (db) => organizationExports.recordProgress(db, 'exp_1', EMPTY_PROGRESS),
+    plan: ['SEARCH organization_exports USING INDEX sqlite_autoindex_organization_exports_1 (id=?)'],
+  },
+  {
+    name: 'organization-exports.ts completeExport',
+    make: (db) => organizationExports.completeExport(db, 'exp_1', { at: AT, expiresAt: AT, sizeBytes: 1, progress: EMPTY_PROGRESS }),
+    plan: ['SEARCH organization_exports USING INDEX sqlite_autoindex_organization_exports_1 (id=?)'],
+  },
+  {
+    name: 'organization-exports.ts failExport',
+    make: (db) => organizationExports.failExport(db, 'exp_1', { at: AT, expiresAt: AT, errorCode: 'stalled' }),
+    plan: ['SEARCH organization_exports USING INDEX sqlite_autoindex_organization_exports_1 (id=?)'],
+  },
+  {
+    name: 'organization-exports.ts exportsToExpire',
+    make: (db) => organizationExports.exportsToExpire(db, AT, 10),
+    plan: ['SEARCH organization_exports USING INDEX organization_exports_expiring (expires_at<?)'],
+  },
+  {
+    name: 'organization-exports.ts markExpired',
+    make: (db) => organizationExports.markExpired(db, 'exp_1'),
+    plan: ['SEARCH organization_exports USING INDEX sqlite_autoindex_organization_exports_1 (id=?)'],
+  },
+  {
+    name: 'organization-exports.ts exportsInProgressSince',
+    make: (db) => organizationExports.exportsInProgressSince(db, AT, 10),
+    plan: ['SEARCH organization_exports USING INDEX organization_exports_in_progress (created_at<?)'],
+  },
   {
     name: 'webhook-endpoints.ts disableFailingEndpoint',
     make: (db) => webhookEndpoints.disableFailingEndpoint(db, ENDPOINT, AT, AT),
@@ -1130,6 +1199,16 @@ const STATEMENTS: PlannedStatement[] = [
       'SEARCH signing_keys USING INTEGER PRIMARY KEY (rowid=?)',
       'LIST SUBQUERY 1',
       '  SEARCH signing_keys USING COVERING INDEX signing_keys_by_org (org_id=?)',
+    ],
+  },
+  {
+    name: 'organization-erasure.ts deleteOrganizationRows, organization_exports',
+    make: (db) => organizationErasure.deleteOrganizationRows(db, 'organization_exports', ORG, 1000),
+    expands: 'db/organization-erasure.ts deleteOrganizationRows',
+    plan: [
+      'SEARCH organization_exports USING INTEGER PRIMARY KEY (rowid=?)',
+      'LIST SUBQUERY 1',
+      '  SEARCH organization_exports USING COVERING INDEX organization_exports_by_org (org_id=?)',
     ],
   },
   {

@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import { insertEvent } from '../../src/db/events.ts';
 import { newId } from '../../src/lib/ids.ts';
 import { EMITTED_EVENT_TYPES, type EmittedEventType } from '../../src/schemas/events.ts';
+import { runExport } from './exports.ts';
 import { FIXTURE_PUBLIC_KEY } from './operations.ts';
 import { connectRequest, mintToken } from './realtime.ts';
 import type { Tenant } from './tenants.ts';
@@ -37,7 +38,7 @@ export async function eventOfType(tenant: Tenant, type: EmittedEventType, timeou
 /**
  * Makes one change of every kind that emits an event: a device registered, changed and deleted; a
  * session opened, joined and left by a participant, and ended; a key created, rotated (its replacement then revoked); an endpoint
- * tested and disabled; a signing key registered, the request-signing policy set, the signing key revoked. Returns, by type, the id of the one event each left. The endpoint's event is written
+ * tested and disabled; a signing key registered, the request-signing policy set, the signing key revoked; an export done, and one failed. Returns, by type, the id of the one event each left. The endpoint's event is written
  * straight to D1, as the delivery consumer writes it after 5 days of failures (that path is
  * test/delivery/webhooks.test.ts's).
  */
@@ -74,6 +75,15 @@ export async function emitEveryEventType(tenant: Tenant): Promise<Record<Emitted
   await tenant.api.PUT('/v1/organization/request-signing', { body: { required: false } });
   await tenant.api.DELETE('/v1/signing-keys/{id}', { params: { path: { id: signingKey.data?.id ?? '' } } });
   await tenant.api.PATCH('/v1/organization', { body: { name: 'every event' } });
+  // An export asked for and done (its Workflow run to the end); a failed one written straight to D1.
+  const exported = await runExport(tenant);
+  await insertEvent(env.DB, {
+    id: newId('event'),
+    orgId: tenant.orgId,
+    type: 'organization_export.failed',
+    data: JSON.stringify({ ...exported, status: 'failed', error_code: 'step_failed', size_bytes: null, archive_url: null }),
+    createdAt: new Date().toISOString(),
+  }).run();
   await tenant.api.POST('/v1/webhook-endpoints/{id}/test', { params: { path: { id: endpoint.id } } });
   const events = await eventsOf(tenant);
   expect(events.map((event) => event.type).sort()).toEqual([...EMITTED_EVENT_TYPES].sort());

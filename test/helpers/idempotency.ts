@@ -42,7 +42,7 @@ export async function ageRecords(tenant: Tenant): Promise<void> {
 }
 
 export async function countRows(
-  table: 'api_keys' | 'devices' | 'sessions' | 'audit_events' | 'webhook_endpoints' | 'events' | 'signing_keys',
+  table: 'api_keys' | 'devices' | 'sessions' | 'audit_events' | 'webhook_endpoints' | 'events' | 'signing_keys' | 'organization_exports',
   tenant: Tenant,
   where = '1 = 1',
 ): Promise<number> {

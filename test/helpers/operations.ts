@@ -27,7 +27,7 @@ export const operations: Operation[] = Object.entries(spec.paths as Record<strin
       })),
 );
 
-export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint' | 'event' | 'signingKey';
+export type Target = 'apiKey' | 'device' | 'session' | 'webhookEndpoint' | 'event' | 'signingKey' | 'organizationExport';
 
 /** A public key the fixtures register: the reference's example. */
 export const FIXTURE_PUBLIC_KEY = SIGNING_KEY_CREATE_EXAMPLE.public_key;
@@ -94,6 +94,10 @@ export const OPERATION_FIXTURES: Record<string, OperationFixture> = {
     body: { confirm: 'erase org_4Hc9XbQ2LmT7rVz1NpKs3w' },
     succeedingBody: (tenant) => Promise.resolve({ confirm: `erase ${tenant.orgId}` }),
   },
+  createOrganizationExport: {},
+  listOrganizationExports: {},
+  getOrganizationExport: { target: 'organizationExport' },
+  getOrganizationExportArchive: { target: 'organizationExport' },
 };
 
 /** The body that makes the operation succeed on the tenant's `target`. */

@@ -108,6 +108,11 @@ const ATOMIC: Record<string, AtomicCase> = {
     body: { since: '2026-01-01T00:00:00Z' },
     status: 202,
   },
+  createOrganizationExport: {
+    action: 'organization_export.created',
+    path: async () => '/v1/organization/exports',
+    status: 202,
+  },
   testWebhookEndpoint: {
     action: 'webhook_endpoint.tested',
     path: async (tenant) => `/v1/webhook-endpoints/${await createWebhookEndpoint(tenant)}/test`,

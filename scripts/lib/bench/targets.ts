@@ -138,7 +138,7 @@ export function newSecrets(): RuntimeSecrets {
   };
 }
 
-export type SwitchyardWorker = TargetSpec['worker'] & Pick<V4WorkerOptions, 'analyticsEngineDatasets'>;
+export type SwitchyardWorker = TargetSpec['worker'] & Pick<V4WorkerOptions, 'analyticsEngineDatasets' | 'r2Buckets' | 'workflows'>;
 
 /** Switchyard as it ships: production settings, the run's secrets, every binding wrangler.toml gives it. */
 export function switchyardWorker(secrets: RuntimeSecrets = newSecrets()): SwitchyardWorker {
@@ -154,6 +154,9 @@ export function switchyardWorker(secrets: RuntimeSecrets = newSecrets()): Switch
     // As wrangler.toml has it: every request writes its metric, so that cost is measured too (the
     // local dataset takes each point and keeps none; Cloudflare's ingestion happens off the Worker).
     analyticsEngineDatasets: { METRICS: { dataset: 'switchyard_metrics_bench' } },
+    // Organisation exports: their bucket and Workflow (npm run export:scale measures them).
+    r2Buckets: { EXPORTS: 'switchyard-exports-bench' },
+    workflows: { EXPORT_WORKFLOW: { name: 'switchyard-export-bench', className: 'OrganizationExportWorkflow' } },
     bindings: {
       ENVIRONMENT: 'production',
       CORS_ORIGINS: CORS_ORIGIN,

@@ -136,6 +136,8 @@ describe('when the organisation requires signed requests', () => {
     const tenant = await createTenant();
     const signer = await requireSignedRequests(tenant);
     expect((await tenant.api.GET('/v1/organization/request-signing')).data).toEqual({ required: true });
+    expect((await tenant.api.GET('/v1/organization')).data?.name).not.toBe('renamed unsigned');
+    expect((await tenant.api.GET('/v1/organization/exports')).data?.data).toEqual([]);
     const created = await signer.api.POST('/v1/api-keys', { body: NEW_KEY });
     expect(created.response.status).toBe(201);
     const refused = await tenant.api.POST('/v1/api-keys', { body: NEW_KEY });
@@ -146,7 +148,7 @@ describe('when the organisation requires signed requests', () => {
     expect((await tenant.api.POST('/v1/devices', { body: { name: 'unsigned', kind: 'iot' } })).response.status).toBe(201);
   });
 
-  it('guards every sensitive operation: API keys, webhook endpoints, signing keys and the policy', async () => {
+  it('guards every sensitive operation: API keys, webhook endpoints, signing keys, the policy and the organisation', async () => {
     const tenant = await createTenant();
     const signer = await requireSignedRequests(tenant);
     const key = (await signer.api.POST('/v1/api-keys', { body: NEW_KEY })).data?.id ?? '';
@@ -163,9 +165,14 @@ describe('when the organisation requires signed requests', () => {
       tenant.api.POST('/v1/signing-keys', { body: { name: 'attacker', public_key: { kty: 'OKP', crv: 'Ed25519', x: publicJwk.x ?? '' } } }),
       tenant.api.DELETE('/v1/signing-keys/{id}', { params: { path: { id: signer.keyId } } }),
       tenant.api.PUT('/v1/organization/request-signing', { body: { required: false } }),
+      tenant.api.PATCH('/v1/organization', { body: { name: 'renamed unsigned' } }),
+      tenant.api.POST('/v1/organization/exports'),
+      tenant.api.DELETE('/v1/organization', { body: { confirm: `erase ${tenant.orgId}` } }),
     ];
     for (const attempt of await Promise.all(attempts)) await expectSignatureRefusal(attempt, 'signature_missing');
     expect((await tenant.api.GET('/v1/organization/request-signing')).data).toEqual({ required: true });
+    expect((await tenant.api.GET('/v1/organization')).data?.name).not.toBe('renamed unsigned');
+    expect((await tenant.api.GET('/v1/organization/exports')).data?.data).toEqual([]);
     expect((await tenant.api.GET('/v1/signing-keys')).data?.data.map((each) => each.id)).toEqual([signer.keyId]);
     expect((await tenant.api.GET('/v1/webhook-endpoints/{id}', { params: { path: { id: endpoint } } })).data?.url).toBe(
       'https://hooks.example.com/signed',
