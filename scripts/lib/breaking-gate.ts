@@ -8,9 +8,15 @@
  *   transforms (or it breaks it and declares no change at all): a client pinned to the older
  *   version would get the new shape.
  *
- * The free-form JSON component (JsonValue, src/schemas/json.ts) is a depth-bounded chain of
- * `anyOf`s that oasdiff expands exponentially (minutes per comparison): it is compared here as a
- * whole, and oasdiff sees its description only.
+ * Two things oasdiff is given differently from the spec:
+ * - the free-form JSON component (JsonValue, src/schemas/json.ts) is a depth-bounded chain of
+ *   `anyOf`s that oasdiff expands exponentially (minutes per comparison): it is compared here as a
+ *   whole, and oasdiff sees its description only;
+ * - a problem's `code` (`Problem`, `Problem404`…) is an enum of the error catalogue, which grows: a
+ *   new code is a new way to fail, which clients branch on by code and must expect (the README and
+ *   docs/versioning.md say so), not a new shape. oasdiff sees it as `x-extensible-enum`, its way of
+ *   saying so, so that a code added is not a breaking change (a code removed still is not checked
+ *   here: the catalogue test holds every code to its page).
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -51,15 +57,32 @@ function jsonValueOf(spec: Spec): string {
   return JSON.stringify(spec.components?.schemas?.[JSON_VALUE_COMPONENT] ?? null);
 }
 
-/** The spec as oasdiff is given it: JsonValue reduced to its description. */
+const PROBLEM_SCHEMA = /^Problem\d*$/;
+
+interface ProblemShape {
+  properties?: { code?: { enum?: unknown[]; [keyword: string]: unknown } };
+}
+
+/** A problem schema whose `code` enum is declared extensible. */
+function extensibleCode(schema: ProblemShape): ProblemShape {
+  const code = schema.properties?.code;
+  if (code?.enum === undefined) return schema;
+  const { enum: codes, ...rest } = code;
+  return { ...schema, properties: { ...schema.properties, code: { ...rest, 'x-extensible-enum': codes } } };
+}
+
+/** The spec as oasdiff is given it: JsonValue reduced to its description, problem codes extensible. */
 function forOasdiff(spec: Spec): Spec {
   const schemas = spec.components?.schemas;
-  const jsonValue = schemas?.[JSON_VALUE_COMPONENT] as { description?: string } | undefined;
-  if (schemas === undefined || jsonValue === undefined) return spec;
-  return {
-    ...spec,
-    components: { ...spec.components, schemas: { ...schemas, [JSON_VALUE_COMPONENT]: { description: jsonValue.description } } },
-  };
+  if (schemas === undefined) return spec;
+  const jsonValue = schemas[JSON_VALUE_COMPONENT] as { description?: string } | undefined;
+  const given = Object.fromEntries(
+    Object.entries(schemas).map(([name, schema]) => {
+      if (name === JSON_VALUE_COMPONENT) return [name, { description: jsonValue?.description }];
+      return [name, PROBLEM_SCHEMA.test(name) ? extensibleCode(schema as ProblemShape) : schema];
+    }),
+  );
+  return { ...spec, components: { ...spec.components, schemas: given } };
 }
 
 interface Comparison {
