@@ -8,14 +8,26 @@
  *   transforms (or it breaks it and declares no change at all): a client pinned to the older
  *   version would get the new shape.
  *
- * The free-form JSON component (JsonValue, src/schemas/json.ts) is a depth-bounded chain of
- * `anyOf`s that oasdiff expands exponentially (minutes per comparison): it is compared here as a
- * whole, and oasdiff sees its description only.
+ * Two things oasdiff is given differently from the spec:
+ * - the free-form JSON component (JsonValue, src/schemas/json.ts) is a depth-bounded chain of
+ *   `anyOf`s that oasdiff expands exponentially (minutes per comparison): it is compared here as a
+ *   whole, and oasdiff sees its description only;
+ * - the API's open vocabularies grow by design: error codes, event types, audit actions and target
+ *   types, scopes. A new one is a new thing that can happen, which a client must expect (it branches
+ *   on the ones it knows: docs/versioning.md), not a new shape. An enum made only of their values
+ *   is given to oasdiff as `x-extensible-enum` (its way of saying a value set grows), and a list of
+ *   them without its `maxItems` (the vocabulary's size), so that adding one is not a breaking change.
+ *   An enum of anything else (a status, a kind) still is.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AUDIT_ACTIONS, AUDIT_TARGET_TYPES } from '../../src/schemas/audit-events.ts';
+import { EMITTED_EVENT_TYPES } from '../../src/schemas/events.ts';
 import { JSON_VALUE_COMPONENT } from '../../src/schemas/json.ts';
+import { ERROR_CATALOG } from '../../src/schemas/problem.ts';
+import { SCOPES } from '../../src/schemas/scopes.ts';
+import { WEBHOOK_EVENT_TYPES } from '../../src/schemas/webhook-events.ts';
 import { RELEASES } from '../../src/versions/versions.ts';
 import { breakingChanges, breakingReport, ERR_LEVEL, ensureOasdiff, type OasdiffChange } from './oasdiff.ts';
 
@@ -51,15 +63,72 @@ function jsonValueOf(spec: Spec): string {
   return JSON.stringify(spec.components?.schemas?.[JSON_VALUE_COMPONENT] ?? null);
 }
 
-/** The spec as oasdiff is given it: JsonValue reduced to its description. */
+/** The values of the vocabularies that grow (see the module comment). */
+const OPEN_VOCABULARY = new Set<unknown>([
+  ...Object.keys(ERROR_CATALOG),
+  ...WEBHOOK_EVENT_TYPES,
+  ...EMITTED_EVENT_TYPES,
+  ...AUDIT_ACTIONS,
+  ...AUDIT_TARGET_TYPES,
+  ...SCOPES,
+]);
+
+type Node = { [keyword: string]: unknown };
+
+function isNode(value: unknown): value is Node {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * An enum of the open vocabulary, as oasdiff is to see it. A one-value enum is a constant (an
+ * event's `type`, a problem's status), left as it is, unless it is a problem's `code`.
+ */
+function isOpenEnum(node: Node, key: string | undefined): boolean {
+  const values = node.enum;
+  if (!Array.isArray(values) || !values.every((value) => OPEN_VOCABULARY.has(value))) return false;
+  return values.length > 1 || key === 'code';
+}
+
+/** Whether a list's items are of an open vocabulary, inline or by reference to a component that is one. */
+function isOpenList(node: Node, openComponents: ReadonlySet<string>): boolean {
+  const items = node.items;
+  const isArray = node.type === 'array' || (Array.isArray(node.type) && node.type.includes('array'));
+  if (!isArray || !isNode(items)) return false;
+  return 'x-extensible-enum' in items || (typeof items.$ref === 'string' && openComponents.has(items.$ref));
+}
+
+function openVocabularies(value: unknown, openComponents: ReadonlySet<string>, key?: string): unknown {
+  if (Array.isArray(value)) return value.map((item) => openVocabularies(item, openComponents));
+  if (!isNode(value)) return value;
+  const node = Object.fromEntries(Object.entries(value).map(([name, child]) => [name, openVocabularies(child, openComponents, name)]));
+  if (isOpenEnum(value, key)) {
+    const { enum: values, ...rest } = node;
+    return { ...rest, 'x-extensible-enum': values };
+  }
+  if (isOpenList(node, openComponents)) {
+    const { maxItems: _vocabularySize, ...rest } = node;
+    return rest;
+  }
+  return node;
+}
+
+/** The spec as oasdiff is given it: JsonValue reduced to its description, the open vocabularies extensible. */
 function forOasdiff(spec: Spec): Spec {
   const schemas = spec.components?.schemas;
   const jsonValue = schemas?.[JSON_VALUE_COMPONENT] as { description?: string } | undefined;
-  if (schemas === undefined || jsonValue === undefined) return spec;
-  return {
-    ...spec,
-    components: { ...spec.components, schemas: { ...schemas, [JSON_VALUE_COMPONENT]: { description: jsonValue.description } } },
-  };
+  const withoutJsonValue =
+    schemas === undefined
+      ? spec
+      : {
+          ...spec,
+          components: { ...spec.components, schemas: { ...schemas, [JSON_VALUE_COMPONENT]: { description: jsonValue?.description } } },
+        };
+  const openComponents = new Set(
+    Object.entries(schemas ?? {})
+      .filter(([, schema]) => isNode(schema) && isOpenEnum(schema, undefined))
+      .map(([name]) => `#/components/schemas/${name}`),
+  );
+  return openVocabularies(withoutJsonValue, openComponents) as Spec;
 }
 
 interface Comparison {
