@@ -46,7 +46,7 @@ export async function importExport(api: SwitchyardClient, lines: ExportLines): P
     const ttlSeconds = Math.round((Date.parse(session.expires_at as string) - Date.parse(session.created_at as string)) / 1000);
     const body = {
       ...(allowed === null ? {} : { allowed_device_ids: allowed.map((id) => ids.get(id) ?? id) }),
-      max_participants: session.max_participants as number,
+      max_connections: session.max_connections as number,
       ttl_seconds: ttlSeconds,
       presence_grace_seconds: session.presence_grace_seconds as number,
       max_frame_bytes: session.max_frame_bytes as number,
@@ -93,15 +93,7 @@ export async function importExport(api: SwitchyardClient, lines: ExportLines): P
 const COMPARED: { [R in keyof ExportLines]: (line: Line, ids: IdMap) => unknown } = {
   devices: (line) => pick(line, ['name', 'kind', 'external_id', 'metadata', 'tags', 'status']),
   sessions: (line, ids) => ({
-    ...pick(line, [
-      'status',
-      'max_participants',
-      'presence_grace_seconds',
-      'max_frame_bytes',
-      'frames_per_second',
-      'history',
-      'end_reason',
-    ]),
+    ...pick(line, ['status', 'max_connections', 'presence_grace_seconds', 'max_frame_bytes', 'frames_per_second', 'history', 'end_reason']),
     allowed_device_ids: (line.allowed_device_ids as string[] | null)?.map((id) => ids.get(id) ?? id) ?? null,
     ttl_seconds: Math.round((Date.parse(line.expires_at as string) - Date.parse(line.created_at as string)) / 1000),
   }),

@@ -31,7 +31,6 @@ import { type Bindings, type Config, type ExportJobParams, loadConfig } from '..
 import { isoAfter, nowIso } from '../lib/clock.ts';
 import { newId } from '../lib/ids.ts';
 import { createLogger } from '../lib/logger.ts';
-import { API_VERSION } from '../openapi.ts';
 import { archiveSize } from '../routes/organization-exports/archive.ts';
 import { presentExport } from '../routes/organization-exports/present.ts';
 import {
@@ -45,6 +44,7 @@ import {
   type ExportResource,
   type ManifestFile,
 } from '../schemas/organization-exports.ts';
+import { NEWEST_API_VERSION } from '../versions/versions.ts';
 import { type PartCursor, type PartRequest, type PartResult, writePart } from './export-parts.ts';
 
 /** Every step: retried 5 times, 10 s, 20 s, 40 s… apart; a part that takes 5 minutes is stuck. */
@@ -99,7 +99,8 @@ async function writeManifest(
   const manifest: ExportManifest = {
     format: 'switchyard-organization-export',
     format_version: ARCHIVE_FORMAT_VERSION,
-    api_version: API_VERSION,
+    // The dated version every line is rendered in (the newest: handlers know only it, docs/versioning.md).
+    api_version: NEWEST_API_VERSION,
     export_id: params.exportId,
     organization_id: params.orgId,
     created_at: record.createdAt,

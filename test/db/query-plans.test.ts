@@ -1088,6 +1088,7 @@ const STATEMENTS: PlannedStatement[] = [
     plan: [
       'SEARCH organizations USING INDEX sqlite_autoindex_organizations_1 (id=?)',
       'SEARCH device_erasures USING COVERING INDEX sqlite_autoindex_device_erasures_1 (org_id=?)',
+      'SEARCH organization_exports USING COVERING INDEX organization_exports_by_org (org_id=?)',
       'SEARCH signing_keys USING COVERING INDEX signing_keys_by_org (org_id=?)',
       'SEARCH webhook_attempts USING COVERING INDEX webhook_attempts_by_endpoint (org_id=?)',
       'SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_by_endpoint (org_id=?)',

@@ -26,7 +26,7 @@ describe('an exported archive re-imported into a fresh organisation', () => {
     }
     await source.api.POST('/v1/devices', { body: { name: 'no external id', kind: 'iot' } });
     const open =
-      (await source.api.POST('/v1/sessions', { body: { allowed_device_ids: devices.slice(0, 2), ttl_seconds: 7200, max_participants: 7 } }))
+      (await source.api.POST('/v1/sessions', { body: { allowed_device_ids: devices.slice(0, 2), ttl_seconds: 7200, max_connections: 7 } }))
         .data?.id ?? '';
     const ended = (await source.api.POST('/v1/sessions', { body: { presence_grace_seconds: 5, frames_per_second: 20 } })).data?.id ?? '';
     for (const payload of [{ text: 'hello' }, ['a', 1, null], 'plain', 42]) {
