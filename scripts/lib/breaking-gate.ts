@@ -17,7 +17,10 @@
  *   on the ones it knows: docs/versioning.md), not a new shape. An enum made only of their values
  *   is given to oasdiff as `x-extensible-enum` (its way of saying a value set grows), and a list of
  *   them without its `maxItems` (the vocabulary's size), so that adding one is not a breaking change.
- *   An enum of anything else (a status, a kind) still is.
+ *   An enum of anything else (a status, a kind) still is. For the same reason an event union (a
+ *   `oneOf` whose every member is one event type's schema: `Event`, the webhook bodies) may gain
+ *   members: the revision's union is compared with the alternatives the base has, so a new event
+ *   type's schema is left out of the comparison, and a change to an existing one is still caught.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -137,11 +140,44 @@ interface Comparison {
   jsonValueChanged: boolean;
 }
 
+const EVENT_TYPES = new Set<unknown>([...WEBHOOK_EVENT_TYPES, ...EMITTED_EVENT_TYPES]);
+
+/** The event type a component's schema is for (its `type` is that one value), if it is one. */
+function eventTypeOf(schema: unknown): unknown {
+  if (!isNode(schema) || !isNode(schema.properties) || !isNode(schema.properties.type)) return undefined;
+  const values = schema.properties.type.enum;
+  return Array.isArray(values) && values.length === 1 && EVENT_TYPES.has(values[0]) ? values[0] : undefined;
+}
+
+/**
+ * The revision with each event union narrowed to the members the base's union has (see the module
+ * comment): a union's new members are new event types, which a client must expect.
+ */
+function withBaseEventUnions(base: Spec, revision: Spec): Spec {
+  const baseSchemas = base.components?.schemas ?? {};
+  const schemas = revision.components?.schemas;
+  if (schemas === undefined) return revision;
+  const isEventRef = (member: unknown) =>
+    isNode(member) &&
+    typeof member.$ref === 'string' &&
+    eventTypeOf(schemas[member.$ref.replace('#/components/schemas/', '')]) !== undefined;
+  const narrowed = Object.fromEntries(
+    Object.entries(schemas).map(([name, schema]) => {
+      const baseUnion = baseSchemas[name];
+      if (!isNode(schema) || !Array.isArray(schema.oneOf) || !schema.oneOf.every(isEventRef)) return [name, schema];
+      if (!isNode(baseUnion) || !Array.isArray(baseUnion.oneOf)) return [name, schema];
+      const known = new Set(baseUnion.oneOf.map((member) => (isNode(member) ? member.$ref : undefined)));
+      return [name, { ...schema, oneOf: schema.oneOf.filter((member) => isNode(member) && known.has(member.$ref)) }];
+    }),
+  );
+  return { ...revision, components: { ...revision.components, schemas: narrowed } };
+}
+
 async function compare(oasdiff: string, dir: string, base: Spec, revision: Spec, name: string): Promise<Comparison> {
   const basePath = join(dir, `${name}-base.json`);
   const revisionPath = join(dir, `${name}-revision.json`);
   await writeFile(basePath, JSON.stringify(forOasdiff(base)));
-  await writeFile(revisionPath, JSON.stringify(forOasdiff(revision)));
+  await writeFile(revisionPath, JSON.stringify(forOasdiff(withBaseEventUnions(base, revision))));
   const errors = (await breakingChanges(oasdiff, basePath, revisionPath)).filter((change) => change.level >= ERR_LEVEL);
   const report = errors.length === 0 ? '' : await breakingReport(oasdiff, basePath, revisionPath);
   return { errors, report, jsonValueChanged: jsonValueOf(base) !== jsonValueOf(revision) };

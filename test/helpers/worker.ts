@@ -6,7 +6,7 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
-import { type ApiVersion, createSwitchyardClient, type SwitchyardClientOptions } from '../../generated/client.ts';
+import { createSwitchyardClient, type SwitchyardClientOptions } from '../../generated/client.ts';
 import { createApp } from '../../src/app.ts';
 import worker from '../../src/index.ts';
 import { responseContractCheck } from './response-contract.ts';
