@@ -7,7 +7,10 @@
 import { createScheduledController } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import * as apiKeys from '../../src/db/api-keys.ts';
 import { ERASED_TABLES, KEPT_TABLES } from '../../src/db/organization-erasure.ts';
+import * as tombstones from '../../src/db/organization-tombstones.ts';
+import * as organizations from '../../src/db/organizations.ts';
 import worker from '../../src/index.ts';
 import { CLOSE_CODES } from '../../src/schemas/realtime.ts';
 import { archiveCount, roomTotals, rowCounts, tablesWithOrgId, watchErasure } from '../helpers/erasure.ts';
@@ -255,6 +258,22 @@ describe('DELETE /v1/organization', () => {
     expect(new Set(bodies).size).toBe(1);
     await job.waitForStatus('complete');
     expect(await rowCounts(tenant.orgId)).toMatchObject({ organizations: 0, organization_tombstones: 1 });
+  });
+
+  it('changes nothing, and fails nothing, when a duplicate batch carries the same millisecond', async () => {
+    // Concurrent duplicates in one isolate often read the same Date.now() (it stands still between
+    // I/O): the second batch's EXISTS (erased_at = its time) then holds as well.
+    const tenant = await createTenant();
+    const at = new Date().toISOString();
+    const batch = () =>
+      env.DB.batch([
+        organizations.markOrganizationErased(env.DB, tenant.orgId, at),
+        apiKeys.revokeOrganizationKeys(env.DB, tenant.orgId, at),
+        tombstones.insertTombstone(env.DB, { orgId: tenant.orgId, erasedAt: at, erasedByKeyId: tenant.key.id }),
+      ]);
+    expect((await batch()).map((result) => result.meta.changes)).toEqual([1, 1, 1]);
+    expect((await batch()).map((result) => result.meta.changes)).toEqual([0, 0, 0]);
+    expect(await rowCounts(tenant.orgId)).toMatchObject({ organization_tombstones: 1 });
   });
 
   it('needs a signature once the organisation requires signed requests, and erases with one', async () => {
