@@ -154,9 +154,12 @@ export function switchyardWorker(secrets: RuntimeSecrets = newSecrets()): Switch
     // As wrangler.toml has it: every request writes its metric, so that cost is measured too (the
     // local dataset takes each point and keeps none; Cloudflare's ingestion happens off the Worker).
     analyticsEngineDatasets: { METRICS: { dataset: 'switchyard_metrics_bench' } },
-    // Organisation exports: their bucket and Workflow (npm run export:scale measures them).
+    // Organisation exports (their bucket and Workflow: npm run export:scale measures them) and erasure.
     r2Buckets: { EXPORTS: 'switchyard-exports-bench' },
-    workflows: { EXPORT_WORKFLOW: { name: 'switchyard-export-bench', className: 'OrganizationExportWorkflow' } },
+    workflows: {
+      EXPORT_WORKFLOW: { name: 'switchyard-export-bench', className: 'OrganizationExportWorkflow' },
+      ERASURE: { name: 'switchyard-erasure-bench', className: 'ErasureWorkflow' },
+    },
     bindings: {
       ENVIRONMENT: 'production',
       CORS_ORIGINS: CORS_ORIGIN,
