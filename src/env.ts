@@ -78,6 +78,7 @@ export const BindingsSchema = z.object({
   /** Where metrics are written (lib/metrics.ts); without it none are, and nothing else changes. */
   METRICS: analyticsBinding.optional(),
   /** The erasure job (src/workflows/erasure.ts). */
+  // Its parameters' type (ErasureParams) lives with the job, above this module: startErasure names it.
   ERASURE: workflowBinding<unknown>(),
 });
 

@@ -23,11 +23,3 @@ export function insertTombstone(db: D1Database, tombstone: Tombstone): D1Prepare
     )
     .bind(tombstone.orgId, tombstone.erasedAt, tombstone.erasedByKeyId);
 }
-
-export async function getTombstone(db: D1Database, orgId: string): Promise<Tombstone | undefined> {
-  const row = await db
-    .prepare('SELECT org_id, erased_at, erased_by_key_id FROM organization_tombstones WHERE org_id = ?1')
-    .bind(orgId)
-    .first<{ org_id: string; erased_at: string; erased_by_key_id: string }>();
-  return row ? { orgId: row.org_id, erasedAt: row.erased_at, erasedByKeyId: row.erased_by_key_id } : undefined;
-}

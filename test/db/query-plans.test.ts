@@ -1068,11 +1068,6 @@ const STATEMENTS: PlannedStatement[] = [
     plan: ['SEARCH organizations EXISTS USING INDEX sqlite_autoindex_organizations_1 (id=?)'],
   },
   {
-    name: 'organization-tombstones.ts getTombstone',
-    make: (db) => tombstones.getTombstone(db, ORG),
-    plan: ['SEARCH organization_tombstones USING INDEX sqlite_autoindex_organization_tombstones_1 (org_id=?)'],
-  },
-  {
     name: 'organizations.ts markOrganizationErased',
     make: (db) => organizations.markOrganizationErased(db, ORG, AT),
     plan: ['SEARCH organizations USING INDEX sqlite_autoindex_organizations_1 (id=?)'],
